@@ -1,0 +1,1 @@
+//! Signature verification and elliptic-curve arithmetic used by the authentications.

@@ -1,0 +1,1 @@
+//! Test-passport factory (feature `testkit`).
