@@ -12,9 +12,13 @@
 //! the trait is synchronous because all of it is CPU work: the server calls it from
 //! `spawn_blocking`.
 
+pub mod challenge;
 mod error;
+pub mod liveness;
 
+pub use challenge::{Action, Burst, Challenge, ChallengePolicy, Frame, Nonce};
 pub use error::FaceError;
+pub use liveness::{LivenessPolicy, LivenessReason, LivenessVerdict};
 
 /// Largest image side accepted anywhere in this crate: caps allocations made from untrusted sizes.
 pub const MAX_IMAGE_SIDE: u32 = 8192;
@@ -230,5 +234,21 @@ pub trait FaceEngine: Send + Sync {
     /// Compares two descriptors; the default is L2 distance ([`Similarity::l2`]).
     fn compare(&self, a: &Embedding, b: &Embedding) -> Similarity {
         Similarity::l2(a, b)
+    }
+
+    /// Judges whether `burst` shows one live person performing `challenge`; the default runs
+    /// [`liveness::evaluate`] over this engine's detection and embeddings. An engine may override it,
+    /// for example to batch frames.
+    ///
+    /// # Errors
+    /// A malformed challenge, burst or policy, or an engine failure; a burst that is not live is
+    /// `Ok` with [`LivenessVerdict::live`] false.
+    fn liveness(
+        &self,
+        challenge: &Challenge,
+        burst: &Burst,
+        policy: &LivenessPolicy,
+    ) -> Result<LivenessVerdict, FaceError> {
+        liveness::evaluate(self, challenge, burst, policy)
     }
 }
