@@ -15,6 +15,8 @@
 pub mod challenge;
 mod error;
 pub mod liveness;
+mod pose;
+mod replay;
 
 pub use challenge::{Action, Burst, Challenge, ChallengePolicy, Frame, Nonce};
 pub use error::FaceError;
