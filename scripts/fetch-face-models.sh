@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Fetch the built-in face engine's model weights and the test photos from package registries.
+#
+# Weights: npm `@vladmandic/face-api` 1.7.15 (MIT). We use three of its networks: the tiny face
+# detector, the 68-point landmark net and the face recognition ResNet (dlib's CC0 model, uint8-quantised).
+# Photos (tests only): PyPI `face_recognition` 1.3.0 sdist `tests/test_images/` and the face-api `demo/`
+# samples. Nothing here is committed; the cache directory is gitignored.
+#
+# Usage: scripts/fetch-face-models.sh [DIR]   (default: $IDGATE_FACE_MODELS or ./.face-models)
+# Result: DIR/*.bin + *-weights_manifest.json + LICENSE-face-api, DIR/photos/*.
+# Idempotent: files already present with the expected sha256 are kept; others are fetched again.
+set -euo pipefail
+
+DIR="${1:-${IDGATE_FACE_MODELS:-./.face-models}}"
+mkdir -p "$DIR/photos" "$DIR/.cache"
+DIR="$(cd "$DIR" && pwd)"
+CACHE="$DIR/.cache"
+
+FACE_API_VERSION=1.7.15
+FACE_API_TGZ="vladmandic-face-api-${FACE_API_VERSION}.tgz"
+FACE_API_SHA1=10cddf5c405f6f52f37605c9ee28c91ac6a23ead # npm dist.shasum
+FR_VERSION=1.3.0
+FR_SDIST="face_recognition-${FR_VERSION}.tar.gz"
+FR_SHA256=5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec
+
+# name (inside package/ of the npm tarball) -> destination, sha256
+MODEL_FILES="
+model/tiny_face_detector_model-weights_manifest.json tiny_face_detector_model-weights_manifest.json 5d1af4849ac48d5b985f4a9b16010c512353ddd6fcc63d50fd0bc9e9e64296e5
+model/tiny_face_detector_model.bin tiny_face_detector_model.bin b7503ce7df31039b1c43316a9b865cab6a70dd748cc602d3fa28b551503c3871
+model/face_landmark_68_model-weights_manifest.json face_landmark_68_model-weights_manifest.json ca4886639f86e99b39fed0c155f81b63317225773bd9616716e887b0153389c9
+model/face_landmark_68_model.bin face_landmark_68_model.bin 4611ef65c87d836d03d684b30eec4d195d8b219fa1dd58fc58945831c6b9299b
+model/face_recognition_model-weights_manifest.json face_recognition_model-weights_manifest.json cbaffa501b0b9275a12b63357a6843e7e30c054e1c9151e1a5f879b26e32986b
+model/face_recognition_model.bin face_recognition_model.bin b413e420d6840b2775fba32008db6f3cddb07d485967fb42cfcf379c16a8c589
+LICENSE LICENSE-face-api 9a3442b79acaf4fbc7c2e07b7e2d8f84af9bb3871bf08a69d80304ab00640e9a
+demo/sample1.jpg photos/sample1.jpg 8ecae4b267b2d3169e06e00c7dee97097aa2a94635d45216f7732a5f4943cb51
+demo/sample2.jpg photos/sample2.jpg 7d2b60ae6f13bf30f422e04df87451081a02c83de469056f25afb44b7000c691
+demo/sample3.jpg photos/sample3.jpg 8eb081c9efb14370fa94d9feab9e5fbeafd19a627491853a80c2bf67f7ffa936
+demo/sample4.jpg photos/sample4.jpg 729efa5923061d40eb4ed5f267a18cc7b8ba6f852bb2757b16d8b7e4937476fc
+demo/sample5.jpg photos/sample5.jpg 6d45095ebb182d8f975c0790e0e4eefd86fbb40609cf4b271776d92e12662938
+demo/sample6.jpg photos/sample6.jpg 9baad80f9d5e306fb9b8c0913d44445f1e95848df317530efb03d0934c57ba87
+"
+PHOTO_FILES="
+tests/test_images/32bit.png photos/32bit.png 44dca895a7d635a4aedddd91a4f37af9a8a5b44e66154282a24645a757b5f627
+tests/test_images/biden.jpg photos/biden.jpg 3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c
+tests/test_images/obama.jpg photos/obama.jpg 0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6
+tests/test_images/obama2.jpg photos/obama2.jpg a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6
+tests/test_images/obama3.jpg photos/obama3.jpg 76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3
+tests/test_images/obama_partial_face.jpg photos/obama_partial_face.jpg c2d1f09e7ef3042352b41e41286e6eb0522f64f88308be13886991b95db52117
+tests/test_images/obama_partial_face2.jpg photos/obama_partial_face2.jpg 9a812347f97633542b8cd9992de22def11b74f79d82056bc3ee830f13878e028
+"
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# all_present LIST: true when every destination exists with its sha256.
+all_present() {
+  local src dst sum
+  while read -r src dst sum; do
+    [ -z "$src" ] && continue
+    [ -f "$DIR/$dst" ] && [ "$(sha256_of "$DIR/$dst")" = "$sum" ] || return 1
+  done <<<"$1"
+}
+
+# install_from ROOT LIST: copy each file from the extracted ROOT and verify its sha256.
+install_from() {
+  local root="$1" src dst sum got
+  while read -r src dst sum; do
+    [ -z "$src" ] && continue
+    cp "$root/$src" "$DIR/$dst"
+    got="$(sha256_of "$DIR/$dst")"
+    if [ "$got" != "$sum" ]; then
+      echo "error: $dst has sha256 $got, expected $sum" >&2
+      exit 1
+    fi
+    printf '  %-50s %10s bytes  sha256 ok\n' "$dst" "$(stat -c %s "$DIR/$dst")"
+  done <<<"$2"
+}
+
+if all_present "$MODEL_FILES"; then
+  echo "face-api ${FACE_API_VERSION}: models and demo photos already present in $DIR"
+else
+  echo "face-api ${FACE_API_VERSION}: fetching with npm pack"
+  if [ ! -f "$CACHE/$FACE_API_TGZ" ] || [ "$(sha1sum "$CACHE/$FACE_API_TGZ" | cut -d' ' -f1)" != "$FACE_API_SHA1" ]; then
+    (cd "$CACHE" && npm pack --silent "@vladmandic/face-api@${FACE_API_VERSION}" >/dev/null)
+  fi
+  got="$(sha1sum "$CACHE/$FACE_API_TGZ" | cut -d' ' -f1)"
+  [ "$got" = "$FACE_API_SHA1" ] || { echo "error: $FACE_API_TGZ sha1 $got != $FACE_API_SHA1" >&2; exit 1; }
+  rm -rf "$CACHE/face-api" && mkdir -p "$CACHE/face-api"
+  tar -xzf "$CACHE/$FACE_API_TGZ" -C "$CACHE/face-api" package/LICENSE package/model package/demo
+  install_from "$CACHE/face-api/package" "$MODEL_FILES"
+  rm -rf "$CACHE/face-api"
+fi
+
+if all_present "$PHOTO_FILES"; then
+  echo "face_recognition ${FR_VERSION}: test photos already present in $DIR/photos"
+else
+  echo "face_recognition ${FR_VERSION}: fetching the sdist with pip download"
+  if [ ! -f "$CACHE/$FR_SDIST" ] || [ "$(sha256_of "$CACHE/$FR_SDIST")" != "$FR_SHA256" ]; then
+    pip download --quiet --no-deps --no-binary :all: "face_recognition==${FR_VERSION}" -d "$CACHE"
+  fi
+  got="$(sha256_of "$CACHE/$FR_SDIST")"
+  [ "$got" = "$FR_SHA256" ] || { echo "error: $FR_SDIST sha256 $got != $FR_SHA256" >&2; exit 1; }
+  rm -rf "$CACHE/fr" && mkdir -p "$CACHE/fr"
+  tar -xzf "$CACHE/$FR_SDIST" -C "$CACHE/fr" "face_recognition-${FR_VERSION}/tests/test_images"
+  install_from "$CACHE/fr/face_recognition-${FR_VERSION}" "$PHOTO_FILES"
+  rm -rf "$CACHE/fr"
+fi
+
+echo "face models ready in $DIR (set IDGATE_FACE_MODELS=$DIR for the tests)"
