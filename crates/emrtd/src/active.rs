@@ -70,7 +70,7 @@ pub fn iso9796_hash_id(hash: HashAlgorithm) -> u8 {
     }
 }
 
-fn hash_from_iso9796_id(id: u8) -> Option<HashAlgorithm> {
+pub(crate) fn hash_from_iso9796_id(id: u8) -> Option<HashAlgorithm> {
     Some(match id {
         0x33 => HashAlgorithm::Sha1,
         0x34 => HashAlgorithm::Sha256,
