@@ -604,3 +604,56 @@ pub(crate) fn parse_time(t: &Tlv<'_>) -> Option<OffsetDateTime> {
     let clock = time::Time::from_hms(n(4..6)?, n(6..8)?, n(8..10)?).ok()?;
     Some(time::PrimitiveDateTime::new(date, clock).assume_utc())
 }
+
+/// Why a SignerInfo does not verify (RFC 5652 §5.6).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignerError {
+    #[error("signed attributes lack the messageDigest attribute")]
+    MessageDigestMissing,
+    #[error("messageDigest attribute differs from the digest of the eContent")]
+    MessageDigestMismatch,
+    #[error("signature: {0}")]
+    Signature(CryptoError),
+}
+
+impl SignedData<'_> {
+    /// Verifies one SignerInfo with a public key (RFC 5652 §5.6): with signed attributes, the
+    /// `messageDigest` must equal the digest of the eContent and the signature covers the
+    /// attributes (§5.4); without them the signature covers the eContent itself.
+    ///
+    /// # Errors
+    /// [`SignerError`].
+    pub fn verify_signer(
+        &self,
+        signer: &SignerInfo<'_>,
+        key: &crate::crypto::PublicKey,
+    ) -> Result<(), SignerError> {
+        let algorithm = signer.effective_signature_algorithm();
+        match &signer.signed_attrs {
+            Some(attrs) => {
+                let expected = attrs
+                    .message_digest
+                    .as_ref()
+                    .ok_or(SignerError::MessageDigestMissing)?;
+                if signer.digest_algorithm.digest(&self.econtent).as_slice() != expected.as_ref() {
+                    return Err(SignerError::MessageDigestMismatch);
+                }
+                let hash = algorithm
+                    .hash()
+                    .ok_or(SignerError::Signature(CryptoError::MissingHash))?;
+                crate::crypto::verify_prehashed(
+                    key,
+                    &algorithm,
+                    &attrs.signed_digest(hash),
+                    &signer.signature,
+                )
+                .map_err(SignerError::Signature)
+            }
+            None => {
+                crate::crypto::verify_signature(key, &algorithm, &self.econtent, &signer.signature)
+                    .map_err(SignerError::Signature)
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! ICAO master lists (ICAO 9303-12 §8) and the trust store, on the German CSCA master list.
+
+use emrtd::pki::{Certificate, MasterListSignature, PkiError, SourceReport, TrustStore};
+
+fn testdata(path: &str) -> Option<Vec<u8>> {
+    let path = format!(
+        "{}/../../../shared/testdata/emrtd/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    match std::fs::read(&path) {
+        Ok(b) => Some(b),
+        Err(_) => {
+            println!("skipped: {path} not found");
+            None
+        }
+    }
+}
+
+const ML: &str = "masterlists/DE_ML_2024-08-07-07-38-24.ml";
+const CSCA07: &str = "masterlists/DE_ROOT_CA_CSCA07.cer";
+
+#[test]
+fn german_master_list_loads_with_hundreds_of_cscas_from_many_countries() {
+    let Some(ml) = testdata(ML) else { return };
+    let mut store = TrustStore::new();
+    let summary = store.add_master_list("DE", &ml, &[]).expect("loads");
+    let countries = store.count_by_country();
+    println!(
+        "DE master list: {} entries, {} distinct CSCAs added, {} undecodable, {} countries, signature {:?}",
+        summary.certificates,
+        summary.added,
+        summary.undecodable,
+        countries.len(),
+        summary.signature
+    );
+    assert!(summary.added > 300, "{summary:?}");
+    assert!(countries.len() > 50, "{countries:?}");
+    assert!(countries.get("DE").is_some_and(|n| *n >= 3));
+    assert_eq!(summary.added, store.len());
+}
+
+#[test]
+fn master_list_without_anchor_is_reported_unverified() {
+    let Some(ml) = testdata(ML) else { return };
+    let mut store = TrustStore::new();
+    let summary = store.add_master_list("DE", &ml, &[]).expect("loads");
+    assert!(
+        matches!(summary.signature, MasterListSignature::Unverified { .. }),
+        "{:?}",
+        summary.signature
+    );
+    assert!(
+        summary
+            .signer
+            .as_deref()
+            .is_some_and(|s| s.contains("CSCA Master List Signer"))
+    );
+}
+
+#[test]
+fn csca07_beside_the_list_did_not_sign_it_so_the_list_stays_unverified() {
+    // Finding: the list (signed 2024-08-07) is signed by "CSCA Master List Signer" (serial
+    // 0038), issued by the csca-germany key with SKI A40A5FC3…, not by CSCA07 (SKI E8A62993…,
+    // issued 2024-10-01, after the list).
+    let (Some(ml), Some(csca07)) = (testdata(ML), testdata(CSCA07)) else {
+        return;
+    };
+    let anchor = Certificate::from_der(&csca07).expect("CSCA07 decodes");
+    let mut store = TrustStore::new();
+    let summary = store.add_master_list("DE", &ml, &[&anchor]).expect("loads");
+    assert_eq!(
+        summary.signature.code(),
+        "unverified",
+        "{:?}",
+        summary.signature
+    );
+}
+
+#[test]
+fn master_list_verifies_against_the_csca_that_issued_its_signer() {
+    let Some(ml) = testdata(ML) else { return };
+    // The issuing CSCA (SKI A40A5FC3…) is one of the list's own entries; taken as the anchor
+    // the operator trusts, the list's signature and the signer's certificate both verify.
+    let mut probe = TrustStore::new();
+    probe.add_master_list("DE", &ml, &[]).expect("loads");
+    let ski = [
+        0xA4, 0x0A, 0x5F, 0xC3, 0x80, 0xAE, 0x3E, 0x59, 0xAF, 0x1B, 0x32, 0xD6, 0x13, 0x6A, 0xEF,
+        0xEE, 0xC8, 0xCA, 0x35, 0xE8,
+    ];
+    let issuer = probe
+        .certificates()
+        .find(|c| c.subject_key_id.as_deref() == Some(&ski[..]) && c.is_self_issued())
+        .expect("csca-germany A40A… is in the list")
+        .clone();
+    let mut store = TrustStore::new();
+    let summary = store.add_master_list("DE", &ml, &[&issuer]).expect("loads");
+    match &summary.signature {
+        MasterListSignature::Verified { signer, anchor } => {
+            assert!(signer.contains("CSCA Master List Signer"));
+            assert!(anchor.contains("csca-germany"));
+        }
+        other => panic!("expected verified, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_tampered_master_list_is_refused() {
+    let Some(mut ml) = testdata(ML) else { return };
+    // Flip a byte inside the eContent (a certificate of the list): messageDigest no longer matches.
+    ml[5000] ^= 0x01;
+    let mut store = TrustStore::new();
+    match store.add_master_list("DE", &ml, &[]) {
+        Err(PkiError::MasterListSignatureInvalid(_)) => {}
+        other => panic!("expected an invalid signature, got {other:?}"),
+    }
+    assert!(store.is_empty());
+}
+
+#[test]
+fn loading_the_same_list_twice_deduplicates() {
+    let Some(ml) = testdata(ML) else { return };
+    let mut store = TrustStore::new();
+    let first = store.add_master_list("a", &ml, &[]).expect("loads");
+    let second = store.add_master_list("b", &ml, &[]).expect("loads");
+    assert_eq!(second.added, 0);
+    assert_eq!(store.len(), first.added);
+}
+
+#[test]
+fn add_source_recognises_a_master_list_and_a_certificate() {
+    let (Some(ml), Some(csca07)) = (testdata(ML), testdata(CSCA07)) else {
+        return;
+    };
+    let mut store = TrustStore::new();
+    assert_eq!(
+        store.add_source("csca07", &csca07).expect("cert"),
+        SourceReport::Certificates {
+            added: 1,
+            duplicates: 0,
+            undecodable: 0
+        }
+    );
+    assert!(matches!(
+        store.add_source("ml", &ml).expect("ml"),
+        SourceReport::MasterList(_)
+    ));
+}
