@@ -14,12 +14,15 @@
 
 pub mod challenge;
 mod error;
+pub mod http_engine;
 pub mod liveness;
 mod pose;
+mod quality;
 mod replay;
 
 pub use challenge::{Action, Burst, Challenge, ChallengePolicy, Frame, Nonce};
 pub use error::FaceError;
+pub use http_engine::HttpEngine;
 pub use liveness::{LivenessPolicy, LivenessReason, LivenessVerdict};
 
 /// Largest image side accepted anywhere in this crate: caps allocations made from untrusted sizes.

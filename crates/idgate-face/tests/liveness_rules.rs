@@ -4,51 +4,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use idgate_face::challenge::{Action, Burst, Challenge, Frame, Nonce};
+mod common;
+
+use common::{
+    CLOSED, DOWN, HALF_LEFT, LEFT, MOUTH, NEUTRAL, Pose, RIGHT, UP, frame_image, frame_index,
+    landmarks,
+};
 use idgate_face::liveness::{LivenessPolicy, LivenessReason, PoseFeatures, TimingIssue, evaluate};
 use idgate_face::{BoundingBox, Embedding, Face, FaceEngine, FaceError, Image, Point, Quality};
-
-#[derive(Clone, Copy, Debug)]
-struct Pose {
-    yaw: f32,
-    pitch: f32,
-    ear: f32,
-    mar: f32,
-}
-
-const NEUTRAL: Pose = Pose {
-    yaw: 0.0,
-    pitch: 0.55,
-    ear: 0.28,
-    mar: 0.03,
-};
-const LEFT: Pose = Pose {
-    yaw: 0.5,
-    ..NEUTRAL
-};
-const RIGHT: Pose = Pose {
-    yaw: -0.5,
-    ..NEUTRAL
-};
-const HALF_LEFT: Pose = Pose {
-    yaw: 0.25,
-    ..NEUTRAL
-};
-const UP: Pose = Pose {
-    pitch: 0.42,
-    ..NEUTRAL
-};
-const DOWN: Pose = Pose {
-    pitch: 0.68,
-    ..NEUTRAL
-};
-const CLOSED: Pose = Pose {
-    ear: 0.10,
-    ..NEUTRAL
-};
-const MOUTH: Pose = Pose {
-    mar: 0.42,
-    ..NEUTRAL
-};
 
 #[derive(Clone, Copy, Debug)]
 enum Shot {
@@ -56,115 +19,6 @@ enum Shot {
     Person(Pose, usize),
     NoFace,
     Faces(usize),
-}
-
-/// Landmarks of a synthetic face whose [`PoseFeatures`] equal `pose` (yaw found by bisection).
-fn landmarks(pose: Pose) -> Vec<Point> {
-    let build = |dx: f32| {
-        let mut p = vec![Point::default(); 68];
-        let jaw_y = [50.0, 60.0, 70.0, 78.0, 86.0, 92.0, 96.0, 99.0, 100.0];
-        for i in 0..9 {
-            let t = i as f32 / 8.0;
-            p[i] = Point {
-                x: 20.0 + 30.0 * t * t,
-                y: jaw_y[i],
-            };
-            p[16 - i] = Point {
-                x: 80.0 - 30.0 * t * t,
-                y: jaw_y[i],
-            };
-        }
-        for (k, brow) in p[17..27].iter_mut().enumerate() {
-            *brow = Point {
-                x: 30.0 + k as f32 * 4.5,
-                y: 40.0,
-            };
-        }
-        let tip_y = 50.0 + 30.0 * pose.pitch;
-        for (k, i) in (27..31).enumerate() {
-            p[i] = Point {
-                x: 50.0 + dx * k as f32 / 3.0,
-                y: 50.0 + (tip_y - 50.0) * k as f32 / 3.0,
-            };
-        }
-        for (k, i) in (31..36).enumerate() {
-            p[i] = Point {
-                x: 44.0 + 3.0 * k as f32 + dx,
-                y: tip_y + 3.0,
-            };
-        }
-        let h = 5.0 * pose.ear;
-        for (start, cx) in [(36, 40.0), (42, 60.0)] {
-            let cy = 50.0;
-            let eye = [
-                (-5.0, 0.0),
-                (-2.0, -h),
-                (2.0, -h),
-                (5.0, 0.0),
-                (2.0, h),
-                (-2.0, h),
-            ];
-            for (k, (ox, oy)) in eye.into_iter().enumerate() {
-                p[start + k] = Point {
-                    x: cx + ox,
-                    y: cy + oy,
-                };
-            }
-        }
-        let outer = [
-            (38.0, 80.0),
-            (42.0, 77.0),
-            (46.0, 76.0),
-            (50.0, 76.5),
-            (54.0, 76.0),
-            (58.0, 77.0),
-            (62.0, 80.0),
-        ];
-        for (k, (x, y)) in outer.into_iter().enumerate() {
-            p[48 + k] = Point { x, y };
-        }
-        let m = 8.0 * pose.mar;
-        let lower = [
-            (58.0, 84.0 + m),
-            (54.0, 86.0 + m),
-            (50.0, 86.5 + m),
-            (46.0, 86.0 + m),
-            (42.0, 84.0 + m),
-        ];
-        for (k, (x, y)) in lower.into_iter().enumerate() {
-            p[55 + k] = Point { x, y };
-        }
-        let inner = [
-            (42.0, 80.0),
-            (46.0, 80.0 - m),
-            (50.0, 80.0 - m),
-            (54.0, 80.0 - m),
-            (58.0, 80.0),
-            (54.0, 80.0 + m),
-            (50.0, 80.0 + m),
-            (46.0, 80.0 + m),
-        ];
-        for (k, (x, y)) in inner.into_iter().enumerate() {
-            p[60 + k] = Point { x, y };
-        }
-        p
-    };
-    let yaw_of = |dx: f32| {
-        PoseFeatures::from_landmarks(&build(dx))
-            .unwrap()
-            .unwrap()
-            .yaw
-    };
-    let (mut lo, mut hi) = (-29.0f32, 29.0f32);
-    for _ in 0..60 {
-        let mid = (lo + hi) / 2.0;
-        if yaw_of(mid) < pose.yaw {
-            lo = mid
-        } else {
-            hi = mid
-        }
-    }
-    build((lo + hi) / 2.0)
 }
 
 fn face(pose: Pose) -> Face {
@@ -198,8 +52,7 @@ impl Scripted {
         }
     }
     fn shot(&self, image: &Image) -> Shot {
-        let px = image.pixel(0, 0).unwrap();
-        self.shots[usize::from(px[0]) * 256 + usize::from(px[1])]
+        self.shots[frame_index(image)]
     }
 }
 
@@ -221,25 +74,6 @@ impl FaceEngine for Scripted {
         v[person] = 1.0;
         Ok(Embedding(v))
     }
-}
-
-/// A 64×64 frame whose first pixel carries its script index; the rest is a smooth wave pattern
-/// whose direction and frequency depend on the index, so no two frames look alike.
-fn frame_image(index: usize) -> Image {
-    let (a, b) = (
-        0.05 + 0.013 * (index % 7) as f32,
-        0.04 + 0.011 * (index / 7) as f32,
-    );
-    let mut rgb = Vec::with_capacity(64 * 64 * 3);
-    for y in 0..64 {
-        for x in 0..64 {
-            let v = 128.0 + 80.0 * (a * x as f32 * 3.0 + b * y as f32 * 2.0 + index as f32).sin();
-            rgb.extend([v as u8, (v * 0.8) as u8, (v * 0.6) as u8]);
-        }
-    }
-    rgb[0] = (index / 256) as u8;
-    rgb[1] = (index % 256) as u8;
-    Image::new(64, 64, rgb).unwrap()
 }
 
 const ISSUED: u64 = 1_700_000_000_000;
