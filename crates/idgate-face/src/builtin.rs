@@ -1,0 +1,105 @@
+//! The built-in [`FaceEngine`]: face-api's tiny detector and 68-point landmark net, dlib-style
+//! alignment and dlib's ResNet, all in-process and in plain Rust (face-engine.md route 1).
+//!
+//! `detect` = detector → landmarks → [`Quality::measure`] per face; `embed` = 150×150 chip from the landmarks →
+//! ResNet; `compare` is the trait's L2 distance ([`crate::Similarity::l2`]). The measured
+//! calibration on the registry test photos (tests/accuracy_builtin.rs) puts same-person pairs
+//! below ~0.5 and different people above ~0.6, as face-engine.md §4 reports for dlib itself.
+//!
+//! The engine is immutable after [`BuiltinEngine::load`]; share one behind an `Arc` across worker
+//! threads (≈ 30 MB of float weights).
+
+use std::path::Path;
+
+use crate::detector::{DetectorOptions, TinyFaceDetector};
+use crate::embedding::FaceRecognitionNet;
+use crate::landmarks::LandmarkNet;
+use crate::models::check_models_dir;
+use crate::{Embedding, Face, FaceEngine, FaceError, Image, LANDMARK_COUNT, Quality};
+
+/// The pure-Rust face engine.
+pub struct BuiltinEngine {
+    detector: TinyFaceDetector,
+    landmarks: LandmarkNet,
+    recognition: FaceRecognitionNet,
+    options: DetectorOptions,
+}
+
+impl std::fmt::Debug for BuiltinEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltinEngine").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+impl BuiltinEngine {
+    /// Loads the three networks from `models_dir` (see [`crate::models`]) with default detector
+    /// options.
+    ///
+    /// # Errors
+    /// [`FaceError::ModelNotFound`] naming a missing file, [`FaceError::ModelInvalid`] for a file
+    /// that is not the expected network.
+    pub fn load(models_dir: &Path) -> Result<Self, FaceError> {
+        check_models_dir(models_dir)?;
+        Ok(Self {
+            detector: TinyFaceDetector::load(models_dir)?,
+            landmarks: LandmarkNet::load(models_dir)?,
+            recognition: FaceRecognitionNet::load(models_dir)?,
+            options: DetectorOptions::default(),
+        })
+    }
+
+    /// Replaces the detector options (input size, minimum score).
+    ///
+    /// # Errors
+    /// [`FaceError::Config`] for an input size that is not a multiple of 32 in 128..=1024 or a
+    /// score outside `[0, 1]`.
+    pub fn with_detector_options(mut self, options: DetectorOptions) -> Result<Self, FaceError> {
+        if options.input_size % 32 != 0 || !(128..=1024).contains(&options.input_size) {
+            return Err(FaceError::Config {
+                reason: "detector input size must be a multiple of 32 in 128..=1024".into(),
+            });
+        }
+        if !(0.0..=1.0).contains(&options.min_score) {
+            return Err(FaceError::Config {
+                reason: "detector minimum score must lie in [0, 1]".into(),
+            });
+        }
+        self.options = options;
+        Ok(self)
+    }
+
+    /// The detector options in use.
+    #[must_use]
+    pub fn detector_options(&self) -> DetectorOptions {
+        self.options
+    }
+}
+
+impl FaceEngine for BuiltinEngine {
+    fn detect(&self, image: &Image) -> Result<Vec<Face>, FaceError> {
+        let detections = self.detector.detect(image, &self.options)?;
+        let mut faces = Vec::with_capacity(detections.len());
+        for d in detections {
+            let landmarks = self.landmarks.predict(image, &d.bbox)?;
+            let quality = Quality::measure(image, &d.bbox);
+            faces.push(Face {
+                bbox: d.bbox,
+                score: d.score,
+                landmarks,
+                quality,
+            });
+        }
+        Ok(faces)
+    }
+
+    fn embed(&self, image: &Image, face: &Face) -> Result<Embedding, FaceError> {
+        image.validate()?;
+        if face.landmarks.len() != LANDMARK_COUNT {
+            return Err(FaceError::LandmarkCount {
+                expected: LANDMARK_COUNT,
+                found: face.landmarks.len(),
+            });
+        }
+        self.recognition.embed(image, &face.landmarks)
+    }
+}
