@@ -1,0 +1,285 @@
+//! The typed events inside a delivery's JWE (webhooks.md "Event types"):
+//! `{"id","type","created_at","data","metadata"}`. Owns their JSON shape for both sides, so the
+//! server serializes exactly what receivers parse. The `data` of each type is its own struct;
+//! [`EventData`] ties the variant to the `type`, so the two can never disagree.
+//!
+//! Receivers ignore unknown JSON members (additive changes stay compatible); an unknown `type`
+//! is an error, because its data cannot be interpreted.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+
+mod claims;
+mod ids;
+
+pub use claims::{AgeGate, Claim, Claims, DocumentPhoto, PhotoFormat, SexMarker};
+pub use ids::{AttemptId, EventId, IdError, SessionId};
+
+/// The six event types of webhooks.md, by their dotted wire names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum EventType {
+    #[serde(rename = "verification.session.in_progress")]
+    SessionInProgress,
+    #[serde(rename = "verification.attempt.failed")]
+    AttemptFailed,
+    #[serde(rename = "verification.session.succeeded")]
+    SessionSucceeded,
+    #[serde(rename = "verification.session.failed")]
+    SessionFailed,
+    #[serde(rename = "verification.session.cancelled")]
+    SessionCancelled,
+    #[serde(rename = "verification.session.expired")]
+    SessionExpired,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] = [
+        Self::SessionInProgress,
+        Self::AttemptFailed,
+        Self::SessionSucceeded,
+        Self::SessionFailed,
+        Self::SessionCancelled,
+        Self::SessionExpired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SessionInProgress => "verification.session.in_progress",
+            Self::AttemptFailed => "verification.attempt.failed",
+            Self::SessionSucceeded => "verification.session.succeeded",
+            Self::SessionFailed => "verification.session.failed",
+            Self::SessionCancelled => "verification.session.cancelled",
+            Self::SessionExpired => "verification.session.expired",
+        }
+    }
+
+    /// Parses a dotted name (endpoint subscriptions, event filters).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a verification failed (verify.md "Document checks", "Face and liveness").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureCode {
+    DocumentDataInvalid,
+    DocumentAuthenticityFailed,
+    DocumentActiveAuthenticationFailed,
+    DocumentChipAuthenticationFailed,
+    DocumentAntiCloningAttestationFailed,
+    LivenessFailed,
+    SelfieFaceMismatch,
+}
+
+/// Whether the event happened with live or test-mode keys (api.md "Test mode").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    Live,
+    Test,
+}
+
+/// `data` of `verification.session.in_progress`, `…cancelled` and `…expired`: `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoData {}
+
+/// `data` of `verification.attempt.failed`: the rejected check and the tries used so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptFailed {
+    pub failure_code: FailureCode,
+    pub nfc_tries_used: u32,
+    pub liveness_tries_used: u32,
+}
+
+/// `data` of `verification.session.succeeded` (verify.md "Claims delivered on success").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSucceeded {
+    pub claims: Claims,
+    /// The keys the person agreed to share, in contract order.
+    pub selected_field_keys: Vec<String>,
+}
+
+/// `data` of `verification.session.failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionFailed {
+    pub failure_code: FailureCode,
+}
+
+/// The typed `data` of an event; its variant determines the `type` on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventData {
+    SessionInProgress(NoData),
+    AttemptFailed(AttemptFailed),
+    SessionSucceeded(SessionSucceeded),
+    SessionFailed(SessionFailed),
+    SessionCancelled(NoData),
+    SessionExpired(NoData),
+}
+
+impl EventData {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Self::SessionInProgress(_) => EventType::SessionInProgress,
+            Self::AttemptFailed(_) => EventType::AttemptFailed,
+            Self::SessionSucceeded(_) => EventType::SessionSucceeded,
+            Self::SessionFailed(_) => EventType::SessionFailed,
+            Self::SessionCancelled(_) => EventType::SessionCancelled,
+            Self::SessionExpired(_) => EventType::SessionExpired,
+        }
+    }
+
+    fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            Self::SessionInProgress(d) | Self::SessionCancelled(d) | Self::SessionExpired(d) => {
+                serde_json::to_value(d)
+            }
+            Self::AttemptFailed(d) => serde_json::to_value(d),
+            Self::SessionSucceeded(d) => serde_json::to_value(d),
+            Self::SessionFailed(d) => serde_json::to_value(d),
+        }
+    }
+
+    fn from_value(kind: EventType, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        use serde_json::from_value;
+        Ok(match kind {
+            EventType::SessionInProgress => Self::SessionInProgress(from_value(data)?),
+            EventType::AttemptFailed => Self::AttemptFailed(from_value(data)?),
+            EventType::SessionSucceeded => Self::SessionSucceeded(from_value(data)?),
+            EventType::SessionFailed => Self::SessionFailed(from_value(data)?),
+            EventType::SessionCancelled => Self::SessionCancelled(from_value(data)?),
+            EventType::SessionExpired => Self::SessionExpired(from_value(data)?),
+        })
+    }
+}
+
+/// `metadata` of every event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub verification_session_id: SessionId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_attempt_id: Option<AttemptId>,
+    /// The share contract's version the claims were collected under.
+    pub contract_version: u32,
+    pub environment: Environment,
+}
+
+/// One event, as found in the plaintext of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// `evt_…`, the same value as the `webhook-id` header: deduplicate on it.
+    pub id: EventId,
+    pub created_at: OffsetDateTime,
+    pub data: EventData,
+    pub metadata: Metadata,
+}
+
+impl Event {
+    pub fn event_type(&self) -> EventType {
+        self.data.event_type()
+    }
+
+    /// The JSON bytes the sender encrypts.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+
+    /// Parses the decrypted plaintext of a delivery.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[derive(Serialize)]
+struct EventOut<'a> {
+    id: &'a EventId,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    #[serde(serialize_with = "rfc3339_millis::serialize")]
+    created_at: OffsetDateTime,
+    data: serde_json::Value,
+    metadata: &'a Metadata,
+}
+
+#[derive(Deserialize)]
+struct EventIn {
+    id: EventId,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    #[serde(deserialize_with = "rfc3339_millis::deserialize")]
+    created_at: OffsetDateTime,
+    data: serde_json::Value,
+    metadata: Metadata,
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        EventOut {
+            id: &self.id,
+            event_type: self.event_type(),
+            created_at: self.created_at,
+            data: self.data.to_value().map_err(serde::ser::Error::custom)?,
+            metadata: &self.metadata,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = EventIn::deserialize(deserializer)?;
+        let data =
+            EventData::from_value(raw.event_type, raw.data).map_err(serde::de::Error::custom)?;
+        Ok(Self {
+            id: raw.id,
+            created_at: raw.created_at,
+            data,
+            metadata: raw.metadata,
+        })
+    }
+}
+
+/// api.md "Timestamps: RFC 3339 UTC with milliseconds"; any RFC 3339 offset is accepted on input.
+pub mod rfc3339_millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::format_description::well_known::Rfc3339;
+    use time::{OffsetDateTime, UtcOffset};
+
+    pub fn format(t: OffsetDateTime) -> String {
+        let t = t.to_offset(UtcOffset::UTC);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        )
+    }
+
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<OffsetDateTime, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+#[path = "event_test.rs"]
+mod tests;
