@@ -27,7 +27,9 @@ pub struct BuiltinEngine {
 
 impl std::fmt::Debug for BuiltinEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BuiltinEngine").field("options", &self.options).finish_non_exhaustive()
+        f.debug_struct("BuiltinEngine")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 

@@ -86,19 +86,33 @@ impl TinyFaceDetector {
         ];
         let head = w.conv("conv8", 1, 512, 25)?;
         w.finish()?;
-        Ok(Self { conv0, blocks, head })
+        Ok(Self {
+            conv0,
+            blocks,
+            head,
+        })
     }
 
     /// Finds faces in `image`.
     ///
     /// # Errors
     /// [`FaceError::Inference`] for invalid options; image errors from [`Image::validate`].
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    pub fn detect(&self, image: &Image, options: &DetectorOptions) -> Result<Vec<Detection>, FaceError> {
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    pub fn detect(
+        &self,
+        image: &Image,
+        options: &DetectorOptions,
+    ) -> Result<Vec<Detection>, FaceError> {
         image.validate()?;
         let size = options.input_size;
         if size % 32 != 0 || !(128..=1024).contains(&size) {
-            return Err(inference("detector input size must be a multiple of 32 in 128..=1024"));
+            return Err(inference(
+                "detector input size must be a multiple of 32 in 128..=1024",
+            ));
         }
         let (w, h) = (image.width as f32, image.height as f32);
         let scale = size as f32 / w.max(h);
@@ -110,7 +124,9 @@ impl TinyFaceDetector {
             width: w,
             height: h,
         };
-        let input = sample_region(image, whole, out_w, out_h, size, size, 0, 0, MEAN_RGB, 255.0);
+        let input = sample_region(
+            image, whole, out_w, out_h, size, size, 0, 0, MEAN_RGB, 255.0,
+        );
         let grid = self.forward(&input)?;
         let mut found = decode_grid(&grid, size as f32, options.min_score);
         // Back from network-input pixels to image pixels; the image occupies the top-left of the

@@ -17,7 +17,10 @@ use std::path::Path;
 
 use crate::align::{CHIP_SIZE, extract_chip};
 use crate::nn::weights::Weights;
-use crate::nn::{Conv, Padding, Tensor, add_assign, avg_pool, channel_affine, dense, global_mean, inference, max_pool, relu};
+use crate::nn::{
+    Conv, Padding, Tensor, add_assign, avg_pool, channel_affine, dense, global_mean, inference,
+    max_pool, relu,
+};
 use crate::{Embedding, FaceError, Image, Point};
 
 /// Manifest name of the model.
@@ -36,7 +39,13 @@ struct ConvAffine {
 }
 
 impl ConvAffine {
-    fn load(w: &mut Weights, prefix: &str, k: usize, cin: usize, cout: usize) -> Result<Self, FaceError> {
+    fn load(
+        w: &mut Weights,
+        prefix: &str,
+        k: usize,
+        cin: usize,
+        cout: usize,
+    ) -> Result<Self, FaceError> {
         Ok(Self {
             conv: w.conv(&format!("{prefix}/conv"), k, cin, cout)?,
             scale: w.take(&format!("{prefix}/scale/weights"), &[cout])?,
@@ -65,7 +74,13 @@ struct Residual {
 }
 
 impl Residual {
-    fn load(w: &mut Weights, prefix: &str, cin: usize, cout: usize, down: bool) -> Result<Self, FaceError> {
+    fn load(
+        w: &mut Weights,
+        prefix: &str,
+        cin: usize,
+        cout: usize,
+        down: bool,
+    ) -> Result<Self, FaceError> {
         Ok(Self {
             conv1: ConvAffine::load(w, &format!("{prefix}/conv1"), 3, cin, cout)?,
             conv2: ConvAffine::load(w, &format!("{prefix}/conv2"), 3, cout, cout)?,
@@ -108,7 +123,11 @@ fn add_channels_prefix(a: &mut Tensor, b: &Tensor) -> Result<(), FaceError> {
     if a.height != b.height || a.width != b.width || b.channels > a.channels {
         return Err(inference("shortcut shape disagrees with residual branch"));
     }
-    for (pa, pb) in a.data.chunks_exact_mut(a.channels).zip(b.data.chunks_exact(b.channels.max(1))) {
+    for (pa, pb) in a
+        .data
+        .chunks_exact_mut(a.channels)
+        .zip(b.data.chunks_exact(b.channels.max(1)))
+    {
         for (x, y) in pa.iter_mut().zip(pb) {
             *x += y;
         }

@@ -64,14 +64,21 @@ pub fn decode(bytes: &[u8]) -> Result<Image, FaceError> {
 }
 
 fn decode_error(reason: impl Into<String>) -> FaceError {
-    FaceError::ImageDecode { reason: reason.into() }
+    FaceError::ImageDecode {
+        reason: reason.into(),
+    }
 }
 
 /// Rejects sizes before allocation.
 fn check_dimensions(width: u64, height: u64) -> Result<(u32, u32), FaceError> {
     let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     let (w, h) = (clamp(width), clamp(height));
-    if width == 0 || height == 0 || width > u64::from(MAX_IMAGE_SIDE) || height > u64::from(MAX_IMAGE_SIDE) || width * height > MAX_PIXELS {
+    if width == 0
+        || height == 0
+        || width > u64::from(MAX_IMAGE_SIDE)
+        || height > u64::from(MAX_IMAGE_SIDE)
+        || width * height > MAX_PIXELS
+    {
         return Err(FaceError::ImageDimensions {
             width: w,
             height: h,
@@ -87,7 +94,11 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Image, FaceError> {
     use zune_core::options::DecoderOptions;
     use zune_jpeg::JpegDecoder;
 
+    // Strict mode turns premature end of data, corrupt entropy-coded segments and stray markers
+    // into errors; the lenient default would fill the missing part with grey, and a half-decoded
+    // portrait could still yield a face and a meaningless match score.
     let options = DecoderOptions::default()
+        .set_strict_mode(true)
         .set_max_width(MAX_IMAGE_SIDE as usize)
         .set_max_height(MAX_IMAGE_SIDE as usize)
         .jpeg_set_out_colorspace(ColorSpace::RGB);
@@ -95,10 +106,15 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Image, FaceError> {
     decoder
         .decode_headers()
         .map_err(|e| decode_error(format!("jpeg header: {e:?}")))?;
-    let info = decoder.info().ok_or_else(|| decode_error("jpeg header missing"))?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| decode_error("jpeg header missing"))?;
     let (width, height) = check_dimensions(u64::from(info.width), u64::from(info.height))?;
-    let rgb = decoder.decode().map_err(|e| decode_error(format!("jpeg data: {e:?}")))?;
-    Image::new(width, height, rgb).map_err(|_| decode_error("jpeg decoder returned a buffer of the wrong size"))
+    let rgb = decoder
+        .decode()
+        .map_err(|e| decode_error(format!("jpeg data: {e:?}")))?;
+    Image::new(width, height, rgb)
+        .map_err(|_| decode_error("jpeg decoder returned a buffer of the wrong size"))
 }
 
 fn decode_jpeg2000(bytes: &[u8]) -> Result<Image, FaceError> {
@@ -109,9 +125,17 @@ fn decode_jpeg2000(bytes: &[u8]) -> Result<Image, FaceError> {
     let (width, height) = check_dimensions(u64::from(image.width()), u64::from(image.height()))?;
     let gray = matches!(image.color_space(), ColorSpace::Gray);
     let rgb_like = matches!(image.color_space(), ColorSpace::RGB)
-        || matches!(image.color_space(), ColorSpace::Icc { num_channels: 3, .. });
+        || matches!(
+            image.color_space(),
+            ColorSpace::Icc {
+                num_channels: 3,
+                ..
+            }
+        );
     if !gray && !rgb_like {
-        return Err(decode_error("jpeg2000 colour space is neither greyscale nor RGB"));
+        return Err(decode_error(
+            "jpeg2000 colour space is neither greyscale nor RGB",
+        ));
     }
     let mut ctx = DecoderContext::default();
     let decoded = image
@@ -122,10 +146,13 @@ fn decode_jpeg2000(bytes: &[u8]) -> Result<Image, FaceError> {
     let stride = if pixels == 0 { 0 } else { data.len() / pixels };
     let colour = if gray { 1 } else { 3 };
     if stride < colour || data.len() != stride * pixels {
-        return Err(decode_error("jpeg2000 decoder returned an unexpected channel layout"));
+        return Err(decode_error(
+            "jpeg2000 decoder returned an unexpected channel layout",
+        ));
     }
     let rgb = interleave_to_rgb(&data, stride, gray);
-    Image::new(width, height, rgb).map_err(|_| decode_error("jpeg2000 decoder returned a buffer of the wrong size"))
+    Image::new(width, height, rgb)
+        .map_err(|_| decode_error("jpeg2000 decoder returned a buffer of the wrong size"))
 }
 
 fn decode_png(bytes: &[u8]) -> Result<Image, FaceError> {
@@ -165,10 +192,14 @@ fn decode_png(bytes: &[u8]) -> Result<Image, FaceError> {
     }
     let mut packed = Vec::with_capacity(row_bytes * height as usize);
     for row in buf.chunks(frame.line_size).take(height as usize) {
-        packed.extend_from_slice(row.get(..row_bytes).ok_or_else(|| decode_error("png row truncated"))?);
+        packed.extend_from_slice(
+            row.get(..row_bytes)
+                .ok_or_else(|| decode_error("png row truncated"))?,
+        );
     }
     let rgb = interleave_to_rgb(&packed, stride, gray);
-    Image::new(width, height, rgb).map_err(|_| decode_error("png decoder returned a buffer of the wrong size"))
+    Image::new(width, height, rgb)
+        .map_err(|_| decode_error("png decoder returned a buffer of the wrong size"))
 }
 
 /// Converts interleaved gray/gray+alpha/RGB/RGBA samples (`stride` bytes per pixel) to RGB8.
@@ -206,7 +237,12 @@ pub struct Region {
 /// box-averaged over the footprint of each output pixel first (a k×k grid of bilinear taps), which
 /// stands in for the area interpolation a browser canvas applies and keeps fine texture from
 /// aliasing into the networks.
-#[allow(clippy::too_many_arguments, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+#[allow(
+    clippy::too_many_arguments,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 #[must_use]
 pub fn sample_region(
     image: &Image,
@@ -265,7 +301,11 @@ pub fn sample_region(
 
 /// Bilinear sample at continuous pixel coordinates (pixel centres at integers); coordinates are
 /// clamped to the border, so a sample outside the image repeats the edge.
-#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 #[must_use]
 pub fn bilinear(image: &Image, x: f32, y: f32) -> [f32; 3] {
     let w = image.width as usize;
@@ -295,7 +335,11 @@ pub fn bilinear(image: &Image, x: f32, y: f32) -> [f32; 3] {
 ///
 /// # Errors
 /// [`FaceError::ImageDimensions`] for a zero or oversized target.
-#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 pub fn resize(image: &Image, width: u32, height: u32) -> Result<Image, FaceError> {
     check_dimensions(u64::from(width), u64::from(height))?;
     image.validate()?;
@@ -307,7 +351,11 @@ pub fn resize(image: &Image, width: u32, height: u32) -> Result<Image, FaceError
     };
     let (w, h) = (width as usize, height as usize);
     let t = sample_region(image, region, w, h, w, h, 0, 0, [0.0; 3], 1.0);
-    let rgb = t.data.iter().map(|v| v.round().clamp(0.0, 255.0) as u8).collect();
+    let rgb = t
+        .data
+        .iter()
+        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+        .collect();
     Image::new(width, height, rgb)
 }
 
@@ -320,22 +368,27 @@ pub fn crop(image: &Image, region: Region) -> Result<Image, FaceError> {
     image.validate()?;
     let x0 = region.x.round().clamp(0.0, image.width as f32) as u32;
     let y0 = region.y.round().clamp(0.0, image.height as f32) as u32;
-    let x1 = (region.x + region.width).round().clamp(0.0, image.width as f32) as u32;
-    let y1 = (region.y + region.height).round().clamp(0.0, image.height as f32) as u32;
+    let x1 = (region.x + region.width)
+        .round()
+        .clamp(0.0, image.width as f32) as u32;
+    let y1 = (region.y + region.height)
+        .round()
+        .clamp(0.0, image.height as f32) as u32;
     let (w, h) = (x1.saturating_sub(x0), y1.saturating_sub(y0));
     check_dimensions(u64::from(w), u64::from(h))?;
     let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
     for y in y0..y1 {
         let start = (y as usize * image.width as usize + x0 as usize) * 3;
-        let row = image
-            .rgb
-            .get(start..start + w as usize * 3)
-            .ok_or(FaceError::ImageBufferMismatch {
-                width: image.width,
-                height: image.height,
-                expected: u64::from(image.width) * u64::from(image.height) * 3,
-                actual: image.rgb.len(),
-            })?;
+        let row =
+            image
+                .rgb
+                .get(start..start + w as usize * 3)
+                .ok_or(FaceError::ImageBufferMismatch {
+                    width: image.width,
+                    height: image.height,
+                    expected: u64::from(image.width) * u64::from(image.height) * 3,
+                    actual: image.rgb.len(),
+                })?;
         rgb.extend_from_slice(row);
     }
     Image::new(w, h, rgb)
@@ -369,13 +422,23 @@ mod tests {
 
     #[test]
     fn unknown_magic_is_unsupported_format() {
-        assert!(matches!(decode(b"GIF89a...."), Err(FaceError::UnsupportedImageFormat)));
-        assert!(matches!(decode(&[]), Err(FaceError::UnsupportedImageFormat)));
+        assert!(matches!(
+            decode(b"GIF89a...."),
+            Err(FaceError::UnsupportedImageFormat)
+        ));
+        assert!(matches!(
+            decode(&[]),
+            Err(FaceError::UnsupportedImageFormat)
+        ));
     }
 
     #[test]
     fn truncated_headers_are_decode_errors_not_panics() {
-        for bytes in [&b"\xFF\xD8\xFF"[..], b"\x89PNG\r\n\x1a\n\0\0", b"\xFF\x4F\xFF\x51\0"] {
+        for bytes in [
+            &b"\xFF\xD8\xFF"[..],
+            b"\x89PNG\r\n\x1a\n\0\0",
+            b"\xFF\x4F\xFF\x51\0",
+        ] {
             assert!(decode(bytes).is_err(), "{bytes:?}");
         }
     }
@@ -390,9 +453,29 @@ mod tests {
     #[test]
     fn crop_clips_to_the_image() {
         let img = solid(10, 10, 5);
-        let c = crop(&img, Region { x: -5.0, y: 8.0, width: 10.0, height: 10.0 }).unwrap();
+        let c = crop(
+            &img,
+            Region {
+                x: -5.0,
+                y: 8.0,
+                width: 10.0,
+                height: 10.0,
+            },
+        )
+        .unwrap();
         assert_eq!((c.width, c.height), (5, 2));
-        assert!(crop(&img, Region { x: 20.0, y: 0.0, width: 5.0, height: 5.0 }).is_err());
+        assert!(
+            crop(
+                &img,
+                Region {
+                    x: 20.0,
+                    y: 0.0,
+                    width: 5.0,
+                    height: 5.0
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ use std::path::Path;
 
 use crate::image::{Region, sample_region};
 use crate::nn::weights::Weights;
-use crate::nn::{Conv, Padding, SeparableConv, Tensor, add_assign, avg_pool, dense, inference, relu};
+use crate::nn::{
+    Conv, Padding, SeparableConv, Tensor, add_assign, avg_pool, dense, inference, relu,
+};
 use crate::{BoundingBox, FaceError, Image, LANDMARK_COUNT, Point};
 
 /// Manifest name of the model.
@@ -69,7 +71,12 @@ impl LandmarkNet {
     /// [`FaceError::ModelNotFound`] / [`FaceError::ModelInvalid`].
     pub fn load(dir: &Path) -> Result<Self, FaceError> {
         let mut w = Weights::load(dir, MODEL_NAME)?;
-        let block = |w: &mut Weights, name: &str, cin: usize, cout: usize, first_conv: bool| -> Result<DenseBlock, FaceError> {
+        let block = |w: &mut Weights,
+                     name: &str,
+                     cin: usize,
+                     cout: usize,
+                     first_conv: bool|
+         -> Result<DenseBlock, FaceError> {
             let first = if first_conv {
                 First::Conv(w.conv(&format!("{name}/conv0"), 3, cin, cout)?)
             } else {
@@ -104,7 +111,11 @@ impl LandmarkNet {
     ///
     /// # Errors
     /// [`FaceError::Inference`] when the box lies outside the image or the output is not finite.
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
     pub fn predict(&self, image: &Image, bbox: &BoundingBox) -> Result<Vec<Point>, FaceError> {
         let (crop, input) = face_input(image, bbox)?;
         let mut x = input;
@@ -112,7 +123,12 @@ impl LandmarkNet {
             x = block.forward(&x)?;
         }
         let pooled = avg_pool(&x, 7, 2, Padding::Valid)?;
-        let out = dense(&pooled.data, &self.fc_weights, Some(&self.fc_bias), LANDMARK_COUNT * 2)?;
+        let out = dense(
+            &pooled.data,
+            &self.fc_weights,
+            Some(&self.fc_bias),
+            LANDMARK_COUNT * 2,
+        )?;
         if out.iter().any(|v| !v.is_finite()) {
             return Err(inference("landmark output is not finite"));
         }
@@ -138,7 +154,11 @@ fn centre_padding(w: f32, h: f32) -> (f32, f32) {
 }
 
 /// Crops the whole-pixel box (clipped to the image) and builds the 112×112 network input.
-#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 pub(crate) fn face_input(image: &Image, bbox: &BoundingBox) -> Result<(Region, Tensor), FaceError> {
     let (w, h) = (image.width as f32, image.height as f32);
     let x0 = bbox.x.floor().clamp(0.0, w);
@@ -161,6 +181,8 @@ pub(crate) fn face_input(image: &Image, bbox: &BoundingBox) -> Result<(Region, T
     let (pad_x, pad_y) = centre_padding(crop.width, crop.height);
     let dst_x = ((pad_x * scale).round() as usize).min(INPUT_SIZE - out_w);
     let dst_y = ((pad_y * scale).round() as usize).min(INPUT_SIZE - out_h);
-    let input = sample_region(image, crop, out_w, out_h, INPUT_SIZE, INPUT_SIZE, dst_x, dst_y, MEAN_RGB, 255.0);
+    let input = sample_region(
+        image, crop, out_w, out_h, INPUT_SIZE, INPUT_SIZE, dst_x, dst_y, MEAN_RGB, 255.0,
+    );
     Ok((crop, input))
 }

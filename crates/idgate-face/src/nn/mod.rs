@@ -31,7 +31,11 @@ pub struct Tensor {
 impl std::fmt::Debug for Tensor {
     /// Shapes only: a feature map is derived from a face.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tensor({}x{}x{})", self.height, self.width, self.channels)
+        write!(
+            f,
+            "Tensor({}x{}x{})",
+            self.height, self.width, self.channels
+        )
     }
 }
 
@@ -57,7 +61,11 @@ impl Tensor {
         channels: usize,
         data: Vec<f32>,
     ) -> Result<Self, FaceError> {
-        if height.checked_mul(width).and_then(|v| v.checked_mul(channels)) != Some(data.len()) {
+        if height
+            .checked_mul(width)
+            .and_then(|v| v.checked_mul(channels))
+            != Some(data.len())
+        {
             return Err(inference("tensor data does not match its shape"));
         }
         Ok(Self {
@@ -83,7 +91,12 @@ pub enum Padding {
 }
 
 /// Output size and leading pad of one spatial axis.
-fn axis_geometry(input: usize, k: usize, stride: usize, padding: Padding) -> Result<(usize, usize), FaceError> {
+fn axis_geometry(
+    input: usize,
+    k: usize,
+    stride: usize,
+    padding: Padding,
+) -> Result<(usize, usize), FaceError> {
     if stride == 0 || k == 0 {
         return Err(inference("zero kernel or stride"));
     }
@@ -116,14 +129,23 @@ pub(crate) fn inference(reason: &str) -> FaceError {
 }
 
 /// `c[m×n] = a[m×k] · b[k×n]` (+ `c` when `accumulate`), all row-major.
-fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize, accumulate: bool) -> Result<(), FaceError> {
+fn matmul(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+) -> Result<(), FaceError> {
     if a.len() != m * k || b.len() != k * n || c.len() != m * n {
         return Err(inference("matrix dimensions disagree"));
     }
     if m == 0 || n == 0 {
         return Ok(());
     }
-    let (Ok(rsa), Ok(rsb), Ok(rsc)) = (isize::try_from(k), isize::try_from(n), isize::try_from(n)) else {
+    let (Ok(rsa), Ok(rsb), Ok(rsc)) = (isize::try_from(k), isize::try_from(n), isize::try_from(n))
+    else {
         return Err(inference("matrix too large"));
     };
     let beta = if accumulate { 1.0 } else { 0.0 };
@@ -176,12 +198,23 @@ impl Conv {
     ///
     /// # Errors
     /// [`FaceError::Inference`] on a channel mismatch or an input smaller than the kernel.
-    pub fn forward(&self, x: &Tensor, stride: usize, padding: Padding) -> Result<Tensor, FaceError> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        stride: usize,
+        padding: Padding,
+    ) -> Result<Tensor, FaceError> {
         if x.channels != self.cin {
-            return Err(inference("convolution input channels disagree with filters"));
+            return Err(inference(
+                "convolution input channels disagree with filters",
+            ));
         }
-        if self.filters.len() != self.kh * self.kw * self.cin * self.cout || self.bias.len() != self.cout {
-            return Err(inference("convolution parameters disagree with their shape"));
+        if self.filters.len() != self.kh * self.kw * self.cin * self.cout
+            || self.bias.len() != self.cout
+        {
+            return Err(inference(
+                "convolution parameters disagree with their shape",
+            ));
         }
         let (oh, pad_top) = axis_geometry(x.height, self.kh, stride, padding)?;
         let (ow, pad_left) = axis_geometry(x.width, self.kw, stride, padding)?;
@@ -191,7 +224,15 @@ impl Conv {
             chunk.copy_from_slice(&self.bias);
         }
         if self.kh == 1 && self.kw == 1 && stride == 1 && pad_top == 0 && pad_left == 0 {
-            matmul(&x.data, &self.filters, &mut out.data, oh * ow, kcols, self.cout, true)?;
+            matmul(
+                &x.data,
+                &self.filters,
+                &mut out.data,
+                oh * ow,
+                kcols,
+                self.cout,
+                true,
+            )?;
             return Ok(out);
         }
         // Process output rows in bands so the im2col buffer stays a few megabytes.
@@ -202,7 +243,9 @@ impl Conv {
         while oy0 < oh {
             let rows = band_rows.min(oh - oy0);
             let buf = &mut cols[..rows * ow * kcols];
-            im2col(x, buf, oy0, rows, ow, self.kh, self.kw, stride, pad_top, pad_left);
+            im2col(
+                x, buf, oy0, rows, ow, self.kh, self.kw, stride, pad_top, pad_left,
+            );
             let dst = &mut out.data[oy0 * ow * self.cout..(oy0 + rows) * ow * self.cout];
             matmul(buf, &self.filters, dst, rows * ow, kcols, self.cout, true)?;
             oy0 += rows;
@@ -278,25 +321,52 @@ impl SeparableConv {
     ///
     /// # Errors
     /// [`FaceError::Inference`] on a shape mismatch.
-    pub fn forward(&self, x: &Tensor, stride: usize, padding: Padding) -> Result<Tensor, FaceError> {
-        if x.channels != self.cin || self.pointwise.len() != self.cin * self.cout || self.bias.len() != self.cout {
-            return Err(inference("separable convolution parameters disagree with their shape"));
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        stride: usize,
+        padding: Padding,
+    ) -> Result<Tensor, FaceError> {
+        if x.channels != self.cin
+            || self.pointwise.len() != self.cin * self.cout
+            || self.bias.len() != self.cout
+        {
+            return Err(inference(
+                "separable convolution parameters disagree with their shape",
+            ));
         }
         let dw = depthwise(x, &self.depthwise, self.kh, self.kw, stride, padding)?;
         let mut out = Tensor::zeros(dw.height, dw.width, self.cout);
         for chunk in out.data.chunks_exact_mut(self.cout) {
             chunk.copy_from_slice(&self.bias);
         }
-        matmul(&dw.data, &self.pointwise, &mut out.data, dw.height * dw.width, self.cin, self.cout, true)?;
+        matmul(
+            &dw.data,
+            &self.pointwise,
+            &mut out.data,
+            dw.height * dw.width,
+            self.cin,
+            self.cout,
+            true,
+        )?;
         Ok(out)
     }
 }
 
 /// Depthwise convolution with multiplier 1: each channel convolved with its own `kh × kw` filter.
-fn depthwise(x: &Tensor, filters: &[f32], kh: usize, kw: usize, stride: usize, padding: Padding) -> Result<Tensor, FaceError> {
+fn depthwise(
+    x: &Tensor,
+    filters: &[f32],
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    padding: Padding,
+) -> Result<Tensor, FaceError> {
     let c = x.channels;
     if filters.len() != kh * kw * c {
-        return Err(inference("depthwise filter size disagrees with input channels"));
+        return Err(inference(
+            "depthwise filter size disagrees with input channels",
+        ));
     }
     let (oh, pad_top) = axis_geometry(x.height, kh, stride, padding)?;
     let (ow, pad_left) = axis_geometry(x.width, kw, stride, padding)?;
@@ -330,7 +400,12 @@ fn depthwise(x: &Tensor, filters: &[f32], kh: usize, kw: usize, stride: usize, p
 ///
 /// # Errors
 /// [`FaceError::Inference`] for an input smaller than the window under `Valid`.
-pub fn max_pool(x: &Tensor, k: usize, stride: usize, padding: Padding) -> Result<Tensor, FaceError> {
+pub fn max_pool(
+    x: &Tensor,
+    k: usize,
+    stride: usize,
+    padding: Padding,
+) -> Result<Tensor, FaceError> {
     pool(x, k, stride, padding, true)
 }
 
@@ -338,11 +413,22 @@ pub fn max_pool(x: &Tensor, k: usize, stride: usize, padding: Padding) -> Result
 ///
 /// # Errors
 /// As [`max_pool`].
-pub fn avg_pool(x: &Tensor, k: usize, stride: usize, padding: Padding) -> Result<Tensor, FaceError> {
+pub fn avg_pool(
+    x: &Tensor,
+    k: usize,
+    stride: usize,
+    padding: Padding,
+) -> Result<Tensor, FaceError> {
     pool(x, k, stride, padding, false)
 }
 
-fn pool(x: &Tensor, k: usize, stride: usize, padding: Padding, is_max: bool) -> Result<Tensor, FaceError> {
+fn pool(
+    x: &Tensor,
+    k: usize,
+    stride: usize,
+    padding: Padding,
+    is_max: bool,
+) -> Result<Tensor, FaceError> {
     let c = x.channels;
     let (oh, pad_top) = axis_geometry(x.height, k, stride, padding)?;
     let (ow, pad_left) = axis_geometry(x.width, k, stride, padding)?;
@@ -440,7 +526,12 @@ pub fn channel_affine(x: &mut Tensor, scale: &[f32], offset: &[f32]) -> Result<(
 ///
 /// # Errors
 /// [`FaceError::Inference`] on a size mismatch.
-pub fn dense(x: &[f32], weights: &[f32], bias: Option<&[f32]>, out_len: usize) -> Result<Vec<f32>, FaceError> {
+pub fn dense(
+    x: &[f32],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    out_len: usize,
+) -> Result<Vec<f32>, FaceError> {
     let mut out = match bias {
         Some(b) if b.len() == out_len => b.to_vec(),
         Some(_) => return Err(inference("dense bias disagrees with output size")),

@@ -4,7 +4,9 @@ use super::*;
 
 fn ramp(h: usize, w: usize, c: usize) -> Tensor {
     #[allow(clippy::cast_precision_loss)]
-    let data = (0..h * w * c).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
+    let data = (0..h * w * c)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+        .collect();
     Tensor::from_vec(h, w, c, data).unwrap()
 }
 
@@ -25,8 +27,10 @@ fn naive_conv(x: &Tensor, conv: &Conv, stride: usize, padding: Padding) -> Tenso
                             continue;
                         }
                         for ci in 0..conv.cin {
-                            let v = x.data[((iy as usize) * x.width + ix as usize) * x.channels + ci];
-                            let w = conv.filters[((ky * conv.kw + kx) * conv.cin + ci) * conv.cout + co];
+                            let v =
+                                x.data[((iy as usize) * x.width + ix as usize) * x.channels + ci];
+                            let w = conv.filters
+                                [((ky * conv.kw + kx) * conv.cin + ci) * conv.cout + co];
                             acc += v * w;
                         }
                     }
@@ -39,7 +43,10 @@ fn naive_conv(x: &Tensor, conv: &Conv, stride: usize, padding: Padding) -> Tenso
 }
 
 fn close(a: &Tensor, b: &Tensor) {
-    assert_eq!((a.height, a.width, a.channels), (b.height, b.width, b.channels));
+    assert_eq!(
+        (a.height, a.width, a.channels),
+        (b.height, b.width, b.channels)
+    );
     for (x, y) in a.data.iter().zip(&b.data) {
         assert!((x - y).abs() < 1e-4, "{x} vs {y}");
     }
@@ -81,7 +88,10 @@ fn im2col_convolution_matches_direct_convolution() {
         (3, 1, Padding::Explicit(1)),
     ] {
         let c = conv(k, 3, 5);
-        close(&c.forward(&x, stride, padding).unwrap(), &naive_conv(&x, &c, stride, padding));
+        close(
+            &c.forward(&x, stride, padding).unwrap(),
+            &naive_conv(&x, &c, stride, padding),
+        );
     }
 }
 
@@ -127,7 +137,13 @@ fn separable_convolution_equals_depthwise_then_pointwise() {
 
 #[test]
 fn max_pool_same_ignores_padding_and_avg_pool_averages() {
-    let x = Tensor::from_vec(3, 3, 1, vec![-1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0]).unwrap();
+    let x = Tensor::from_vec(
+        3,
+        3,
+        1,
+        vec![-1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0, -9.0],
+    )
+    .unwrap();
     let m = max_pool(&x, 2, 2, Padding::Same).unwrap();
     assert_eq!(m.data, vec![-1.0, -3.0, -7.0, -9.0]);
     let a = avg_pool(&x, 2, 2, Padding::Valid).unwrap();

@@ -66,12 +66,18 @@ impl Weights {
             let mut bytes = Vec::new();
             for path in &group.paths {
                 if path.contains('/') || path.contains('\\') || path.starts_with('.') {
-                    return Err(invalid(&manifest_name, format!("shard path {path:?} is not a plain file name")));
+                    return Err(invalid(
+                        &manifest_name,
+                        format!("shard path {path:?} is not a plain file name"),
+                    ));
                 }
                 let shard = read_capped(dir, path, MAX_MODEL_BYTES)?;
                 total += shard.len() as u64;
                 if total > MAX_MODEL_BYTES {
-                    return Err(invalid(&manifest_name, "model is larger than the cap".into()));
+                    return Err(invalid(
+                        &manifest_name,
+                        "model is larger than the cap".into(),
+                    ));
                 }
                 bytes.extend_from_slice(&shard);
             }
@@ -82,20 +88,33 @@ impl Weights {
                     .iter()
                     .try_fold(1usize, |acc, &d| acc.checked_mul(d))
                     .filter(|&n| n as u64 <= MAX_MODEL_BYTES)
-                    .ok_or_else(|| invalid(&manifest_name, format!("tensor {} has an absurd shape", entry.name)))?;
+                    .ok_or_else(|| {
+                        invalid(
+                            &manifest_name,
+                            format!("tensor {} has an absurd shape", entry.name),
+                        )
+                    })?;
                 let values = match (&entry.quantization, entry.dtype.as_str()) {
                     (Some(q), "float32") if q.dtype == "uint8" => {
-                        let raw = bytes
-                            .get(offset..offset + count)
-                            .ok_or_else(|| invalid(&manifest_name, format!("tensor {} runs past the shards", entry.name)))?;
+                        let raw = bytes.get(offset..offset + count).ok_or_else(|| {
+                            invalid(
+                                &manifest_name,
+                                format!("tensor {} runs past the shards", entry.name),
+                            )
+                        })?;
                         offset += count;
-                        raw.iter().map(|&b| f32::from(b) * q.scale + q.min).collect::<Vec<f32>>()
+                        raw.iter()
+                            .map(|&b| f32::from(b) * q.scale + q.min)
+                            .collect::<Vec<f32>>()
                     }
                     (None, "float32") => {
                         let len = count * 4;
-                        let raw = bytes
-                            .get(offset..offset + len)
-                            .ok_or_else(|| invalid(&manifest_name, format!("tensor {} runs past the shards", entry.name)))?;
+                        let raw = bytes.get(offset..offset + len).ok_or_else(|| {
+                            invalid(
+                                &manifest_name,
+                                format!("tensor {} runs past the shards", entry.name),
+                            )
+                        })?;
                         offset += len;
                         raw.chunks_exact(4)
                             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -104,17 +123,26 @@ impl Weights {
                     _ => {
                         return Err(invalid(
                             &manifest_name,
-                            format!("tensor {} has unsupported dtype {}", entry.name, entry.dtype),
+                            format!(
+                                "tensor {} has unsupported dtype {}",
+                                entry.name, entry.dtype
+                            ),
                         ));
                     }
                 };
                 if values.iter().any(|v| !v.is_finite()) {
-                    return Err(invalid(&manifest_name, format!("tensor {} holds non-finite values", entry.name)));
+                    return Err(invalid(
+                        &manifest_name,
+                        format!("tensor {} holds non-finite values", entry.name),
+                    ));
                 }
                 tensors.insert(entry.name, (entry.shape, values));
             }
             if offset != bytes.len() {
-                return Err(invalid(&manifest_name, "shards hold bytes the manifest does not describe".into()));
+                return Err(invalid(
+                    &manifest_name,
+                    "shards hold bytes the manifest does not describe".into(),
+                ));
             }
         }
         Ok(Self {
@@ -133,7 +161,10 @@ impl Weights {
             .remove(name)
             .ok_or_else(|| invalid(&self.file, format!("tensor {name} is missing")))?;
         if actual != shape {
-            return Err(invalid(&self.file, format!("tensor {name} has shape {actual:?}, expected {shape:?}")));
+            return Err(invalid(
+                &self.file,
+                format!("tensor {name} has shape {actual:?}, expected {shape:?}"),
+            ));
         }
         Ok(values)
     }
@@ -142,7 +173,13 @@ impl Weights {
     ///
     /// # Errors
     /// As [`Weights::take`].
-    pub fn conv(&mut self, prefix: &str, k: usize, cin: usize, cout: usize) -> Result<Conv, FaceError> {
+    pub fn conv(
+        &mut self,
+        prefix: &str,
+        k: usize,
+        cin: usize,
+        cout: usize,
+    ) -> Result<Conv, FaceError> {
         Ok(Conv {
             kh: k,
             kw: k,
@@ -157,7 +194,12 @@ impl Weights {
     ///
     /// # Errors
     /// As [`Weights::take`].
-    pub fn separable(&mut self, prefix: &str, cin: usize, cout: usize) -> Result<SeparableConv, FaceError> {
+    pub fn separable(
+        &mut self,
+        prefix: &str,
+        cin: usize,
+        cout: usize,
+    ) -> Result<SeparableConv, FaceError> {
         Ok(SeparableConv {
             kh: 3,
             kw: 3,
@@ -191,9 +233,13 @@ fn invalid(file: &str, reason: String) -> FaceError {
 
 fn read_capped(dir: &Path, name: &str, cap: u64) -> Result<Vec<u8>, FaceError> {
     let path = dir.join(name);
-    let meta = std::fs::metadata(&path).map_err(|_| FaceError::ModelNotFound { path: path.clone() })?;
+    let meta =
+        std::fs::metadata(&path).map_err(|_| FaceError::ModelNotFound { path: path.clone() })?;
     if meta.len() > cap {
-        return Err(invalid(name, format!("file is {} bytes, more than the cap of {cap}", meta.len())));
+        return Err(invalid(
+            name,
+            format!("file is {} bytes, more than the cap of {cap}", meta.len()),
+        ));
     }
     std::fs::read(&path).map_err(|e| invalid(name, format!("read failed: {e}")))
 }
