@@ -23,7 +23,7 @@
 //!
 //! The `sender` feature adds what the server needs: parsing uploaded public keys ([`keys`]),
 //! encryption ([`jwe::encrypt`]), signing ([`signature::sign`]), an SSRF-guarded HTTP client
-//! ([`ssrf`]) and the retry schedule ([`backoff`]).
+//! ([`ssrf`]), the retry schedule ([`backoff`]) and one attempt wired from them ([`delivery`]).
 
 #![forbid(unsafe_code)]
 #![deny(
@@ -41,6 +41,8 @@ pub mod signature;
 
 #[cfg(feature = "sender")]
 pub mod backoff;
+#[cfg(feature = "sender")]
+pub mod delivery;
 #[cfg(feature = "sender")]
 pub mod keys;
 #[cfg(feature = "sender")]
