@@ -12,15 +12,26 @@
 //! the trait is synchronous because all of it is CPU work: the server calls it from
 //! `spawn_blocking`.
 
+pub mod align;
+pub mod builtin;
 pub mod challenge;
+pub mod config;
+pub mod detector;
+pub mod embedding;
 mod error;
 pub mod http_engine;
+pub mod image;
+pub mod landmarks;
 pub mod liveness;
+pub mod models;
+pub mod nn;
 mod pose;
 mod quality;
 mod replay;
 
+pub use builtin::BuiltinEngine;
 pub use challenge::{Action, Burst, Challenge, ChallengePolicy, Frame, Nonce};
+pub use config::{EngineConfig, FaceConfig, load_engine};
 pub use error::FaceError;
 pub use http_engine::HttpEngine;
 pub use liveness::{LivenessPolicy, LivenessReason, LivenessVerdict};

@@ -49,9 +49,12 @@ use crate::{Embedding, Face, FaceEngine, FaceError};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LivenessPolicy {
-    /// A face is neutral in yaw when `|yaw| < yaw_neutral` (frontal faces measured −0.07…+0.05).
+    /// A face is neutral in yaw when `|yaw| < yaw_neutral`. Frontal faces measure −0.07…+0.05
+    /// (face-engine.md §7); obama3.jpg, a slight turn, measures ±0.20 with the built-in landmarks.
     pub yaw_neutral: f32,
-    /// A turn is reached when `|yaw| > yaw_action` with the right sign (turned faces 0.23–0.79).
+    /// A turn is reached when `|yaw| > yaw_action` with the right sign. Set for the built-in
+    /// (face-api) landmarks, whose far-side jaw contour is less extreme than dlib's: the clear
+    /// three-quarter turn of obama2.jpg measures −0.32 (dlib: −0.45) and its mirror +0.34.
     pub yaw_action: f32,
     /// Pitch is neutral when the pitch proxy is within this of the burst's median. A 3D head model
     /// (nose tip 2.5 cm in front of the eye–mouth plane) moves the proxy by about 0.04 at 10°.
@@ -93,8 +96,8 @@ pub struct LivenessPolicy {
 impl Default for LivenessPolicy {
     fn default() -> Self {
         Self {
-            yaw_neutral: 0.15,
-            yaw_action: 0.35,
+            yaw_neutral: 0.12,
+            yaw_action: 0.28,
             pitch_neutral: 0.04,
             pitch_action: 0.08,
             blink_closed_ratio: 0.6,
