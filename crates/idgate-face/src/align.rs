@@ -16,10 +16,10 @@ pub const CHIP_SIZE: usize = 150;
 /// `compute_face_descriptor` default).
 pub const CHIP_PADDING: f32 = 0.25;
 
-/// Mean positions of landmarks 17–67 in a unit square, from dlib 19.24
-/// `dlib/image_transforms/interpolation.h` (`get_face_chip_details`). dlib is distributed under the
-/// Boost Software License 1.0, which permits reuse of these numbers with or without attribution
-/// in object form; we credit it here.
+/// Mean positions of landmarks 17–67 in a unit square: data from dlib 19.24
+/// `dlib/image_transforms/interpolation.h` (`get_face_chip_details`), © Davis E. King, distributed
+/// under the Boost Software License 1.0. Reproducing the numbers keeps our chips identical to the
+/// ones the ResNet was trained on.
 const MEAN_FACE_X: [f32; 51] = [
     0.000_213_256,
     0.075_262_2,
