@@ -1,1 +1,36 @@
-//! idgate-core
+//! idgate-core: the domain of idgate with no I/O, no async and no database.
+//!
+//! Every rule of `spec/api.md` (and the session rules of `spec/verify.md`) that does not need a
+//! network or a disk lives here: typed ids, timestamps, the session and attempt state machines, the
+//! share contract, API keys and scopes, events, pagination and the one error catalog that the HTTP
+//! layer renders. Time is always passed in (`now: Timestamp`); nothing here reads a clock. The only
+//! outside resource touched is the operating system's CSPRNG, for new ids and secrets.
+
+pub mod api_key;
+pub mod create;
+pub mod error;
+pub mod event;
+pub mod id;
+pub mod idempotency;
+pub mod page;
+pub mod secret;
+pub mod session;
+pub mod share;
+pub mod time;
+
+pub use api_key::{ApiKey, ApiKeyHash, ApiKeyPatch, ApiKeySecret, Environment, Scope, Scopes};
+pub use create::{CreateSessionRequest, Metadata, SessionSpec, WebhookTarget};
+pub use error::{Error, ErrorCode};
+pub use event::{Event, EventType};
+pub use id::{
+    ApiKeyId, AttemptId, DeliveryId, EncryptionKeyId, EndpointId, EventId, OrgId, SessionId,
+};
+pub use idempotency::{IdempotencyKey, RequestFingerprint};
+pub use page::{Limit, Page, PageRequest};
+pub use secret::Secret;
+pub use session::{
+    Attempt, AttemptPhase, AttemptStatus, FailureCode, Organization, Session, SessionFilter,
+    SessionStatus, Tenant, TransitionError, TryKind,
+};
+pub use share::{ShareField, ShareFields, ShareFieldsInput, ShareSource};
+pub use time::{Clock, SystemClock, Timestamp};
