@@ -1,4 +1,4 @@
-//! Fixed test keys (PKCS#8 DER, hex), generated once with `openssl genpkey` for this test kit.
+//! Fixed test keys (PKCS#1 `RSAPrivateKey` DER, hex), generated once with `openssl genpkey` for this test kit.
 //! They protect nothing: they exist so tests need not spend seconds generating RSA-4096 keys.
 //! Never use them outside tests; the factory marks every certificate it issues as a test certificate.
 

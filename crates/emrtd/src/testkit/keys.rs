@@ -96,8 +96,12 @@ pub fn rsa_key(role: RsaRole, source: KeySource) -> Result<Arc<RsaPrivateKey>, T
         return Ok(Arc::clone(key));
     }
     let key = match source {
-        KeySource::Fixed => RsaPrivateKey::from_pkcs8_der(&unhex(role.fixed_hex()))
-            .map_err(|_| TestkitError::Key("fixed RSA key"))?,
+        KeySource::Fixed => {
+            let der = unhex(role.fixed_hex());
+            rsa::pkcs1::DecodeRsaPrivateKey::from_pkcs1_der(&der)
+                .or_else(|_| RsaPrivateKey::from_pkcs8_der(&der))
+                .map_err(|_| TestkitError::Key("fixed RSA key"))?
+        }
         KeySource::Generated => RsaPrivateKey::new(&mut os_rng(), role.bits())
             .map_err(|_| TestkitError::Key("RSA key generation"))?,
     };
