@@ -269,30 +269,62 @@ pub fn sample_region(
     let taps_x = (sx.ceil() as usize).clamp(1, 8);
     let taps_y = (sy.ceil() as usize).clamp(1, 8);
     let weight = 1.0 / (taps_x * taps_y) as f32;
-    for oy in 0..out_h {
+    let (w, h) = (image.width as usize, image.height as usize);
+    if w == 0 || h == 0 || image.rgb.len() < w * h * 3 {
+        return out;
+    }
+    // Interpolation taps per output column and row, computed once: (index0, index1, frac).
+    let taps = |origin: f32,
+                step: f32,
+                n_out: usize,
+                n_taps: usize,
+                limit: usize|
+     -> Vec<(usize, usize, f32)> {
+        let mut v = Vec::with_capacity(n_out * n_taps);
+        for o in 0..n_out {
+            for t in 0..n_taps {
+                let f = (origin + (o as f32 + (t as f32 + 0.5) / n_taps as f32) * step - 0.5)
+                    .clamp(0.0, (limit - 1) as f32);
+                let i0 = f.floor() as usize;
+                v.push((i0.min(limit - 1), (i0 + 1).min(limit - 1), f - i0 as f32));
+            }
+        }
+        v
+    };
+    let col_taps = taps(region.x, sx, out_w, taps_x, w);
+    let row_taps = taps(region.y, sy, out_h, taps_y, h);
+    let px = |x: usize, y: usize| {
+        let i = (y * w + x) * 3;
+        [
+            f32::from(image.rgb[i]),
+            f32::from(image.rgb[i + 1]),
+            f32::from(image.rgb[i + 2]),
+        ]
+    };
+    for (oy, rows) in row_taps.chunks_exact(taps_y).enumerate() {
         let ty = dst_y + oy;
         if ty >= canvas_h {
             break;
         }
-        for ox in 0..out_w {
+        for (ox, cols) in col_taps.chunks_exact(taps_x).enumerate() {
             let tx = dst_x + ox;
             if tx >= canvas_w {
                 break;
             }
             let mut acc = [0.0f32; 3];
-            for j in 0..taps_y {
-                let fy = region.y + (oy as f32 + (j as f32 + 0.5) / taps_y as f32) * sy - 0.5;
-                for i in 0..taps_x {
-                    let fx = region.x + (ox as f32 + (i as f32 + 0.5) / taps_x as f32) * sx - 0.5;
-                    let v = bilinear(image, fx, fy);
-                    for c in 0..3 {
-                        acc[c] += v[c];
+            for &(y0, y1, fy) in rows {
+                for &(x0, x1, fx) in cols {
+                    let (a, b, c, d) = (px(x0, y0), px(x1, y0), px(x0, y1), px(x1, y1));
+                    for ch in 0..3 {
+                        let top = a[ch] + (b[ch] - a[ch]) * fx;
+                        let bottom = c[ch] + (d[ch] - c[ch]) * fx;
+                        acc[ch] += top + (bottom - top) * fy;
                     }
                 }
             }
             let dst = &mut out.data[(ty * canvas_w + tx) * 3..(ty * canvas_w + tx) * 3 + 3];
-            for c in 0..3 {
-                dst[c] = (acc[c] * weight - mean[c]) / div;
+            for ch in 0..3 {
+                dst[ch] = (acc[ch] * weight - mean[ch]) / div;
             }
         }
     }

@@ -128,6 +128,9 @@ pub(crate) fn inference(reason: &str) -> FaceError {
     }
 }
 
+/// Inner dimension up to which [`matmul`] uses its own loop rather than sgemm.
+const SMALL_K: usize = 32;
+
 /// `c[m×n] = a[m×k] · b[k×n]` (+ `c` when `accumulate`), all row-major.
 fn matmul(
     a: &[f32],
@@ -142,6 +145,21 @@ fn matmul(
         return Err(inference("matrix dimensions disagree"));
     }
     if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k <= SMALL_K {
+        // Thin products (first layers, pointwise convs on few channels): sgemm's packing costs
+        // more than it saves; a row-times-matrix loop vectorises over `n` instead.
+        for (a_row, c_row) in a.chunks_exact(k.max(1)).zip(c.chunks_exact_mut(n)) {
+            if !accumulate {
+                c_row.fill(0.0);
+            }
+            for (av, b_row) in a_row.iter().zip(b.chunks_exact(n)) {
+                for (cv, bv) in c_row.iter_mut().zip(b_row) {
+                    *cv += av * bv;
+                }
+            }
+        }
         return Ok(());
     }
     let (Ok(rsa), Ok(rsb), Ok(rsc)) = (isize::try_from(k), isize::try_from(n), isize::try_from(n))
@@ -279,6 +297,13 @@ fn im2col(
                 let row = &mut dst[ky * kw * c..(ky + 1) * kw * c];
                 if iy >= x.height {
                     row.fill(0.0);
+                    continue;
+                }
+                let ix0 = (ox * stride).wrapping_sub(pad_left);
+                if ox * stride >= pad_left && ix0 + kw <= x.width {
+                    // Interior: the kw taps of this kernel row are contiguous in the input.
+                    let src = (iy * x.width + ix0) * c;
+                    row.copy_from_slice(&x.data[src..src + kw * c]);
                     continue;
                 }
                 for kx in 0..kw {
