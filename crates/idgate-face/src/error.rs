@@ -81,6 +81,9 @@ pub enum FaceError {
         /// What went wrong.
         reason: String,
     },
+    /// No face was found in the document portrait, so it cannot be compared with the selfie.
+    #[error("no face found in the document portrait")]
+    NoFaceInPortrait,
     /// The liveness burst is malformed (too few or too many frames, bad sequence numbers).
     #[error("liveness burst rejected: {reason}")]
     InvalidBurst {

@@ -23,6 +23,7 @@ pub mod http_engine;
 pub mod image;
 pub mod landmarks;
 pub mod liveness;
+pub mod matching;
 pub mod models;
 pub mod nn;
 mod pose;
@@ -35,6 +36,7 @@ pub use config::{EngineConfig, FaceConfig, load_engine};
 pub use error::FaceError;
 pub use http_engine::HttpEngine;
 pub use liveness::{LivenessPolicy, LivenessReason, LivenessVerdict};
+pub use matching::{PortraitMatch, match_portrait};
 
 /// Largest image side accepted anywhere in this crate: caps allocations made from untrusted sizes.
 pub const MAX_IMAGE_SIDE: u32 = 8192;
