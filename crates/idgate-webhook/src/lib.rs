@@ -45,6 +45,8 @@ pub mod backoff;
 pub mod delivery;
 #[cfg(feature = "sender")]
 pub mod keys;
+#[cfg(feature = "listen")]
+pub mod listen;
 #[cfg(feature = "sender")]
 pub mod ssrf;
 

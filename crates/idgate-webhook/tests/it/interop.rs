@@ -166,3 +166,72 @@ fn python_refuses_a_delivery_signed_with_another_secret() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("No matching signature"));
 }
+
+const JS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/webhook-interop");
+
+fn node_available() -> bool {
+    let modules = ["standardwebhooks", "jose"].iter().all(|m| {
+        std::path::Path::new(JS_DIR)
+            .join("node_modules")
+            .join(m)
+            .is_dir()
+    });
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !(modules && node) {
+        eprintln!(
+            "skipped: node with `standardwebhooks` and `jose` not found (cd scripts/webhook-interop && npm ci)"
+        );
+    }
+    modules && node
+}
+
+#[test]
+fn javascript_verifies_and_decrypts_what_rust_sends() {
+    if !node_available() {
+        return;
+    }
+    let secret = WebhookSecret::generate().unwrap();
+    let event = succeeded_event(&event_id(23));
+    let body = delivery::seal(&event, &pair().recipient).unwrap();
+    let headers = delivery::headers(
+        std::slice::from_ref(&secret),
+        event.id.as_str(),
+        now(),
+        &body,
+        "idgate/test",
+    )
+    .unwrap();
+    let headers: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().into()))
+        .collect();
+    let request = serde_json::json!({"headers": headers, "body": body});
+    let mut child = Command::new("node")
+        .arg(format!("{JS_DIR}/open.mjs"))
+        .args([
+            secret.expose_whsec().as_str(),
+            pair().private_pem_path.to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "open.mjs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(Event::from_json(&out.stdout).unwrap(), event);
+}
