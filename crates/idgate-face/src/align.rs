@@ -186,7 +186,7 @@ pub fn fit_similarity(from: &[Point], to: &[Point]) -> Result<Similarity2d, Face
         sab += u * x + v * y;
         sba += u * y - v * x;
     }
-    if !(sxx > 1e-9) {
+    if sxx.is_nan() || sxx <= 1e-9 {
         return Err(inference("similarity fit on coincident points"));
     }
     let a = sab / sxx;

@@ -56,7 +56,7 @@ impl BuiltinEngine {
     /// [`FaceError::Config`] for an input size that is not a multiple of 32 in 128..=1024 or a
     /// score outside `[0, 1]`.
     pub fn with_detector_options(mut self, options: DetectorOptions) -> Result<Self, FaceError> {
-        if options.input_size % 32 != 0 || !(128..=1024).contains(&options.input_size) {
+        if !options.input_size.is_multiple_of(32) || !(128..=1024).contains(&options.input_size) {
             return Err(FaceError::Config {
                 reason: "detector input size must be a multiple of 32 in 128..=1024".into(),
             });

@@ -109,7 +109,7 @@ impl TinyFaceDetector {
     ) -> Result<Vec<Detection>, FaceError> {
         image.validate()?;
         let size = options.input_size;
-        if size % 32 != 0 || !(128..=1024).contains(&size) {
+        if !size.is_multiple_of(32) || !(128..=1024).contains(&size) {
             return Err(inference(
                 "detector input size must be a multiple of 32 in 128..=1024",
             ));

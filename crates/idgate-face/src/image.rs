@@ -143,7 +143,7 @@ fn decode_jpeg2000(bytes: &[u8]) -> Result<Image, FaceError> {
         .map_err(|e| decode_error(format!("jpeg2000 data: {e:?}")))?;
     let data = decoded.data_u8();
     let pixels = width as usize * height as usize;
-    let stride = if pixels == 0 { 0 } else { data.len() / pixels };
+    let stride = data.len().checked_div(pixels).unwrap_or(0);
     let colour = if gray { 1 } else { 3 };
     if stride < colour || data.len() != stride * pixels {
         return Err(decode_error(

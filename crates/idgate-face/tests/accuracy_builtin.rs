@@ -126,9 +126,7 @@ fn relation(a: &Sample, b: &Sample) -> &'static str {
     };
     let face = |s: &Sample| s.label.rsplit('#').next().unwrap_or("").to_owned();
     let named = |s: &Sample| !s.identity.contains('#');
-    if photo(a) == photo(b) && (named(a) || face(a) == face(b)) {
-        "same"
-    } else if a.identity == b.identity {
+    if a.identity == b.identity || (photo(a) == photo(b) && (named(a) || face(a) == face(b))) {
         "same"
     } else if named(a) || named(b) || photo(a) == photo(b) {
         "different"
