@@ -8,8 +8,8 @@ use idgate_face::config::{DEFAULT_HTTP_TIMEOUT_MS, EngineConfig, FaceConfig, loa
 use idgate_face::http_engine::ApiToken;
 use idgate_face::{Action, Embedding, FaceError, Similarity};
 
-fn parse(toml: &str) -> Result<FaceConfig, figment::Error> {
-    Figment::from(Toml::string(toml)).extract()
+fn parse(toml: &str) -> Result<FaceConfig, Box<figment::Error>> {
+    Figment::from(Toml::string(toml)).extract().map_err(Box::new)
 }
 
 #[test]
