@@ -256,7 +256,7 @@ fn facial_block(
 
 fn face_record(blocks: &[Vec<u8>]) -> Vec<u8> {
     let body: Vec<u8> = blocks.concat();
-    let mut r = b"FAC\0010\0".to_vec();
+    let mut r = [b"FAC\0".as_slice(), b"010\0"].concat();
     r.extend(((14 + body.len()) as u32).to_be_bytes());
     r.extend((blocks.len() as u16).to_be_bytes());
     r.extend(body);
