@@ -324,7 +324,7 @@ pub fn verify_with_issuing_state(
     let dsc = sod
         .dsc_candidates()
         .iter()
-        .filter_map(|der| Certificate::from_der(der).ok())
+        .filter_map(|der| trust.document_signer(der).ok())
         .find(|c| matches_sid(c, &signer.sid));
     let Some(dsc) = dsc else {
         report.fail(

@@ -145,3 +145,34 @@ fn add_source_recognises_a_master_list_and_a_certificate() {
         SourceReport::MasterList(_)
     ));
 }
+
+fn fixture(path: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/sod/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn a_master_list_whose_signer_chains_to_a_given_csca_is_verified() {
+    let mut store = TrustStore::new();
+    store
+        .add_source("ml_csca", &fixture("ml_csca.pem"))
+        .expect("anchor loads");
+    let SourceReport::MasterList(summary) = store
+        .add_source("utopia.ml", &fixture("utopia.ml"))
+        .expect("ml loads")
+    else {
+        panic!("not recognised as a master list");
+    };
+    assert!(summary.signature.is_verified(), "{:?}", summary.signature);
+    assert_eq!(summary.certificates, 4);
+    assert_eq!(store.count_by_country().get("UT"), Some(&5));
+}
+
+#[test]
+fn a_master_list_loaded_before_its_anchor_is_unverified() {
+    let mut store = TrustStore::new();
+    let summary = store
+        .add_master_list("utopia.ml", &fixture("utopia.ml"), &[])
+        .expect("loads");
+    assert_eq!(summary.signature.code(), "unverified");
+}

@@ -97,7 +97,15 @@ pub struct TrustStore {
     crls: Vec<Crl>,
     master_lists: Vec<MasterListSummary>,
     chain_cache: RwLock<HashMap<[u8; 32], Result<Vec<usize>, ChainError>>>,
+    /// Decoded Document Signer certificates by their DER, so a batch of passports from one
+    /// DSC decodes it once.
+    dsc_cache: RwLock<HashMap<Vec<u8>, Arc<Certificate>>>,
 }
+
+/// Entries kept in each cache before it is emptied (a bound on memory, not an LRU: DSCs
+/// rotate every few months, so a full cache means a long-running process, and clearing it
+/// merely costs one decode per DSC).
+const MAX_CACHED: usize = 16_384;
 
 impl TrustStore {
     pub fn new() -> Self {
@@ -161,6 +169,24 @@ impl TrustStore {
         self.certificates.push(Arc::new(cert));
         self.clear_cache();
         true
+    }
+
+    /// Decodes a Document Signer certificate, through a cache keyed by its DER.
+    ///
+    /// # Errors
+    /// [`PkiError::Certificate`].
+    pub fn document_signer(&self, der: &[u8]) -> Result<Arc<Certificate>, PkiError> {
+        if let Some(hit) = self.dsc_cache.read().ok().and_then(|c| c.get(der).cloned()) {
+            return Ok(hit);
+        }
+        let cert = Arc::new(Certificate::from_der(der)?);
+        if let Ok(mut cache) = self.dsc_cache.write() {
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+            cache.insert(der.to_vec(), Arc::clone(&cert));
+        }
+        Ok(cert)
     }
 
     fn clear_cache(&mut self) {
@@ -324,6 +350,9 @@ impl TrustStore {
             None => {
                 let r = self.build_chain(dsc);
                 if let Ok(mut cache) = self.chain_cache.write() {
+                    if cache.len() >= MAX_CACHED {
+                        cache.clear();
+                    }
                     cache.insert(key, r.clone());
                 }
                 r
