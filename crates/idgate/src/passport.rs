@@ -1,0 +1,406 @@
+//! `idgate passport verify` and `idgate trust inspect`: passive authentication of chip files
+//! and inspection of a trust store, from the command line (ICAO 9303-11 §5.1, 9303-12 §8).
+//!
+//! This module owns reading files; `emrtd` only sees bytes. [`load_trust`] is the one place
+//! that turns paths (certificate files, master lists, CRLs, or directories of them) into a
+//! [`TrustStore`], in an order that lets master lists be checked against CSCA files loaded
+//! beside them and CRLs against the CSCAs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{ArgAction, Args, Subcommand};
+use emrtd::passive::{self, CheckName, DataGroupStatus, PassiveReport, Status, Verdict};
+use emrtd::pki::{SourceReport, TrustStore};
+use serde_json::json;
+use time::OffsetDateTime;
+
+/// Directory recursion limit and file-count limit when loading a trust store.
+const MAX_DEPTH: usize = 4;
+const MAX_FILES: usize = 100_000;
+/// Largest single trust file read (the ICAO master list is a few MiB).
+const MAX_FILE_LEN: u64 = 256 * 1024 * 1024;
+/// Largest chip file read (DG2/DG3 images are the big ones).
+const MAX_CHIP_FILE_LEN: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, Subcommand)]
+pub enum PassportCommand {
+    /// Passive authentication of a passport's EF.SOD and data groups against a trust store.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// EF.SOD as read from the chip.
+    #[arg(long)]
+    pub sod: PathBuf,
+    #[arg(long)]
+    pub dg1: Option<PathBuf>,
+    #[arg(long)]
+    pub dg2: Option<PathBuf>,
+    #[arg(long)]
+    pub dg14: Option<PathBuf>,
+    #[arg(long)]
+    pub dg15: Option<PathBuf>,
+    /// CSCA certificates (DER/PEM), master lists, CRLs, or directories of them.
+    #[arg(long, required = true, num_args = 1.., action = ArgAction::Append)]
+    pub trust: Vec<PathBuf>,
+    /// Issuing state from the MRZ (e.g. `D`, `FRA`), overriding DG1.
+    #[arg(long)]
+    pub issuing_state: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Load trust sources and show what they contain: CSCAs per country, expiry dates,
+    /// master-list signature status, CRLs.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// CSCA certificates (DER/PEM), master lists, CRLs, or directories of them.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The outcome of loading one file.
+#[derive(Debug)]
+pub struct LoadedSource {
+    pub path: PathBuf,
+    pub result: Result<SourceReport, String>,
+}
+
+/// Loads every path (files, or directories walked up to [`MAX_DEPTH`]) into a trust store.
+/// Certificate files go first, then master lists (checked against those certificates), then
+/// CRLs (checked against all CSCAs). A file that fails to load is reported, not fatal.
+///
+/// # Errors
+/// When a path cannot be read, or nothing at all could be loaded.
+pub fn load_trust(
+    paths: &[PathBuf],
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<(TrustStore, Vec<LoadedSource>)> {
+    let mut files = Vec::new();
+    for path in paths {
+        collect_files(path, 0, &mut files)?;
+    }
+    let rank = |p: &Path| match p
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("ml") => 1,
+        Some("crl") => 2,
+        _ => 0,
+    };
+    files.sort_by_key(|p| (rank(p), p.clone()));
+    if files.len() > 1 {
+        progress(&format!("loading {} trust files", files.len()));
+    }
+    let mut store = TrustStore::new();
+    let mut loaded = Vec::with_capacity(files.len());
+    for path in files {
+        let bytes = read_capped(&path, MAX_FILE_LEN)?;
+        let label = path.display().to_string();
+        let result = store.add_source(&label, &bytes).map_err(|e| e.to_string());
+        if let Ok(SourceReport::MasterList(ml)) = &result {
+            progress(&format!(
+                "master list {label}: {} CSCAs ({} new), signature {}",
+                ml.certificates,
+                ml.added,
+                ml.signature.code()
+            ));
+        }
+        if let Err(e) = &result {
+            progress(&format!("skipped {label}: {e}"));
+        }
+        loaded.push(LoadedSource { path, result });
+    }
+    if store.is_empty() {
+        bail!("no CSCA certificate could be loaded from the trust paths");
+    }
+    progress(&format!(
+        "trust store: {} CSCAs from {} countries",
+        store.len(),
+        store.count_by_country().len()
+    ));
+    Ok((store, loaded))
+}
+
+fn collect_files(path: &Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.is_file() {
+        if out.len() >= MAX_FILES {
+            bail!("more than {MAX_FILES} trust files");
+        }
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    if depth >= MAX_DEPTH {
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("listing {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for entry in entries {
+        collect_files(&entry, depth + 1, out)?;
+    }
+    Ok(())
+}
+
+fn read_capped(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > max {
+        bail!("{} is larger than {max} bytes", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+pub fn run_passport(command: PassportCommand) -> anyhow::Result<()> {
+    match command {
+        PassportCommand::Verify(args) => {
+            let report = verify(&args, &mut |line| eprintln!("{line}"))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
+            } else {
+                print!("{}", report_text(&report));
+            }
+            if report.verdict() != Verdict::Authentic {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Loads the trust paths and chip files of `args` and runs passive authentication.
+///
+/// # Errors
+/// When a file cannot be read or no trust could be loaded.
+pub fn verify(args: &VerifyArgs, progress: &mut dyn FnMut(&str)) -> anyhow::Result<PassiveReport> {
+    let (store, _) = load_trust(&args.trust, progress)?;
+    let sod = read_capped(&args.sod, MAX_CHIP_FILE_LEN)?;
+    let mut groups: Vec<(u8, Vec<u8>)> = Vec::new();
+    for (number, path) in [
+        (1u8, &args.dg1),
+        (2, &args.dg2),
+        (14, &args.dg14),
+        (15, &args.dg15),
+    ] {
+        if let Some(path) = path {
+            groups.push((number, read_capped(path, MAX_CHIP_FILE_LEN)?));
+        }
+    }
+    let refs: Vec<(u8, &[u8])> = groups.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    Ok(passive::verify_with_issuing_state(
+        &sod,
+        &refs,
+        &store,
+        OffsetDateTime::now_utc(),
+        args.issuing_state.as_deref(),
+    ))
+}
+
+fn dg_status(s: DataGroupStatus) -> &'static str {
+    match s {
+        DataGroupStatus::Match => "match",
+        DataGroupStatus::Mismatch => "mismatch",
+        DataGroupStatus::NotSupplied => "not supplied",
+        DataGroupStatus::NotInSod => "not in sod",
+    }
+}
+
+/// The `--json` object.
+pub fn report_json(report: &PassiveReport) -> serde_json::Value {
+    let data_groups: BTreeMap<String, &str> = report
+        .data_groups
+        .iter()
+        .map(|(n, s)| (n.to_string(), dg_status(*s)))
+        .collect();
+    json!({
+        "verdict": match report.verdict() { Verdict::Authentic => "authentic", Verdict::Failed => "failed" },
+        "failure": report.failure().map(|f| f.code()),
+        "signature_valid": report.status(CheckName::Signature) == Status::Pass,
+        "chain_valid": report.status(CheckName::Chain) == Status::Pass,
+        "dsc_subject": report.document_signer.as_ref().map(|d| &d.subject),
+        "dsc_country": report.document_signer.as_ref().and_then(|d| d.country.as_ref()),
+        "csca_subject": report.csca.as_ref().map(|c| &c.subject),
+        "issuing_country": report.issuing_country,
+        "signature_algorithm": report.signature_algorithm,
+        "lds_hash_algorithm": report.lds_hash_algorithm,
+        "reference_time": report.reference_time.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        "data_groups": data_groups,
+        "checks": report.checks,
+    })
+}
+
+/// The human-readable report.
+pub fn report_text(report: &PassiveReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let verdict = match report.verdict() {
+        Verdict::Authentic => "AUTHENTIC".to_owned(),
+        Verdict::Failed => format!(
+            "FAILED ({})",
+            report.failure().map_or("incomplete", |f| f.code())
+        ),
+    };
+    let _ = writeln!(out, "Passive authentication: {verdict}");
+    for check in &report.checks {
+        let mark = match check.status {
+            Status::Pass => "pass",
+            Status::Fail => "FAIL",
+            Status::NotApplicable => "n/a ",
+        };
+        let _ = writeln!(
+            out,
+            "  [{mark}] {:<16} {}",
+            format!("{:?}", check.name),
+            check.reason
+        );
+    }
+    for (n, s) in &report.data_groups {
+        let _ = writeln!(out, "  DG{n:<2} {}", dg_status(*s));
+    }
+    out
+}
+
+pub fn run_trust(command: TrustCommand) -> anyhow::Result<()> {
+    match command {
+        TrustCommand::Inspect(args) => {
+            let (store, loaded) = load_trust(&args.paths, &mut |line| eprintln!("{line}"))?;
+            let summary = inspect_json(&store, &loaded, OffsetDateTime::now_utc());
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", inspect_text(&summary));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Counts by country with the earliest and latest expiry, master lists and CRLs.
+pub fn inspect_json(
+    store: &TrustStore,
+    loaded: &[LoadedSource],
+    now: OffsetDateTime,
+) -> serde_json::Value {
+    let rfc3339 = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let mut countries: BTreeMap<
+        String,
+        (usize, usize, Option<OffsetDateTime>, Option<OffsetDateTime>),
+    > = BTreeMap::new();
+    for cert in store.certificates() {
+        let entry = countries
+            .entry(cert.country.clone().unwrap_or_else(|| "??".into()))
+            .or_default();
+        entry.0 += 1;
+        if cert.not_after < now {
+            entry.1 += 1;
+        }
+        entry.2 = Some(entry.2.map_or(cert.not_after, |t| t.min(cert.not_after)));
+        entry.3 = Some(entry.3.map_or(cert.not_after, |t| t.max(cert.not_after)));
+    }
+    let expired: usize = countries.values().map(|c| c.1).sum();
+    json!({
+        "cscas": store.len(),
+        "expired": expired,
+        "countries": countries.iter().map(|(country, (n, exp, first, last))| json!({
+            "country": country,
+            "cscas": n,
+            "expired": exp,
+            "first_expiry": first.map(rfc3339),
+            "last_expiry": last.map(rfc3339),
+        })).collect::<Vec<_>>(),
+        "master_lists": store.master_lists().iter().map(|ml| json!({
+            "source": ml.label,
+            "signature": ml.signature.code(),
+            "signature_detail": format!("{:?}", ml.signature),
+            "signer": ml.signer,
+            "signing_time": ml.signing_time.map(rfc3339),
+            "certificates": ml.certificates,
+            "added": ml.added,
+            "undecodable": ml.undecodable,
+        })).collect::<Vec<_>>(),
+        "crls": store.crls().iter().map(|crl| json!({
+            "issuer": crl.issuer,
+            "this_update": rfc3339(crl.this_update),
+            "next_update": crl.next_update.map(rfc3339),
+            "revoked": crl.revoked.len(),
+        })).collect::<Vec<_>>(),
+        "skipped": loaded.iter().filter_map(|l| l.result.as_ref().err().map(|e| json!({
+            "source": l.path.display().to_string(),
+            "error": e,
+        }))).collect::<Vec<_>>(),
+    })
+}
+
+fn inspect_text(summary: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "CSCAs: {} ({} expired)",
+        summary["cscas"], summary["expired"]
+    );
+    for ml in summary["master_lists"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "Master list {}: {} certificates, {} new, signature {} (signer {})",
+            ml["source"].as_str().unwrap_or_default(),
+            ml["certificates"],
+            ml["added"],
+            ml["signature"].as_str().unwrap_or_default(),
+            ml["signer"].as_str().unwrap_or("unknown"),
+        );
+    }
+    for crl in summary["crls"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "CRL {}: {} revoked",
+            crl["issuer"].as_str().unwrap_or_default(),
+            crl["revoked"]
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<8} {:>6} {:>8}  {:<20} {:<20}",
+        "country", "cscas", "expired", "first expiry", "last expiry"
+    );
+    for c in summary["countries"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>6} {:>8}  {:<20} {:<20}",
+            c["country"].as_str().unwrap_or_default(),
+            c["cscas"],
+            c["expired"],
+            c["first_expiry"].as_str().unwrap_or("-"),
+            c["last_expiry"].as_str().unwrap_or("-"),
+        );
+    }
+    for s in summary["skipped"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "skipped {}: {}",
+            s["source"].as_str().unwrap_or_default(),
+            s["error"].as_str().unwrap_or_default()
+        );
+    }
+    out
+}
