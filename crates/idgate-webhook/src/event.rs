@@ -120,7 +120,8 @@ pub struct SessionFailed {
 pub enum EventData {
     SessionInProgress(NoData),
     AttemptFailed(AttemptFailed),
-    SessionSucceeded(SessionSucceeded),
+    /// Boxed: the claims (with a portrait) dwarf every other variant.
+    SessionSucceeded(Box<SessionSucceeded>),
     SessionFailed(SessionFailed),
     SessionCancelled(NoData),
     SessionExpired(NoData),

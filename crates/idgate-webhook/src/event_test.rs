@@ -47,10 +47,10 @@ fn succeeded() -> Event {
         }),
         ..Claims::default()
     };
-    event(EventData::SessionSucceeded(SessionSucceeded {
+    event(EventData::SessionSucceeded(Box::new(SessionSucceeded {
         claims,
         selected_field_keys: vec!["family_name".into(), "date_of_birth".into()],
-    }))
+    })))
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Keys for unit tests, generated once per test binary (never committed).
 
+#![allow(clippy::panic)]
+
 use std::sync::OnceLock;
 
 use rsa::RsaPrivateKey;

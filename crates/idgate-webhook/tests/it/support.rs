@@ -57,7 +57,7 @@ pub fn succeeded_event(id: &str) -> Event {
     Event {
         id: EventId::parse(id).unwrap(),
         created_at: time::OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap(),
-        data: EventData::SessionSucceeded(SessionSucceeded {
+        data: EventData::SessionSucceeded(Box::new(SessionSucceeded {
             claims: Claims {
                 family_name: Claim::Shared("ERIKA".into()),
                 given_names: Claim::Withheld,
@@ -74,7 +74,7 @@ pub fn succeeded_event(id: &str) -> Event {
                 "sex_marker".into(),
                 "age_over_18".into(),
             ],
-        }),
+        })),
         metadata: Metadata {
             verification_session_id: SessionId::parse(&format!("vs_{}", "s".repeat(64))).unwrap(),
             verification_attempt_id: None,
