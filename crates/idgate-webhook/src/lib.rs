@@ -60,3 +60,8 @@ pub use secret::WebhookSecret;
 /// The media type of a delivery body (RFC 7515 §9.2.1 registers `application/jose` for the
 /// compact serialization).
 pub const CONTENT_TYPE: &str = "application/jose";
+
+/// Compiles the README's Rust example as a doctest so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
