@@ -199,6 +199,33 @@ pub fn verify(
     }
 }
 
+/// [`verify`] with the signature algorithm taken from a parsed DG14
+/// ([`crate::lds::dg14::SecurityInfos`]), when it has an `ActiveAuthenticationInfo`.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_with_dg14(
+    dg15_spki_der: &[u8],
+    challenge: &[u8],
+    signature: &[u8],
+    dg14: Option<&crate::lds::dg14::SecurityInfos>,
+) -> Result<AaMechanism, AaError> {
+    use crate::lds::dg14::{AaSignatureAlgorithm, HashAlgorithm as LdsHash};
+    let oid = dg14
+        .and_then(|infos| infos.active_authentication())
+        .map(|aa| match &aa.signature_algorithm {
+            AaSignatureAlgorithm::EcdsaPlain(hash) => ecdsa_plain_oid(match hash {
+                LdsHash::Sha1 => HashAlgorithm::Sha1,
+                LdsHash::Sha224 => HashAlgorithm::Sha224,
+                LdsHash::Sha256 => HashAlgorithm::Sha256,
+                LdsHash::Sha384 => HashAlgorithm::Sha384,
+                LdsHash::Sha512 => HashAlgorithm::Sha512,
+            }),
+            AaSignatureAlgorithm::Other(oid) => *oid,
+        });
+    verify(dg15_spki_der, challenge, signature, oid.as_ref())
+}
+
 /// ISO/IEC 9796-2 digital signature scheme 1 verification with partial message recovery, the
 /// non-recoverable part `M2` being the challenge (ICAO 9303-11 §6.1.1).
 fn verify_rsa_9796_2(

@@ -228,6 +228,56 @@ impl ChipAuthParams {
     }
 }
 
+impl ChipAuthParams {
+    /// Selects the chip-authentication key and protocol from a parsed DG14
+    /// ([`crate::lds::dg14::SecurityInfos`]): the `ChipAuthenticationInfo` whose key identifier
+    /// matches a `ChipAuthenticationPublicKeyInfo` (ICAO 9303-11 §9.2.5), or, when DG14 has a key
+    /// but no `ChipAuthenticationInfo`, 3DES with the key's agreement. `None` when DG14 announces
+    /// no chip authentication.
+    ///
+    /// # Errors
+    /// [`ChipAuthError::MalformedChipKey`] when the only key is neither DH nor EC.
+    pub fn from_security_infos(
+        infos: &crate::lds::dg14::SecurityInfos,
+    ) -> Result<Option<Self>, ChipAuthError> {
+        use crate::lds::dg14::{CaCipher, KeyAgreement as LdsAgreement};
+        let convert = |agreement: LdsAgreement, cipher: CaCipher| CaProtocol {
+            agreement: match agreement {
+                LdsAgreement::Dh => KeyAgreement::Dh,
+                LdsAgreement::Ecdh => KeyAgreement::Ecdh,
+            },
+            cipher: match cipher {
+                CaCipher::Des3CbcCbc => SmCipher::Tdes,
+                CaCipher::AesCbcCmac128 => SmCipher::Aes128,
+                CaCipher::AesCbcCmac192 => SmCipher::Aes192,
+                CaCipher::AesCbcCmac256 => SmCipher::Aes256,
+            },
+        };
+        let key_id = |id: Option<u64>| id.and_then(|v| u32::try_from(v).ok());
+        for info in infos.chip_authentication() {
+            let key = infos.chip_authentication_public_keys().find(|k| {
+                k.key_agreement == info.key_agreement
+                    && (info.key_id.is_none() || k.key_id == info.key_id)
+            });
+            if let Some(key) = key {
+                return Ok(Some(Self {
+                    protocol: convert(info.key_agreement, info.cipher),
+                    chip_public_key_spki: key.spki_der.clone(),
+                    key_id: key_id(key.key_id),
+                }));
+            }
+        }
+        let Some(key) = infos.chip_authentication_public_keys().next() else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            protocol: CaProtocol::default_for_key(&key.spki_der)?,
+            chip_public_key_spki: key.spki_der.clone(),
+            key_id: key_id(key.key_id),
+        }))
+    }
+}
+
 impl CaProtocol {
     /// The protocol a chip whose DG14 has a key but no `ChipAuthenticationInfo` runs:
     /// 3DES with the key's agreement (ICAO 9303-11 §9.2.5).

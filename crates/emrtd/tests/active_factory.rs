@@ -154,3 +154,22 @@ fn malformed_inputs_are_errors_not_panics() {
     );
     assert!(active::verify(spki, &CHALLENGE, &[0x01; 128], None).is_err());
 }
+
+#[test]
+fn parsed_dg14_supplies_the_ecdsa_algorithm() {
+    let p = TestPassport::builder()
+        .algorithm(Algo::EcdsaBrainpoolP384)
+        .build()
+        .unwrap();
+    let signature = p.chip.internal_authenticate(&CHALLENGE).unwrap();
+    let dg14 = emrtd::lds::dg14::parse(p.dg14.as_deref().unwrap()).unwrap();
+    let result =
+        active::verify_with_dg14(p.dg15_spki().unwrap(), &CHALLENGE, &signature, Some(&dg14));
+    assert_eq!(
+        result,
+        Ok(AaMechanism::Ecdsa {
+            curve: "brainpoolP384r1".into(),
+            hash: HashAlgorithm::Sha384
+        })
+    );
+}

@@ -4,12 +4,10 @@
 
 use std::path::PathBuf;
 
-use der::asn1::ObjectIdentifier;
 use emrtd::chip_auth::sm::{SmCipher, SmError};
 use emrtd::chip_auth::{CaProtocol, ChipAuthError, ChipAuthParams, ChipAuthSession, KeyAgreement};
 use emrtd::testkit::chip::{CaPrivateKey, VirtualChip};
 use emrtd::testkit::keys::{self, EcPrivateKey};
-use emrtd::tlv;
 
 fn bsi_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(concat!(
@@ -27,23 +25,13 @@ fn bsi_dir() -> Option<PathBuf> {
     }
 }
 
-/// The chip-authentication entries of DG14 (`6E { SET OF SecurityInfo }`, ICAO 9303-11 §9.2).
+/// The chip-authentication parameters DG14 announces (ICAO 9303-11 §9.2).
 fn dg14_params(dir: &PathBuf) -> ChipAuthParams {
     let dg14 = std::fs::read(dir.join("Datagroup14.bin")).unwrap();
-    let outer = tlv::read_exact(&dg14).unwrap();
-    let set = tlv::read_exact(outer.content).unwrap();
-    let mut spki = None;
-    let mut protocol = None;
-    for info in set.children().unwrap() {
-        let fields = info.children().unwrap();
-        let oid = ObjectIdentifier::from_bytes(fields[0].content).unwrap();
-        if oid == emrtd::chip_auth::oid::ID_PK_ECDH {
-            spki = Some(fields[1].raw.to_vec());
-        } else if let Some(p) = CaProtocol::from_oid(&oid) {
-            protocol = Some(p.oid());
-        }
-    }
-    ChipAuthParams::new(&protocol.unwrap(), &spki.unwrap(), None).unwrap()
+    let infos = emrtd::lds::dg14::parse(&dg14).unwrap();
+    ChipAuthParams::from_security_infos(&infos)
+        .unwrap()
+        .expect("DG14 announces chip authentication")
 }
 
 fn erika_ca_key(dir: &PathBuf) -> EcPrivateKey {

@@ -119,3 +119,23 @@ fn each_session_uses_a_fresh_ephemeral_key() {
     assert_ne!(a.ephemeral_public_key, b.ephemeral_public_key);
     assert_ne!(a.protected_command_apdu, b.protected_command_apdu);
 }
+
+#[test]
+fn factory_dg14_parses_to_the_same_parameters() {
+    for ca in [
+        CaConfig::Ecdh {
+            curve: CurveId::P521,
+            cipher: SmCipher::Aes192,
+        },
+        CaConfig::Dh {
+            cipher: SmCipher::Aes256,
+        },
+    ] {
+        let p = passport(ca);
+        let infos = emrtd::lds::dg14::parse(p.dg14.as_deref().unwrap()).unwrap();
+        let params = emrtd::chip_auth::ChipAuthParams::from_security_infos(&infos)
+            .unwrap()
+            .unwrap();
+        assert_eq!(Some(params), p.chip_auth_params());
+    }
+}
