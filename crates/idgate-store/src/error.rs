@@ -1,0 +1,78 @@
+//! Storage errors. Database details stay in the `source` chain for logs and never reach an API
+//! message: [`StoreError::to_api_error`] maps everything unexpected to the opaque 500.
+
+use idgate_core::{Error, ErrorCode, TransitionError};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No such object for this tenant (another tenant's objects are reported the same way).
+    #[error("not found")]
+    NotFound,
+    /// Erase of a session that is still `created` or `in_progress`.
+    #[error("the session is not in a terminal state")]
+    SessionNotTerminal,
+    /// The idempotency key was used within 24 h for a request with another fingerprint.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
+    /// A `webhook_endpoint_id` named an endpoint this organization does not have.
+    #[error("webhook endpoint not found")]
+    WebhookEndpointNotFound,
+    /// `starting_after` does not name an item of the list being paged.
+    #[error("pagination cursor not found")]
+    CursorNotFound,
+    /// A uniqueness rule was violated (for example an organization id or key hash that exists).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The state machine refused the change.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// A stored value that the domain cannot represent (bad enum text, out-of-range time).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(&'static str),
+    #[error("invalid database URL")]
+    InvalidUrl,
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("database migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::Migrate(e)
+    }
+}
+
+impl StoreError {
+    /// The API error for this failure. `NotFound` is the generic one; routes that know the
+    /// resource use its specific strings (e.g. [`Error::session_not_found`]).
+    pub fn to_api_error(&self) -> Error {
+        match self {
+            Self::NotFound => ErrorCode::NotFound.into(),
+            Self::SessionNotTerminal => ErrorCode::SessionNotTerminal.into(),
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused.into(),
+            Self::WebhookEndpointNotFound => ErrorCode::WebhookEndpointNotFound.into(),
+            Self::CursorNotFound => {
+                Error::invalid_param("starting_after", "must be the ID of an item of this list")
+            }
+            Self::Transition(t) => t.to_error(),
+            Self::Conflict(_)
+            | Self::Corrupt(_)
+            | Self::InvalidUrl
+            | Self::Database(_)
+            | Self::Migrate(_) => Error::internal(),
+        }
+    }
+
+    /// Whether the database refused a row because of a unique constraint.
+    pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+        matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+    }
+}

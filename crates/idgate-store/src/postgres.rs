@@ -1,0 +1,54 @@
+//! The PostgreSQL backend, for several server nodes sharing one database. Read-modify-write steps
+//! lock the session row (`SELECT … FOR UPDATE`); the expiry sweeper claims rows with
+//! `FOR UPDATE SKIP LOCKED` so nodes sweeping at once take disjoint batches. The SQL stays within
+//! what PostgreSQL-wire distributed databases accept (no advisory locks outside the migrator,
+//! explicit BIGINT, no sequences).
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, Pool, Postgres, Transaction};
+
+type Db = Postgres;
+type Conn = PgConnection;
+type This = PgStore;
+
+const FOR_UPDATE: &str = " FOR UPDATE";
+const SKIP_LOCKED: &str = " SKIP LOCKED";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The store on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: Pool<Db>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`) and applies migrations.
+    pub async fn connect(url: &str) -> Result<Self, crate::StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|_| crate::StoreError::InvalidUrl)?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with prepared options (tests use a per-test `search_path`) and applies migrations.
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, crate::StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for components that own further tables (the webhook worker).
+    pub fn pool(&self) -> &Pool<Db> {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Db>, sqlx::Error> {
+        self.pool.begin().await
+    }
+}
+
+include!("backend/ops.rs");
