@@ -87,10 +87,12 @@ CREATE TABLE events (
     type         TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
     data         TEXT NOT NULL,
+    -- Order of the event within its transaction (events of one change share created_at).
+    seq          BIGINT NOT NULL,
     erased_at    BIGINT
 );
 CREATE INDEX events_tenant_created_idx ON events (org_id, environment, created_at DESC, id DESC);
-CREATE INDEX events_session_created_idx ON events (session_id, created_at, id);
+CREATE INDEX events_session_created_idx ON events (session_id, created_at, seq, id);
 
 -- Idempotency-Key records, 24 h per organization and environment.
 CREATE TABLE idempotency_keys (

@@ -159,10 +159,10 @@ async fn close_open_attempts(
 /// The outbox write. Every event of the system passes here, inside the transaction of its state
 /// change; delivery rows for webhook endpoints belong in this same function when they exist.
 async fn insert_events(conn: &mut Conn, events: &[Event]) -> StoreResult<()> {
-    for e in events {
+    for (seq, e) in (0_i64..).zip(events) {
         sqlx::query(
-            "INSERT INTO events (id, org_id, environment, session_id, attempt_id, type, created_at, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO events (id, org_id, environment, session_id, attempt_id, type, created_at, data, seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(e.id.as_str())
         .bind(e.org_id.as_str())
@@ -172,6 +172,7 @@ async fn insert_events(conn: &mut Conn, events: &[Event]) -> StoreResult<()> {
         .bind(e.event_type.as_str())
         .bind(e.created_at.unix_ms())
         .bind(json_text(&e.data))
+        .bind(seq)
         .execute(&mut *conn)
         .await?;
     }
@@ -815,7 +816,7 @@ impl Store for This {
     ) -> StoreResult<Vec<Event>> {
         sqlx::query_as::<_, EventRow>(sql(format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE session_id = $1 AND org_id = $2 AND environment = $3 \
-             ORDER BY created_at, id"
+             ORDER BY created_at, seq, id"
         )))
         .bind(session_id.as_str())
         .bind(tenant.org_id.as_str())

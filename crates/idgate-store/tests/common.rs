@@ -1,0 +1,148 @@
+//! Test backends: every behaviour test runs against a fresh SQLite file and, when
+//! `IDGATE_TEST_DATABASE_URL` is set, a fresh PostgreSQL schema, so both implementations are held
+//! to the same behaviour. Each test gets its own database, so tests run in parallel under nextest.
+
+use std::str::FromStr;
+
+use idgate_core::{
+    ApiKey, ApiKeySecret, CreateSessionRequest, Environment, OrgId, Organization, Scopes, Session,
+    SessionSpec, Tenant, Timestamp,
+};
+use idgate_store::{AnyStore, PgStore, SqliteStore, Store};
+
+pub struct Backend {
+    pub name: &'static str,
+    pub store: AnyStore,
+    /// Keeps the SQLite file alive for the test.
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh SQLite store and, if configured, a fresh PostgreSQL store.
+pub async fn backends() -> Vec<Backend> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = SqliteStore::open(&dir.path().join("idgate.db"))
+        .await
+        .expect("open sqlite");
+    out.push(Backend {
+        name: "sqlite",
+        store: AnyStore::Sqlite(sqlite),
+        _dir: Some(dir),
+    });
+    match std::env::var("IDGATE_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            out.push(Backend {
+                name: "postgres",
+                store: AnyStore::Postgres(fresh_pg(&url).await),
+                _dir: None,
+            });
+        }
+        _ => {
+            eprintln!(
+                "skipped: PostgreSQL backend (set IDGATE_TEST_DATABASE_URL, see scripts/start-postgres.sh)"
+            );
+        }
+    }
+    out
+}
+
+/// A new schema named after random letters; the store's connections use it as `search_path`.
+async fn fresh_pg(url: &str) -> PgStore {
+    use sqlx::Connection;
+    let schema = format!(
+        "t_{}",
+        idgate_core::id::random_alphanumeric(20).to_lowercase()
+    );
+    let mut admin = sqlx::PgConnection::connect(url)
+        .await
+        .expect("connect to IDGATE_TEST_DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    admin.close().await.ok();
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)
+        .expect("url")
+        .options([("search_path", schema.as_str())]);
+    PgStore::connect_with(options)
+        .await
+        .expect("connect pg store")
+}
+
+pub fn t(ms: i64) -> Timestamp {
+    Timestamp::from_unix_ms(1_750_000_000_000 + ms).expect("in range")
+}
+
+pub const HOUR_MS: i64 = 3_600_000;
+
+pub async fn org(store: &AnyStore) -> Tenant {
+    let org = Organization::new("Acme", t(0)).expect("org");
+    store.create_organization(&org).await.expect("create org");
+    Tenant {
+        org_id: org.id,
+        environment: Environment::Live,
+    }
+}
+
+pub fn spec() -> SessionSpec {
+    CreateSessionRequest::default()
+        .validate()
+        .expect("defaults")
+}
+
+pub fn spec_from(v: serde_json::Value) -> SessionSpec {
+    serde_json::from_value::<CreateSessionRequest>(v)
+        .expect("body")
+        .validate()
+        .expect("valid")
+}
+
+/// Creates a session at `now` (default one-hour expiry).
+pub async fn session_at(store: &AnyStore, tenant: &Tenant, now: Timestamp) -> Session {
+    let s = Session::create(tenant, spec(), now);
+    store
+        .create_session(&s, None)
+        .await
+        .expect("create session");
+    s
+}
+
+pub async fn api_key(
+    store: &AnyStore,
+    org: &OrgId,
+    name: &str,
+    now: Timestamp,
+) -> (ApiKey, ApiKeySecret) {
+    let (key, secret) =
+        ApiKey::generate(org, name, Environment::Live, Scopes::all(), now).expect("key");
+    store
+        .create_api_key(&key, &secret.hash(b"server-secret"))
+        .await
+        .expect("create key");
+    (key, secret)
+}
+
+/// Inserts a webhook endpoint row directly (the endpoint API belongs to the webhook issue).
+pub async fn insert_endpoint(store: &AnyStore, org: &OrgId) -> idgate_core::EndpointId {
+    let id = idgate_core::EndpointId::generate();
+    let q = "INSERT INTO webhook_endpoints (id, org_id, url, created_at, updated_at) VALUES ($1, $2, 'https://hooks.example/x', 0, 0)";
+    match store {
+        AnyStore::Sqlite(s) => {
+            sqlx::query(q)
+                .bind(id.as_str())
+                .bind(org.as_str())
+                .execute(s.pool())
+                .await
+                .expect("insert endpoint");
+        }
+        AnyStore::Postgres(s) => {
+            sqlx::query(q)
+                .bind(id.as_str())
+                .bind(org.as_str())
+                .execute(s.pool())
+                .await
+                .expect("insert endpoint");
+        }
+    }
+    id
+}
