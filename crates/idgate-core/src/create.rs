@@ -202,14 +202,13 @@ pub fn validate_redirect_url(url: &str) -> Result<String, Error> {
         return Err(redirect_url_error());
     }
     let (host, port) = split_host_port(authority).ok_or_else(redirect_url_error)?;
-    if let Some(port) = port {
-        if port.is_empty()
+    if let Some(port) = port
+        && (port.is_empty()
             || port.len() > 5
             || !port.bytes().all(|b| b.is_ascii_digit())
-            || port.parse::<u32>().map_or(true, |p| p == 0 || p > 65_535)
-        {
-            return Err(redirect_url_error());
-        }
+            || port.parse::<u32>().map_or(true, |p| p == 0 || p > 65_535))
+    {
+        return Err(redirect_url_error());
     }
     if !valid_host(host) {
         return Err(redirect_url_error());

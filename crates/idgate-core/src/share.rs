@@ -57,10 +57,15 @@ pub fn claim_label(key: &str) -> Option<String> {
         .map(|n| format!("Age Over {n}"))
 }
 
-/// `Ok(None)`: not an age-gate key. `Ok(Some(n))`: a valid `age_over_N`. `Err(())`: starts with
+/// A key starts with `age_over_` but its threshold is not a canonical integer in 12..=130.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid age gate threshold")]
+pub struct InvalidAgeGate;
+
+/// `Ok(None)`: not an age-gate key. `Ok(Some(n))`: a valid `age_over_N`. `Err`: starts with
 /// `age_over_` but the threshold is not a canonical integer in 12..=130 (leading zeros are refused
 /// so that each threshold has exactly one key).
-pub fn age_gate_threshold(key: &str) -> Result<Option<u16>, ()> {
+pub fn age_gate_threshold(key: &str) -> Result<Option<u16>, InvalidAgeGate> {
     let Some(rest) = key.strip_prefix(AGE_GATE_PREFIX) else {
         return Ok(None);
     };
@@ -69,11 +74,11 @@ pub fn age_gate_threshold(key: &str) -> Result<Option<u16>, ()> {
         || !rest.bytes().all(|b| b.is_ascii_digit())
         || rest.starts_with('0')
     {
-        return Err(());
+        return Err(InvalidAgeGate);
     }
     match rest.parse::<u16>() {
         Ok(n) if AGE_GATE_RANGE.contains(&n) => Ok(Some(n)),
-        _ => Err(()),
+        _ => Err(InvalidAgeGate),
     }
 }
 
@@ -136,7 +141,7 @@ impl ShareFields {
             let is_age_gate = match age_gate_threshold(key) {
                 Ok(Some(_)) => true,
                 Ok(None) => false,
-                Err(()) => return Err(ErrorCode::InvalidAgeGateKey.into()),
+                Err(InvalidAgeGate) => return Err(ErrorCode::InvalidAgeGateKey.into()),
             };
             if !is_age_gate && !STATIC_CLAIMS.iter().any(|(k, _)| k == key) {
                 return Err(ErrorCode::UnknownClaimKey.into());
