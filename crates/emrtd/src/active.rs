@@ -293,13 +293,13 @@ fn recover_and_check(
         }
         _ => return Err(AaError::BadTrailer),
     };
-    if let Some(announced) = announced {
-        if announced != hash {
-            return Err(AaError::HashMismatchWithDg14 {
-                found: hash,
-                announced,
-            });
-        }
+    if let Some(announced) = announced
+        && announced != hash
+    {
+        return Err(AaError::HashMismatchWithDg14 {
+            found: hash,
+            announced,
+        });
     }
     let digest_end = em
         .len()

@@ -315,7 +315,7 @@ impl SecureChannel {
 
     fn decrypt(&self, cipher_text: &[u8]) -> Result<Zeroizing<Vec<u8>>, SmError> {
         let bl = self.cipher.block_len();
-        if cipher_text.is_empty() || cipher_text.len() % bl != 0 {
+        if cipher_text.is_empty() || !cipher_text.len().is_multiple_of(bl) {
             return Err(SmError::BadPadding);
         }
         let key = BlockKey::new(self.cipher, &self.k_enc)?;

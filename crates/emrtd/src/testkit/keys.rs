@@ -86,8 +86,8 @@ fn unhex(s: &str) -> Vec<u8> {
 /// # Errors
 /// [`TestkitError::Key`] if a fixed key does not decode or generation fails.
 pub fn rsa_key(role: RsaRole, source: KeySource) -> Result<Arc<RsaPrivateKey>, TestkitError> {
-    static CACHE: OnceLock<Mutex<HashMap<(RsaRole, KeySource), Arc<RsaPrivateKey>>>> =
-        OnceLock::new();
+    type Cache = Mutex<HashMap<(RsaRole, KeySource), Arc<RsaPrivateKey>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     let mut map = cache
         .lock()

@@ -190,7 +190,7 @@ pub fn dg2(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
     block.push(0x02); // source type: digital camera
     block.extend([0, 0, 0, 0]); // device type, quality
     block.extend_from_slice(jpeg);
-    let mut record = b"FAC\0010\0".to_vec();
+    let mut record = b"FAC\x00010\x00".to_vec();
     record.extend(
         u32::try_from(14 + block.len())
             .unwrap_or(u32::MAX)

@@ -64,7 +64,7 @@ fn attribute(oid: &[u8], value: &[u8]) -> Vec<u8> {
 pub fn build(spec: &SodSpec<'_>) -> Result<Vec<u8>, TestkitError> {
     let lds = lds_security_object(spec.lds_hash, spec.data_groups);
 
-    let mut attrs = vec![
+    let mut attrs = [
         attribute(
             ID_CONTENT_TYPE,
             &tlv::encode(Tag(0x06), ID_LDS_SECURITY_OBJECT),
