@@ -1,1 +1,28 @@
-//! idgate-server
+//! idgate-server: the axum application around the domain (idgate-core) and the store
+//! (idgate-store): the integrator API, authentication and rate limits, configuration and
+//! secrets, telemetry, the expiry sweeper and the OpenAPI document.
+//!
+//! Start with [`App::build`] and [`App::run`], or [`serve`]; [`build_router`] gives the bare
+//! router for a prepared [`AppState`].
+
+mod app;
+pub mod auth;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod rate_limit;
+pub mod routes;
+pub mod schema;
+pub mod secrets;
+pub mod state;
+pub mod sweeper;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use app::{App, StartError, build_router, open_store, serve};
+pub use config::Config;
+pub use state::AppState;

@@ -1,0 +1,206 @@
+//! Building and running the application: the router with its layers, the listener, the
+//! background tasks and graceful shutdown (stop accepting, finish in-flight requests, stop tasks).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, patch, post};
+use idgate_core::{Clock, SystemClock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::error::DocsBase;
+use crate::extract::MAX_BODY_BYTES;
+use crate::middleware::{catch_panic, finish_error_bodies};
+use crate::rate_limit::KeyRateLimiter;
+use crate::routes::{api_keys, docs, ops, sessions};
+use crate::secrets::{SecretsError, ServerSecrets};
+use crate::state::{AppState, SharedStore};
+use crate::telemetry::{metrics_handle, record_request_metrics};
+use crate::{openapi, sweeper};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("cannot open the database: {0}")]
+    Store(#[source] idgate_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A configured, bound, not yet serving application.
+pub struct App {
+    state: AppState,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    sweep_interval: Duration,
+}
+
+impl App {
+    /// Loads (or creates) the secrets, opens and migrates the store, and binds the listener.
+    pub async fn build(config: &Config) -> Result<Self, StartError> {
+        let secrets = ServerSecrets::load_or_create(&config.data_dir)?;
+        let store = open_store(config).await?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let public_url = config.effective_public_url(local_addr);
+        let docs_base = config.effective_docs_base_url(&public_url);
+        let state = AppState {
+            store,
+            secrets: Arc::new(secrets),
+            limiter: Arc::new(KeyRateLimiter::new(
+                config.rate_limit_per_second,
+                config.rate_limit_burst,
+            )),
+            clock: Arc::new(SystemClock),
+            public_url: public_url.into(),
+            docs_base: DocsBase(docs_base.into()),
+            metrics: metrics_handle(),
+        };
+        Ok(Self {
+            state,
+            listener,
+            local_addr,
+            sweep_interval: Duration::from_millis(config.sweep_interval_ms),
+        })
+    }
+
+    /// Replaces the clock (tests drive expiry with a controllable clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.state.clock = clock;
+        self
+    }
+
+    /// The address actually bound (meaningful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+    /// and stops the sweeper before returning.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tasks, stop_rx) = watch::channel(false);
+        let sweeper = tokio::spawn(sweeper::run(
+            self.state.store.clone(),
+            self.state.clock.clone(),
+            self.state.limiter.clone(),
+            self.sweep_interval,
+            stop_rx,
+        ));
+        let router = build_router(self.state);
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tasks.send(true);
+        if let Err(error) = sweeper.await {
+            tracing::warn!(%error, "expiry sweeper ended abnormally");
+        }
+        served
+    }
+}
+
+/// Builds, binds and serves `config` until `shutdown` completes.
+pub async fn serve(
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    tracing::info!(addr = %app.local_addr(), "listening");
+    app.run(shutdown).await?;
+    Ok(())
+}
+
+/// Opens the configured store and brings its schema up to date.
+pub async fn open_store(config: &Config) -> Result<SharedStore, StartError> {
+    // Connecting runs the migrations of the backend.
+    let store = idgate_store::AnyStore::connect(&config.effective_database_url())
+        .await
+        .map_err(StartError::Store)?;
+    Ok(Arc::new(store))
+}
+
+/// The full router with every layer; the state carries everything handlers need.
+pub fn build_router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let api = Router::new()
+        .route("/v1/sessions", get(sessions::list).post(sessions::create))
+        .route(
+            "/v1/sessions/{id}",
+            get(sessions::get).delete(sessions::erase),
+        )
+        .route("/v1/sessions/{id}/cancel", post(sessions::cancel))
+        .route("/v1/sessions/{id}/attempts", get(sessions::attempts))
+        .route("/v1/api-keys", get(api_keys::list).post(api_keys::create))
+        .route(
+            "/v1/api-keys/{id}",
+            patch(api_keys::update).delete(api_keys::delete),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/docs/errors", get(docs::errors_page))
+        .with_state(state.clone());
+    Router::new()
+        .merge(api)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
+        // Unknown routes and axum's own 405 (which keeps its `Allow` header) get their
+        // envelope from `finish_error_bodies`.
+        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
+        // Innermost first: panics become responses before metrics and logs see them.
+        .layer(from_fn(catch_panic))
+        .layer(from_fn(record_request_metrics))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+            let route = request
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map_or("unmatched", |path| path.as_str());
+            tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route)
+        })
+        .on_response(DefaultOnResponse::new().level(Level::INFO)))
+        .layer(from_fn_with_state(state.docs_base.clone(), finish_error_bodies))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+}

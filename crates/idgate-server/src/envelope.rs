@@ -1,0 +1,76 @@
+//! Success envelopes: `{"data":…,"error":null}`, lists adding
+//! `"pagination":{"limit","has_more","next_cursor"}` (seeds 002 and 004).
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Page metadata of every list response; `next_cursor` is the id to pass as `starting_after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Pagination {
+    /// The maximum number of items returned.
+    pub limit: u32,
+    /// Whether there are more items available after this page.
+    pub has_more: bool,
+    /// Cursor to use as `starting_after` to fetch the next page of results, or null if there are no more items.
+    pub next_cursor: Option<String>,
+}
+
+/// A single object.
+#[derive(Debug, Serialize)]
+pub struct Data<T> {
+    pub data: T,
+    pub error: Option<()>,
+}
+
+impl<T: Serialize> Data<T> {
+    pub fn new(data: T) -> Self {
+        Self { data, error: None }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Data<T> {
+    fn into_response(self) -> Response {
+        Json(self).into_response()
+    }
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub error: Option<()>,
+    pub pagination: Pagination,
+}
+
+impl<T: Serialize> Page<T> {
+    /// `items` holds at most `limit` items; `has_more` says whether the store found one more.
+    pub fn new(
+        items: Vec<T>,
+        limit: u32,
+        has_more: bool,
+        cursor_of: impl Fn(&T) -> String,
+    ) -> Self {
+        let next_cursor = if has_more {
+            items.last().map(&cursor_of)
+        } else {
+            None
+        };
+        Self {
+            data: items,
+            error: None,
+            pagination: Pagination {
+                limit,
+                has_more,
+                next_cursor,
+            },
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Page<T> {
+    fn into_response(self) -> Response {
+        Json(self).into_response()
+    }
+}

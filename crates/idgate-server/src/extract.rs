@@ -1,0 +1,177 @@
+//! Request extractors that answer in the API's own error format instead of axum's plain-text
+//! rejections: JSON bodies (64 KiB cap → 413, wrong media type → 415, malformed or mistyped or
+//! unknown fields → 400 naming the field) and query strings (unknown or repeated parameters → 400).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use idgate_core::ErrorCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted (api.md "Conventions").
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON request body. An empty body (with or without a content type) is `T::default()`, which
+/// makes every body of this API optional where the contract says so; use [`RequiredJson`] for
+/// bodies that must be present.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+/// A JSON request body that must be present (an empty body is `400 INVALID_REQUEST`).
+#[derive(Debug)]
+pub struct RequiredJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (headers, bytes) = read_body(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        require_json_content_type(&headers)?;
+        parse_json(&bytes).map(Self)
+    }
+}
+
+impl<S, T> FromRequest<S> for RequiredJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (headers, bytes) = read_body(req, state).await?;
+        require_json_content_type(&headers)?;
+        if bytes.is_empty() {
+            return Err(ApiError::invalid_request(
+                "Invalid request body: a JSON object is required.",
+            ));
+        }
+        parse_json(&bytes).map(Self)
+    }
+}
+
+async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<(HeaderMap, Bytes), ApiError> {
+    let headers = req.headers().clone();
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge)
+        } else {
+            ApiError::invalid_request("Invalid request body: it could not be read.")
+        }
+    })?;
+    Ok((headers, bytes))
+}
+
+/// `application/json`, optionally with parameters (`; charset=utf-8`), or any `application/*+json`.
+pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|essence| {
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
+        });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::UnsupportedMediaType))
+    }
+}
+
+/// Parses `bytes` into `T`, naming the JSON path of the first problem in the error message.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::invalid_request("Invalid request body: malformed JSON.");
+        }
+        let text = inner.to_string();
+        let reason = strip_position(&text);
+        if path.is_empty() || path == "." {
+            ApiError::invalid_request(format!("Invalid request body: {reason}."))
+        } else {
+            ApiError::invalid_request(format!("Invalid `{path}`: {reason}."))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|_| ApiError::invalid_request("Invalid request body: malformed JSON."))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C", which means nothing to an API client.
+fn strip_position(message: &str) -> &str {
+    message
+        .find(" at line ")
+        .map_or(message, |at| &message[..at])
+}
+
+/// The raw query string, parsed into `T` with serde_urlencoded; unknown or repeated parameters
+/// and wrong types are `400 INVALID_REQUEST` naming the parameter.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(Self)
+    }
+}
+
+/// See [`ApiQuery`]. Query structs hold `Option<String>` fields and `deny_unknown_fields`, so the
+/// only failures here are unknown and repeated parameters; values are checked by the handler,
+/// which knows each parameter's rule.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(query).map_err(|error| {
+        let reason = error.to_string();
+        if let Some(name) = reason
+            .strip_prefix("duplicate field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            return ApiError::invalid_request(format!(
+                "Invalid `{name}`: must be given at most once."
+            ));
+        }
+        if let Some(name) = reason
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            return ApiError::invalid_request(format!(
+                "Invalid query string: unknown parameter `{name}`."
+            ));
+        }
+        ApiError::invalid_request("Invalid query string: it could not be parsed.")
+    })
+}
+
+#[cfg(test)]
+#[path = "extract_test.rs"]
+mod tests;

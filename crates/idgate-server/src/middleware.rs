@@ -1,0 +1,114 @@
+//! Cross-cutting layers that guarantee the envelope for every error, whoever produced it:
+//! handlers and extractors ([`ApiError`]), axum itself (405, 404, body limits), the Swagger UI
+//! service, and panics.
+
+use std::panic::AssertUnwindSafe;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use idgate_core::{Error as DomainError, ErrorCode};
+
+use crate::error::{ApiError, DocsBase, PendingError, error_body};
+
+/// Routes whose responses are lists: their errors carry `pagination` too (seed 004).
+const LIST_ROUTES: [&str; 3] = ["/v1/sessions", "/v1/sessions/{id}/attempts", "/v1/api-keys"];
+
+/// Default and bounds of `limit` on every list endpoint.
+pub const DEFAULT_LIMIT: u32 = 10;
+pub const MAX_LIMIT: u32 = 100;
+
+/// Turns a panic inside a handler into the fixed 500 envelope, never a dropped connection or
+/// a framework body. The panic message is not logged, as it may quote request data.
+pub async fn catch_panic(request: Request, next: Next) -> Response {
+    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("request handler panicked");
+            ApiError::new(ErrorCode::InternalServerError).into_response()
+        }
+    }
+}
+
+/// Writes the body of every error response: [`PendingError`]s left by [`ApiError`], and any other
+/// 4xx/5xx that is not already JSON (mapped by status). Adds `pagination` with the effective
+/// limit on list routes.
+pub async fn finish_error_bodies(
+    State(docs): State<DocsBase>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let list_limit = list_limit(&request);
+    let mut response = next.run(request).await;
+    let pending = match response.extensions_mut().remove::<PendingError>() {
+        Some(pending) => pending,
+        None if is_foreign_error(&response) => PendingError {
+            error: foreign_error(response.status()),
+            pagination_limit: None,
+        },
+        None => return response,
+    };
+    let pending = PendingError {
+        pagination_limit: pending.pagination_limit.or(list_limit),
+        ..pending
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(error_body(&pending, &docs.0)))
+}
+
+fn is_foreign_error(response: &Response) -> bool {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    (status.is_client_error() || status.is_server_error()) && !is_json
+}
+
+/// Errors produced outside our handlers carry only a status; give them the catalog entry.
+fn foreign_error(status: StatusCode) -> DomainError {
+    if status == StatusCode::NOT_FOUND {
+        return DomainError::with_message(ErrorCode::NotFound, "Route not found.")
+            .hint("Check the method and path against the API reference at /docs.");
+    }
+    DomainError::new(match status {
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        status if status.is_client_error() => ErrorCode::InvalidRequest,
+        _ => ErrorCode::InternalServerError,
+    })
+}
+
+/// The effective `limit` of a list request: the valid `limit` parameter, else the default.
+fn list_limit(request: &Request) -> Option<u32> {
+    let route = request.extensions().get::<MatchedPath>()?;
+    if request.method() != Method::GET || !LIST_ROUTES.contains(&route.as_str()) {
+        return None;
+    }
+    let limit = request
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("limit="))
+        .find_map(|value| value.parse::<u32>().ok())
+        .filter(|limit| (1..=MAX_LIMIT).contains(limit));
+    Some(limit.unwrap_or(DEFAULT_LIMIT))
+}
+
+#[cfg(test)]
+#[path = "middleware_test.rs"]
+mod tests;

@@ -1,0 +1,6 @@
+//! HTTP handlers, one module per resource.
+
+pub mod api_keys;
+pub mod docs;
+pub mod ops;
+pub mod sessions;

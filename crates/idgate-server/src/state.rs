@@ -1,0 +1,34 @@
+//! What every handler can reach: the store, the server secrets, the rate limiter, the clock and
+//! the URLs this node is known by. Passed as axum state (no process-global state), so several
+//! apps can run in one process, as the tests do.
+
+use std::sync::Arc;
+
+use idgate_core::Clock;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::error::DocsBase;
+use crate::rate_limit::KeyRateLimiter;
+use crate::secrets::ServerSecrets;
+
+/// The store shared by all requests and background tasks.
+pub type SharedStore = Arc<idgate_store::AnyStore>;
+
+/// Application state, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: SharedStore,
+    pub secrets: Arc<ServerSecrets>,
+    pub limiter: Arc<KeyRateLimiter>,
+    pub clock: Arc<dyn Clock>,
+    /// Base of `verification_url` (no trailing slash).
+    pub public_url: Arc<str>,
+    pub docs_base: DocsBase,
+    pub metrics: PrometheusHandle,
+}
+
+impl axum::extract::FromRef<AppState> for DocsBase {
+    fn from_ref(state: &AppState) -> Self {
+        state.docs_base.clone()
+    }
+}

@@ -1,0 +1,324 @@
+//! Test harness (feature `testing`): the real application on `127.0.0.1:0` against a fresh
+//! store — a SQLite file in a temporary directory, or a fresh PostgreSQL database created on the
+//! server named by `IDGATE_TEST_DATABASE_URL` — with one organization and an all-scopes key.
+//! API tests run every behaviour once per [`Backend`] through [`on_each_backend`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use idgate_core::{
+    ApiKey, Clock, Environment, OrgId, Organization, Scope, Scopes, SystemClock, Timestamp,
+};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use idgate_store::Store;
+
+use crate::{App, AppState, Config};
+
+/// Environment variable naming a PostgreSQL server for the PostgreSQL half of the tests.
+pub const TEST_DATABASE_URL_VAR: &str = "IDGATE_TEST_DATABASE_URL";
+
+/// A storage backend under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL when `IDGATE_TEST_DATABASE_URL` is set.
+pub fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Sqlite];
+    if std::env::var_os(TEST_DATABASE_URL_VAR).is_some_and(|v| !v.is_empty()) {
+        backends.push(Backend::Postgres);
+    } else {
+        eprintln!("note: {TEST_DATABASE_URL_VAR} not set; PostgreSQL half skipped");
+    }
+    backends
+}
+
+/// Runs `test` against a fresh app on every available backend, naming the backend on failure.
+pub async fn on_each_backend<F, Fut>(test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    on_each_backend_with(TestAppBuilder::default(), test).await;
+}
+
+/// [`on_each_backend`] with non-default settings.
+pub async fn on_each_backend_with<F, Fut>(builder: TestAppBuilder, test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for backend in backends() {
+        eprintln!("--- backend: {backend:?}");
+        let app = builder.clone().spawn(backend).await;
+        test(app).await;
+    }
+}
+
+/// A clock that follows the wall clock plus an adjustable offset, so tests can move past
+/// `expires_at` without waiting.
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    offset_ms: AtomicI64,
+}
+
+impl ShiftedClock {
+    pub fn advance_secs(&self, secs: i64) {
+        self.offset_ms
+            .fetch_add(secs.saturating_mul(1000), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> Timestamp {
+        SystemClock
+            .now()
+            .plus_millis(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
+
+/// Settings of a test app.
+#[derive(Debug, Clone)]
+pub struct TestAppBuilder {
+    rate_limit_per_second: u32,
+    rate_limit_burst: u32,
+    sweep_interval_ms: u64,
+}
+
+impl Default for TestAppBuilder {
+    fn default() -> Self {
+        // Generous limits: tests of other behaviours must never trip the limiter.
+        Self {
+            rate_limit_per_second: 10_000,
+            rate_limit_burst: 10_000,
+            sweep_interval_ms: 200,
+        }
+    }
+}
+
+impl TestAppBuilder {
+    pub fn rate_limit(mut self, per_second: u32, burst: u32) -> Self {
+        self.rate_limit_per_second = per_second;
+        self.rate_limit_burst = burst;
+        self
+    }
+
+    pub fn sweep_interval_ms(mut self, ms: u64) -> Self {
+        self.sweep_interval_ms = ms;
+        self
+    }
+
+    pub async fn spawn(self, backend: Backend) -> TestApp {
+        let dir = tempfile::tempdir().expect("temporary data directory");
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_postgres_database().await),
+        };
+        let config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path().to_owned(),
+            database_url,
+            rate_limit_per_second: self.rate_limit_per_second,
+            rate_limit_burst: self.rate_limit_burst,
+            sweep_interval_ms: self.sweep_interval_ms,
+            ..Config::default()
+        };
+        let clock = Arc::new(ShiftedClock::default());
+        let app = App::build(&config)
+            .await
+            .expect("app starts")
+            .with_clock(clock.clone());
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        let org = create_org(&state, "Test organization").await;
+        let key = create_key(&state, &org, Environment::Live, Scopes::all()).await;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        TestApp {
+            backend,
+            base_url: format!("http://{addr}"),
+            client: reqwest::Client::builder().build().expect("HTTP client"),
+            org,
+            key,
+            state,
+            clock,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+}
+
+/// A running app with one organization and an all-scopes live key.
+pub struct TestApp {
+    pub backend: Backend,
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub org: OrgId,
+    /// Plaintext of an all-scopes live key of [`TestApp::org`].
+    pub key: String,
+    pub state: AppState,
+    pub clock: Arc<ShiftedClock>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A request with the default key.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.key)
+    }
+
+    /// A request with another key.
+    pub fn request_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
+    }
+
+    /// A new key of the test organization with exactly `scopes`.
+    pub async fn key_with(&self, scopes: &[Scope], environment: Environment) -> String {
+        let scopes = Scopes::new(scopes.iter().copied()).expect("at least one scope");
+        create_key(&self.state, &self.org, environment, scopes).await
+    }
+
+    /// Another organization with an all-scopes key, to test tenant isolation.
+    pub async fn other_org_key(&self) -> String {
+        let org = create_org(&self.state, "Other organization").await;
+        create_key(&self.state, &org, Environment::Live, Scopes::all()).await
+    }
+
+    /// The events stored for a session of the test organization, oldest first.
+    pub async fn session_events(
+        &self,
+        session_id: &idgate_core::SessionId,
+    ) -> idgate_store::StoreResult<Vec<idgate_core::Event>> {
+        let tenant = idgate_core::Tenant {
+            org_id: self.org.clone(),
+            environment: Environment::Live,
+        };
+        self.state
+            .store
+            .list_session_events(&tenant, session_id)
+            .await
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task ends cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn create_org(state: &AppState, name: &str) -> OrgId {
+    let org = Organization::new(name, state.clock.now()).expect("valid organization");
+    state
+        .store
+        .create_organization(&org)
+        .await
+        .expect("organization stored");
+    org.id
+}
+
+async fn create_key(
+    state: &AppState,
+    org: &OrgId,
+    environment: Environment,
+    scopes: Scopes,
+) -> String {
+    let (key, secret) = ApiKey::generate(org, "Test key", environment, scopes, state.clock.now())
+        .expect("valid key");
+    state
+        .store
+        .create_api_key(&key, &secret.hash(state.secrets.api_key_hash.expose()))
+        .await
+        .expect("key stored");
+    secret.expose().to_owned()
+}
+
+/// Creates an empty database on the `IDGATE_TEST_DATABASE_URL` server and returns its URL.
+async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let base = std::env::var(TEST_DATABASE_URL_VAR).expect("IDGATE_TEST_DATABASE_URL");
+    let name = format!(
+        "idgate_test_{}",
+        idgate_core::id::random_alphanumeric(20).to_ascii_lowercase()
+    );
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    // `name` is our own lower-case alphanumeric string, not input.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    let _ = admin.close().await;
+    with_database_name(&base, &name)
+}
+
+/// Replaces the database name (the path) of a `postgres://` URL, keeping its query.
+fn with_database_name(url: &str, name: &str) -> String {
+    let (without_query, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = without_query.find("://").map_or(0, |i| i + 3);
+    let base = match without_query[authority_start..].find('/') {
+        Some(slash) => &without_query[..authority_start + slash],
+        None => without_query,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_name_is_replaced_and_the_query_kept() {
+        assert_eq!(
+            super::with_database_name("postgres://u:p@h:5432/postgres?sslmode=disable", "x"),
+            "postgres://u:p@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(
+            super::with_database_name("postgres://u@h", "x"),
+            "postgres://u@h/x"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! API behaviour over real HTTP, each test once per storage backend (SQLite always, PostgreSQL
+//! when `IDGATE_TEST_DATABASE_URL` is set). One binary, so the suite links once.
+
+mod api_keys;
+mod envelope;
+mod ops;
+mod sessions_create;
+mod sessions_lifecycle;
+mod sessions_list;
+mod support;

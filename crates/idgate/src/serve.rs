@@ -1,0 +1,110 @@
+//! `idgate serve`: runs the server. On the very first start against an empty database it
+//! creates the default organization and prints one API key (the only time it is shown), so a
+//! fresh install is usable without any other step.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use idgate_core::{ApiKey, Environment, Organization, Scopes};
+use idgate_server::{App, AppState, Config};
+use idgate_store::Store;
+
+/// Where configuration comes from; shared by every command that touches the data directory.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file (values there are overridden by IDGATE_* variables).
+    #[arg(long, env = "IDGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (SQLite database and server secrets); overrides the configuration.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref()).context("loading configuration")?;
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port; the bound address is printed).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = args.config.load()?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    idgate_server::telemetry::init_tracing(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let app = App::build(&config).await?;
+        let first_key = bootstrap(app.state()).await?;
+        let public = app.public_url().to_owned();
+        println!("idgate listening on {}", app.local_addr());
+        println!("  API:           {public}/v1");
+        println!("  API reference: {public}/docs");
+        println!("  OpenAPI:       {public}/openapi.json");
+        if let Some((org, key)) = first_key {
+            println!("  Created the default organization {org}.");
+            println!("  API key (shown once, store it now): {key}");
+        }
+        app.run(shutdown_signal()).await.context("serving")?;
+        println!("idgate stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// First start: an empty database gets the default organization and one all-scopes live key.
+async fn bootstrap(state: &AppState) -> anyhow::Result<Option<(String, String)>> {
+    if !state.store.list_organizations().await?.is_empty() {
+        return Ok(None);
+    }
+    let now = state.clock.now();
+    let org = Organization::new("Default organization", now)?;
+    state.store.create_organization(&org).await?;
+    let (key, secret) = ApiKey::generate(
+        &org.id,
+        "Default key",
+        Environment::Live,
+        Scopes::all(),
+        now,
+    )?;
+    state
+        .store
+        .create_api_key(&key, &secret.hash(state.secrets.api_key_hash.expose()))
+        .await?;
+    Ok(Some((org.id.to_string(), secret.expose().to_owned())))
+}
+
+/// Completes on Ctrl-C or SIGTERM, starting graceful shutdown.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
