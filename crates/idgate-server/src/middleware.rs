@@ -98,14 +98,21 @@ fn list_limit(request: &Request) -> Option<u32> {
     if request.method() != Method::GET || !LIST_ROUTES.contains(&route.as_str()) {
         return None;
     }
-    let limit = request
+    let values: Vec<&str> = request
         .uri()
         .query()
         .unwrap_or_default()
         .split('&')
         .filter_map(|pair| pair.strip_prefix("limit="))
-        .find_map(|value| value.parse::<u32>().ok())
-        .filter(|limit| (1..=MAX_LIMIT).contains(limit));
+        .collect();
+    // A repeated `limit` is itself invalid, so only a single valid value is effective.
+    let limit = match values.as_slice() {
+        [value] => value
+            .parse::<u32>()
+            .ok()
+            .filter(|limit| (1..=MAX_LIMIT).contains(limit)),
+        _ => None,
+    };
     Some(limit.unwrap_or(DEFAULT_LIMIT))
 }
 

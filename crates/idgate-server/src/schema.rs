@@ -121,7 +121,7 @@ pub struct SessionOut {
     pub id: String,
     #[schema(value_type = SessionStatusSchema)]
     pub status: SessionStatus,
-    #[schema(value_type = Option<FailureCodeSchema>)]
+    #[schema(value_type = Option<FailureCodeSchema>, required = true)]
     pub failure_code: Option<FailureCode>,
     /// Number of NFC chip-read failures the session has consumed. The session terminalizes on the 3rd failure.
     #[schema(minimum = 0, maximum = 3)]
@@ -135,6 +135,7 @@ pub struct SessionOut {
     #[schema(value_type = BTreeMap<String, ShareFieldSchema>)]
     pub share_fields: ShareFields,
     /// The URL to redirect to after the verification session is completed, if provided by the integrator.
+    #[schema(required = true)]
     pub redirect_url: Option<String>,
     #[schema(schema_with = webhook_endpoint_schema)]
     pub webhook_endpoint_id: WebhookTarget,
@@ -151,7 +152,7 @@ pub struct SessionOut {
     #[schema(value_type = String, format = DateTime)]
     pub expires_at: Timestamp,
     /// The time the session reached a terminal state, or null if not yet terminal.
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub completed_at: Option<Timestamp>,
     /// The time the verification session was created.
     #[schema(value_type = String, format = DateTime)]
@@ -196,7 +197,7 @@ pub struct AttemptOut {
     pub session_id: String,
     #[schema(value_type = AttemptStatusSchema)]
     pub status: AttemptStatus,
-    #[schema(value_type = Option<FailureCodeSchema>)]
+    #[schema(value_type = Option<FailureCodeSchema>, required = true)]
     pub failure_code: Option<FailureCode>,
     #[schema(value_type = AttemptPhaseSchema)]
     pub phase: AttemptPhase,
@@ -204,7 +205,7 @@ pub struct AttemptOut {
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
     pub completed_at: Option<Timestamp>,
 }
 

@@ -59,6 +59,11 @@ pub async fn create(
         CreateSessionRequest::default()
     } else {
         require_json_content_type(&headers)?;
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid_request(
+                "Invalid request body: must be a JSON object.",
+            ));
+        }
         parse_json(&body)?
     };
     let spec = request.validate()?;
