@@ -1,6 +1,10 @@
 //! The `idgate` binary: wires the crates together behind one command line.
 //! Each subcommand lives in its own module; this file only declares and dispatches them.
 
+mod admin;
+mod serve;
+mod webhooks_listen;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -11,9 +15,29 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the server (creates the default organization and prints an API key on first start).
+    Serve(serve::ServeArgs),
+    /// Create or upgrade the database schema.
+    Migrate(admin::MigrateArgs),
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(admin::OrgCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
+    /// Webhook tooling for integrators: `webhooks listen` receives and decrypts deliveries.
+    #[command(subcommand)]
+    Webhooks(webhooks_listen::WebhooksCommand),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Migrate(args) => admin::migrate(args),
+        Command::Org(command) => admin::org(command),
+        Command::Keys(command) => admin::keys(command),
+        Command::Webhooks(command) => webhooks_listen::run(command),
+    }
 }
