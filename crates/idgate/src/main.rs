@@ -2,6 +2,7 @@
 //! Each subcommand lives in its own module; this file only declares and dispatches them.
 
 mod admin;
+mod passport;
 mod serve;
 mod webhooks_listen;
 
@@ -27,6 +28,12 @@ enum Command {
     #[command(subcommand)]
     Keys(admin::KeysCommand),
     /// Webhook tooling for integrators: `webhooks listen` receives and decrypts deliveries.
+    /// Passive authentication of passport chip files (ICAO 9303).
+    #[command(subcommand)]
+    Passport(passport::PassportCommand),
+    /// Inspect CSCA trust sources: certificates, master lists, CRLs.
+    #[command(subcommand)]
+    Trust(passport::TrustCommand),
     #[command(subcommand)]
     Webhooks(webhooks_listen::WebhooksCommand),
 }
@@ -38,6 +45,8 @@ fn main() -> anyhow::Result<()> {
         Command::Migrate(args) => admin::migrate(args),
         Command::Org(command) => admin::org(command),
         Command::Keys(command) => admin::keys(command),
+        Command::Passport(command) => passport::run_passport(command),
+        Command::Trust(command) => passport::run_trust(command),
         Command::Webhooks(command) => webhooks_listen::run(command),
     }
 }

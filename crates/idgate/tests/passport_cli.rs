@@ -1,7 +1,3 @@
-// Enabled once `mod passport;` and the `Passport`/`Trust` subcommands are wired into main.rs
-// (see the emrtd passive-authentication report); until then the binary has no such commands.
-#![cfg(idgate_passport_cli)]
-
 //! `idgate passport verify` and `idgate trust inspect`, run as a user would run them.
 
 use std::path::PathBuf;
