@@ -7,15 +7,15 @@
 //! reading, and receive structured reports. Every parser takes `&[u8]`, returns a `Result`,
 //! bounds its recursion and never allocates from an untrusted length without a cap.
 
-pub mod tlv;
-pub mod mrz;
-pub mod lds;
-pub mod sod;
-pub mod crypto;
-pub mod pki;
-pub mod passive;
 pub mod active;
 pub mod chip_auth;
+pub mod crypto;
+pub mod lds;
+pub mod mrz;
+pub mod passive;
+pub mod pki;
+pub mod sod;
+pub mod tlv;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -9,7 +9,9 @@ use idgate_face::http_engine::ApiToken;
 use idgate_face::{Action, Embedding, FaceError, Similarity};
 
 fn parse(toml: &str) -> Result<FaceConfig, Box<figment::Error>> {
-    Figment::from(Toml::string(toml)).extract().map_err(Box::new)
+    Figment::from(Toml::string(toml))
+        .extract()
+        .map_err(Box::new)
 }
 
 #[test]

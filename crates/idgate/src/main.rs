@@ -9,7 +9,11 @@ mod webhooks_listen;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "idgate", version, about = "Self-hostable, privacy-first identity verification.")]
+#[command(
+    name = "idgate",
+    version,
+    about = "Self-hostable, privacy-first identity verification."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
