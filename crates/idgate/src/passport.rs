@@ -107,22 +107,20 @@ pub fn load_trust(
     }
     let mut store = TrustStore::new();
     let mut loaded = Vec::with_capacity(files.len());
+    // A CRL is accepted only once its CSCA is in the store, and its file name need not say it is
+    // a CRL (`crl.der` sorts before `csca.der`): CRLs refused for want of their CSCA are retried
+    // once after every other file has been loaded.
+    let mut deferred = Vec::new();
     for path in files {
         let bytes = read_capped(&path, MAX_FILE_LEN)?;
-        let label = path.display().to_string();
-        let result = store.add_source(&label, &bytes).map_err(|e| e.to_string());
-        if let Ok(SourceReport::MasterList(ml)) = &result {
-            progress(&format!(
-                "master list {label}: {} CSCAs ({} new), signature {}",
-                ml.certificates,
-                ml.added,
-                ml.signature.code()
-            ));
+        match store.add_source(&path.display().to_string(), &bytes) {
+            Err(emrtd::pki::PkiError::CrlUnverified(_)) => deferred.push((path, bytes)),
+            result => loaded.push(report_source(path, result, progress)),
         }
-        if let Err(e) = &result {
-            progress(&format!("skipped {label}: {e}"));
-        }
-        loaded.push(LoadedSource { path, result });
+    }
+    for (path, bytes) in deferred {
+        let result = store.add_source(&path.display().to_string(), &bytes);
+        loaded.push(report_source(path, result, progress));
     }
     if store.is_empty() {
         bail!("no CSCA certificate could be loaded from the trust paths");
@@ -133,6 +131,28 @@ pub fn load_trust(
         store.count_by_country().len()
     ));
     Ok((store, loaded))
+}
+
+/// Reports what loading one trust source did through `progress` and keeps its outcome.
+fn report_source(
+    path: PathBuf,
+    result: Result<SourceReport, emrtd::pki::PkiError>,
+    progress: &mut dyn FnMut(&str),
+) -> LoadedSource {
+    let label = path.display().to_string();
+    let result = result.map_err(|e| e.to_string());
+    if let Ok(SourceReport::MasterList(ml)) = &result {
+        progress(&format!(
+            "master list {label}: {} CSCAs ({} new), signature {}",
+            ml.certificates,
+            ml.added,
+            ml.signature.code()
+        ));
+    }
+    if let Err(e) = &result {
+        progress(&format!("skipped {label}: {e}"));
+    }
+    LoadedSource { path, result }
 }
 
 fn collect_files(path: &Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
