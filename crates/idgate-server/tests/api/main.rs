@@ -2,6 +2,7 @@
 //! when `IDGATE_TEST_DATABASE_URL` is set). One binary, so the suite links once.
 
 mod api_keys;
+mod conformance;
 mod envelope;
 mod ops;
 mod sessions_create;
