@@ -4,6 +4,7 @@
 mod api_keys;
 mod conformance;
 mod envelope;
+mod isolation;
 mod ops;
 mod sessions_create;
 mod sessions_lifecycle;
