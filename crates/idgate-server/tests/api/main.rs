@@ -5,6 +5,7 @@ mod api_keys;
 mod conformance;
 mod envelope;
 mod isolation;
+mod malformed;
 mod ops;
 mod sessions_create;
 mod sessions_lifecycle;
