@@ -85,6 +85,8 @@ impl App {
             public_url: public_url.into(),
             docs_base: DocsBase(docs_base.into()),
             metrics: metrics_handle(),
+            delivery_wake: Arc::new(tokio::sync::Notify::new()),
+            allow_private_webhooks: config.allow_private_webhooks,
         };
         Ok(Self {
             state,

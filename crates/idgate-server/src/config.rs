@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Environment variables read by [`Config::load`], each `IDGATE_` + the upper-cased key.
 /// Listed explicitly so unrelated `IDGATE_*` variables (for example `IDGATE_TEST_DATABASE_URL`)
 /// are not mistaken for configuration.
-const ENV_KEYS: [&str; 9] = [
+const ENV_KEYS: [&str; 10] = [
     "listen",
     "data_dir",
     "database_url",
@@ -25,6 +25,7 @@ const ENV_KEYS: [&str; 9] = [
     "rate_limit_burst",
     "sweep_interval_ms",
     "log_format",
+    "allow_private_webhooks",
 ];
 
 /// The effective configuration of one server process.
@@ -50,6 +51,10 @@ pub struct Config {
     pub sweep_interval_ms: u64,
     /// `json` (default, for log shippers) or `pretty` (for a terminal).
     pub log_format: LogFormat,
+    /// Lets webhook endpoints use plain `http` URLs and addresses that resolve to loopback,
+    /// private, link-local or unique-local ranges (webhooks.md, Security). Off by default: only
+    /// for local development and tests, where the receiver runs on this machine.
+    pub allow_private_webhooks: bool,
 }
 
 /// Log line format.
@@ -72,6 +77,7 @@ impl Default for Config {
             rate_limit_burst: 100,
             sweep_interval_ms: 1000,
             log_format: LogFormat::Json,
+            allow_private_webhooks: false,
         }
     }
 }

@@ -38,12 +38,19 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port; the bound address is printed).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Accept webhook endpoints on plain http and on private, loopback or link-local addresses
+    /// (local development and tests only; also IDGATE_ALLOW_PRIVATE_WEBHOOKS=true).
+    #[arg(long)]
+    pub allow_private_webhooks: bool,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = args.config.load()?;
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if args.allow_private_webhooks {
+        config.allow_private_webhooks = true;
     }
     idgate_server::telemetry::init_tracing(config.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

@@ -278,12 +278,14 @@ async fn try_create_session(
         }
     }
     for endpoint in session.webhook_endpoint_id.endpoint_ids() {
-        let found: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM webhook_endpoints WHERE id = $1 AND org_id = $2")
-                .bind(endpoint.as_str())
-                .bind(session.org_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
+        let found: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM webhook_endpoints WHERE id = $1 AND org_id = $2 AND environment = $3",
+        )
+        .bind(endpoint.as_str())
+        .bind(session.org_id.as_str())
+        .bind(session.environment.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
         if found.is_none() {
             return Err(StoreError::WebhookEndpointNotFound);
         }
