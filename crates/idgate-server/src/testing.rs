@@ -89,6 +89,7 @@ pub struct TestAppBuilder {
     rate_limit_per_second: u32,
     rate_limit_burst: u32,
     sweep_interval_ms: u64,
+    allow_private_webhooks: bool,
 }
 
 impl Default for TestAppBuilder {
@@ -98,6 +99,7 @@ impl Default for TestAppBuilder {
             rate_limit_per_second: 10_000,
             rate_limit_burst: 10_000,
             sweep_interval_ms: 200,
+            allow_private_webhooks: false,
         }
     }
 }
@@ -114,6 +116,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// The operator's `--allow-private-webhooks` (plain http and loopback receivers).
+    pub fn allow_private_webhooks(mut self, allow: bool) -> Self {
+        self.allow_private_webhooks = allow;
+        self
+    }
+
     pub async fn spawn(self, backend: Backend) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let database_url = match backend {
@@ -127,6 +135,7 @@ impl TestAppBuilder {
             rate_limit_per_second: self.rate_limit_per_second,
             rate_limit_burst: self.rate_limit_burst,
             sweep_interval_ms: self.sweep_interval_ms,
+            allow_private_webhooks: self.allow_private_webhooks,
             ..Config::default()
         };
         let clock = Arc::new(ShiftedClock::default());
