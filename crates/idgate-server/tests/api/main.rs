@@ -4,6 +4,7 @@
 mod api_keys;
 mod conformance;
 mod envelope;
+mod events;
 mod isolation;
 mod malformed;
 mod ops;
