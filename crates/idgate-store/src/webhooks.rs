@@ -43,7 +43,7 @@ pub enum ReplayOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetryOutcome {
     /// The delivery is pending and due now.
-    Retried(Delivery),
+    Retried(Box<Delivery>),
     /// The delivery is in a state that cannot be retried (see [`DeliveryStatus::is_retryable`]).
     NotRetryable(DeliveryStatus),
     /// Its event's payload was erased or purged: there is nothing left to send.

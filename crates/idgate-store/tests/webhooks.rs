@@ -411,7 +411,7 @@ async fn a_new_active_key_deactivates_the_others() {
             .filter(|k| k.active)
             .map(|k| k.id.clone())
             .collect();
-        assert_eq!(active, [second.id.clone()], "{}", b.name);
+        assert_eq!(active, std::slice::from_ref(&second.id), "{}", b.name);
         assert_eq!(
             keys.items.first().map(|k| k.id.clone()),
             Some(second.id.clone())

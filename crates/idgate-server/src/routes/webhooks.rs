@@ -814,7 +814,7 @@ pub async fn retry_delivery(
     match outcome {
         RetryOutcome::Retried(delivery) => {
             state.delivery_wake.notify_one();
-            Ok(Data::new(DeliveryOut::from(&delivery)))
+            Ok(Data::new(DeliveryOut::from(&*delivery)))
         }
         RetryOutcome::NotRetryable(status) => Err(DomainError::with_message(
             ErrorCode::DeliveryNotRetryable,

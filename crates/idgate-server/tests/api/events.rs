@@ -245,14 +245,14 @@ async fn failed_delivery(app: &TestApp) -> (Value, Value, String) {
         app,
         "UPDATE webhook_deliveries SET status = 'failed', attempt_count = 2, next_attempt_at = NULL, \
          completed_at = 5000, last_error = 'http_status', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
-        &[delivery.clone()],
+        std::slice::from_ref(&delivery),
     )
     .await;
     let long_body = "x".repeat(1500);
     exec(
         app,
         "DELETE FROM webhook_delivery_attempts WHERE delivery_id = $1",
-        &[delivery.clone()],
+        std::slice::from_ref(&delivery),
     )
     .await;
     for (n, code, body) in [("1", "503", "busy"), ("2", "410", long_body.as_str())] {

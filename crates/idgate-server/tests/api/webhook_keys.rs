@@ -169,7 +169,7 @@ async fn reactivating_a_key_makes_it_the_only_active_one_and_both_calls_are_idem
             assert_eq!(body["data"]["active"], true);
             assert_eq!(
                 active_ids(&list_keys(&app, &endpoint).await),
-                [first_id.clone()]
+                std::slice::from_ref(&first_id)
             );
         }
         for _ in 0..2 {

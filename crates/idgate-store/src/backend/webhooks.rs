@@ -759,7 +759,7 @@ mod webhooks_impl {
             }
             tx.commit().await?;
             let delivery = self.get_delivery(tenant, id).await?;
-            Ok(RetryOutcome::Retried(delivery))
+            Ok(RetryOutcome::Retried(Box::new(delivery)))
         }
     }
 }
