@@ -52,3 +52,4 @@ impl PgStore {
 }
 
 include!("backend/ops.rs");
+include!("backend/deliveries.rs");

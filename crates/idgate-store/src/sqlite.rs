@@ -55,3 +55,4 @@ impl SqliteStore {
 }
 
 include!("backend/ops.rs");
+include!("backend/deliveries.rs");
