@@ -125,8 +125,8 @@ pub async fn api_key(
 /// Inserts a webhook endpoint row directly (the endpoint API belongs to the webhook issue).
 pub async fn insert_endpoint(store: &AnyStore, org: &OrgId) -> idgate_core::EndpointId {
     let id = idgate_core::EndpointId::generate();
-    let q = "INSERT INTO webhook_endpoints (id, org_id, environment, url, description, enabled, subscribed_event_types, \
-             secret_sealed, created_at, updated_at) \
+    let q = "INSERT INTO webhook_endpoints (id, org_id, environment, url, description, enabled, \
+             subscribed_event_types, secret_sealed, created_at, updated_at) \
              VALUES ($1, $2, 'live', 'https://hooks.example/x', '', TRUE, '[\"*\"]', 'sealed', 0, 0)";
     match store {
         AnyStore::Sqlite(s) => {

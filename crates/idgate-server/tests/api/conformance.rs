@@ -979,3 +979,41 @@ fn every_status_the_seeds_document_is_exercised_above() {
     assert_eq!(seeds.get.documented_statuses(), ["200", "404", "500"]);
     assert_eq!(seeds.list.documented_statuses(), ["200", "500"]);
 }
+
+#[tokio::test]
+async fn session_objects_have_exactly_the_seed_fields_plus_metadata() {
+    let Some(seeds) = seeds() else { return };
+    let schema = session_200_schema(seeds);
+    let seed_fields: std::collections::BTreeSet<String> =
+        schema["properties"]["data"]["properties"]
+            .as_object()
+            .expect("seed 002 session properties")
+            .keys()
+            .cloned()
+            .collect();
+    on_each_backend(|app| {
+        let seed_fields = seed_fields.clone();
+        async move {
+            // api.md "Sessions": the seed's fields, `cancel_token` only in the create response,
+            // and additionally `metadata`.
+            let keys = |object: &Value| -> std::collections::BTreeSet<String> {
+                object
+                    .as_object()
+                    .expect("object")
+                    .keys()
+                    .cloned()
+                    .collect()
+            };
+            let created = create_session(&app, None).await;
+            let mut expected = seed_fields.clone();
+            expected.insert("metadata".to_owned());
+            assert_eq!(keys(&created), expected, "create response");
+            expected.remove("cancel_token");
+            let read: Value = get(&app, &id_of(&created)).await.json().await.unwrap();
+            assert_eq!(keys(&read["data"]), expected, "get response");
+            let listed: Value = list(&app, "").await.json().await.unwrap();
+            assert_eq!(keys(&listed["data"][0]), expected, "list item");
+        }
+    })
+    .await;
+}
