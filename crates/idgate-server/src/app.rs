@@ -54,6 +54,7 @@ pub struct App {
     listener: TcpListener,
     local_addr: SocketAddr,
     sweep_interval: Duration,
+    delivery: crate::delivery::DeliverySettings,
 }
 
 impl App {
@@ -93,12 +94,19 @@ impl App {
             listener,
             local_addr,
             sweep_interval: Duration::from_millis(config.sweep_interval_ms),
+            delivery: config.delivery_settings(),
         })
     }
 
     /// Replaces the clock (tests drive expiry with a controllable clock).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.state.clock = clock;
+        self
+    }
+
+    /// Replaces the delivery worker's settings (tests shorten polls and retries).
+    pub fn with_delivery_settings(mut self, settings: crate::delivery::DeliverySettings) -> Self {
+        self.delivery = settings;
         self
     }
 
@@ -127,6 +135,12 @@ impl App {
             self.state.clock.clone(),
             self.state.limiter.clone(),
             self.sweep_interval,
+            self.state.delivery_wake.clone(),
+            stop_rx.clone(),
+        ));
+        let delivery = tokio::spawn(crate::delivery::run(
+            self.state.clone(),
+            self.delivery,
             stop_rx,
         ));
         let router = build_router(self.state);
@@ -136,6 +150,11 @@ impl App {
         let _ = stop_tasks.send(true);
         if let Err(error) = sweeper.await {
             tracing::warn!(%error, "expiry sweeper ended abnormally");
+        }
+        match delivery.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "webhook delivery worker could not start"),
+            Err(error) => tracing::warn!(%error, "webhook delivery worker ended abnormally"),
         }
         served
     }

@@ -89,6 +89,8 @@ pub struct TestAppBuilder {
     rate_limit_per_second: u32,
     rate_limit_burst: u32,
     sweep_interval_ms: u64,
+    allow_private_webhooks: bool,
+    delivery: Option<crate::delivery::DeliverySettings>,
 }
 
 impl Default for TestAppBuilder {
@@ -98,6 +100,9 @@ impl Default for TestAppBuilder {
             rate_limit_per_second: 10_000,
             rate_limit_burst: 10_000,
             sweep_interval_ms: 200,
+            // Webhook receivers in tests listen on 127.0.0.1 over plain http.
+            allow_private_webhooks: true,
+            delivery: None,
         }
     }
 }
@@ -114,6 +119,18 @@ impl TestAppBuilder {
         self
     }
 
+    /// The operator switch for loopback/private/http webhook destinations (on by default here).
+    pub fn allow_private_webhooks(mut self, allow: bool) -> Self {
+        self.allow_private_webhooks = allow;
+        self
+    }
+
+    /// Delivery worker settings other than the configuration defaults.
+    pub fn delivery(mut self, settings: crate::delivery::DeliverySettings) -> Self {
+        self.delivery = Some(settings);
+        self
+    }
+
     pub async fn spawn(self, backend: Backend) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let database_url = match backend {
@@ -127,6 +144,7 @@ impl TestAppBuilder {
             rate_limit_per_second: self.rate_limit_per_second,
             rate_limit_burst: self.rate_limit_burst,
             sweep_interval_ms: self.sweep_interval_ms,
+            allow_private_webhooks: self.allow_private_webhooks,
             ..Config::default()
         };
         let clock = Arc::new(ShiftedClock::default());
@@ -134,6 +152,10 @@ impl TestAppBuilder {
             .await
             .expect("app starts")
             .with_clock(clock.clone());
+        let app = match self.delivery {
+            Some(settings) => app.with_delivery_settings(settings),
+            None => app,
+        };
         let addr = app.local_addr();
         let state = app.state().clone();
         let (stop, stopped) = oneshot::channel::<()>();
