@@ -41,6 +41,25 @@ pub enum ErrorCode {
     SessionTerminal,
     /// A verify-flow step arrived in the wrong order (verify.md).
     PhaseOutOfOrder,
+    /// A webhook endpoint URL that is not an acceptable absolute URL (webhooks.md "Security").
+    InvalidWebhookUrl,
+    /// A plain `http` endpoint URL while the operator has not allowed private webhooks.
+    InsecureWebhookUrl,
+    /// `subscribed_event_types` empty, unknown or malformed.
+    InvalidEventTypes,
+    /// An uploaded encryption key that is not a usable RSA public JWK or SPKI PEM.
+    InvalidEncryptionKey,
+    /// An RSA key below 2048 bits (webhooks.md; NIST SP 800-131A).
+    EncryptionKeyTooWeak,
+    /// No webhook endpoint with this id for the caller (its own routes; `404`).
+    EndpointNotFound,
+    EncryptionKeyNotFound,
+    EventNotFound,
+    DeliveryNotFound,
+    /// Retry of a delivery in a state that cannot be retried (succeeded, cancelled, blocked).
+    DeliveryNotRetryable,
+    /// Replay of an event whose payload was erased or purged by retention.
+    EventNotReplayable,
     /// The readiness probe could not reach the database.
     ServiceUnavailable,
     InternalServerError,
@@ -73,6 +92,17 @@ impl ErrorCode {
         Self::SessionCancelled,
         Self::SessionTerminal,
         Self::PhaseOutOfOrder,
+        Self::InvalidWebhookUrl,
+        Self::InsecureWebhookUrl,
+        Self::InvalidEventTypes,
+        Self::InvalidEncryptionKey,
+        Self::EncryptionKeyTooWeak,
+        Self::EndpointNotFound,
+        Self::EncryptionKeyNotFound,
+        Self::EventNotFound,
+        Self::DeliveryNotFound,
+        Self::DeliveryNotRetryable,
+        Self::EventNotReplayable,
         Self::ServiceUnavailable,
         Self::InternalServerError,
     ];
@@ -104,6 +134,17 @@ impl ErrorCode {
             Self::SessionCancelled => "SESSION_CANCELLED",
             Self::SessionTerminal => "SESSION_TERMINAL",
             Self::PhaseOutOfOrder => "PHASE_OUT_OF_ORDER",
+            Self::InvalidWebhookUrl => "INVALID_WEBHOOK_URL",
+            Self::InsecureWebhookUrl => "INSECURE_WEBHOOK_URL",
+            Self::InvalidEventTypes => "INVALID_EVENT_TYPES",
+            Self::InvalidEncryptionKey => "INVALID_ENCRYPTION_KEY",
+            Self::EncryptionKeyTooWeak => "ENCRYPTION_KEY_TOO_WEAK",
+            Self::EndpointNotFound => "ENDPOINT_NOT_FOUND",
+            Self::EncryptionKeyNotFound => "ENCRYPTION_KEY_NOT_FOUND",
+            Self::EventNotFound => "EVENT_NOT_FOUND",
+            Self::DeliveryNotFound => "DELIVERY_NOT_FOUND",
+            Self::DeliveryNotRetryable => "DELIVERY_NOT_RETRYABLE",
+            Self::EventNotReplayable => "EVENT_NOT_REPLAYABLE",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
@@ -122,12 +163,26 @@ impl ErrorCode {
             | Self::InvalidAgeGateKey
             | Self::UnknownClaimKey
             | Self::MultipleAgeGatesNotAllowed
-            | Self::DobAndAgeGateConflict => 400,
+            | Self::DobAndAgeGateConflict
+            | Self::InvalidWebhookUrl
+            | Self::InsecureWebhookUrl
+            | Self::InvalidEventTypes
+            | Self::InvalidEncryptionKey
+            | Self::EncryptionKeyTooWeak => 400,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
-            Self::NotFound | Self::ApiKeyNotFound => 404,
+            Self::NotFound
+            | Self::ApiKeyNotFound
+            | Self::EndpointNotFound
+            | Self::EncryptionKeyNotFound
+            | Self::EventNotFound
+            | Self::DeliveryNotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::IdempotencyKeyReused | Self::SessionNotTerminal | Self::PhaseOutOfOrder => 409,
+            Self::IdempotencyKeyReused
+            | Self::SessionNotTerminal
+            | Self::PhaseOutOfOrder
+            | Self::DeliveryNotRetryable
+            | Self::EventNotReplayable => 409,
             Self::SessionCancelled | Self::SessionTerminal => 410,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
@@ -164,6 +219,17 @@ impl ErrorCode {
             Self::SessionCancelled => "Session was cancelled.",
             Self::SessionTerminal => "Session is no longer active.",
             Self::PhaseOutOfOrder => "Step out of order.",
+            Self::InvalidWebhookUrl => "Invalid webhook endpoint URL.",
+            Self::InsecureWebhookUrl => "Invalid `url`: webhook endpoints must use https.",
+            Self::InvalidEventTypes => "Invalid `subscribed_event_types`.",
+            Self::InvalidEncryptionKey => "Invalid encryption key.",
+            Self::EncryptionKeyTooWeak => "Encryption key is too weak.",
+            Self::EndpointNotFound => "Webhook endpoint not found.",
+            Self::EncryptionKeyNotFound => "Encryption key not found.",
+            Self::EventNotFound => "Event not found.",
+            Self::DeliveryNotFound => "Delivery not found.",
+            Self::DeliveryNotRetryable => "This delivery cannot be retried.",
+            Self::EventNotReplayable => "This event can no longer be replayed.",
             Self::ServiceUnavailable => "Service unavailable.",
             Self::InternalServerError => "Internal server error.",
         }
@@ -206,6 +272,35 @@ impl ErrorCode {
             Self::SessionCancelled => "Ask the integrator to start a new verification.",
             Self::SessionTerminal => "Ask the integrator to start a new verification.",
             Self::PhaseOutOfOrder => "Complete the previous step first.",
+            Self::InvalidWebhookUrl => {
+                "Use an absolute https:// URL of at most 2048 characters, without credentials or fragment."
+            }
+            Self::InsecureWebhookUrl => {
+                "Use an https:// URL; plain http is accepted only when the operator starts the server with --allow-private-webhooks."
+            }
+            Self::InvalidEventTypes => {
+                "Use a non-empty array of event types from the catalog, or [\"*\"] for all of them."
+            }
+            Self::InvalidEncryptionKey => {
+                "Send {\"jwk\": {…}} with a public RSA JWK or {\"pem\": \"-----BEGIN PUBLIC KEY-----…\"} with an SPKI PEM."
+            }
+            Self::EncryptionKeyTooWeak => "Use an RSA key of at least 2048 bits.",
+            Self::EndpointNotFound => {
+                "Confirm the webhook endpoint ID belongs to this organization and environment."
+            }
+            Self::EncryptionKeyNotFound => "Confirm the key ID belongs to this webhook endpoint.",
+            Self::EventNotFound => {
+                "Confirm the event ID belongs to this organization and environment."
+            }
+            Self::DeliveryNotFound => {
+                "Confirm the delivery ID belongs to this organization and environment."
+            }
+            Self::DeliveryNotRetryable => {
+                "Only failed or pending deliveries can be retried; replay the event to send a succeeded one again, and activate a key for blocked ones."
+            }
+            Self::EventNotReplayable => {
+                "The event's payload was erased with its session or removed after the retention period."
+            }
             Self::ServiceUnavailable => "The database is not reachable; retry shortly.",
             Self::InternalServerError => "The server encountered an error.",
         }

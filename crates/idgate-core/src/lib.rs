@@ -17,6 +17,7 @@ pub mod secret;
 pub mod session;
 pub mod share;
 pub mod time;
+pub mod webhook;
 
 pub use api_key::{ApiKey, ApiKeyHash, ApiKeyPatch, ApiKeySecret, Environment, Scope, Scopes};
 pub use create::{CreateSessionRequest, Metadata, SessionSpec, WebhookTarget};
@@ -34,3 +35,8 @@ pub use session::{
 };
 pub use share::{ShareField, ShareFields, ShareFieldsInput, ShareSource};
 pub use time::{Clock, SystemClock, Timestamp};
+pub use webhook::{
+    CreateEndpointRequest, Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus,
+    DisabledReason, EncryptionKey, EndpointPatch, EndpointSpec, EventFilter, PreviousSecret,
+    SealedSecret, Subscription, UpdateEndpointRequest, WebhookEndpoint,
+};

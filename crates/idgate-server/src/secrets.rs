@@ -12,6 +12,11 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use idgate_core::EndpointId;
+use idgate_webhook::WebhookSecret;
+
 /// Length of every server secret in bytes (256-bit keys for HMAC-SHA256 and AES-256).
 pub const SECRET_LEN: usize = 32;
 
@@ -48,6 +53,10 @@ pub enum SecretsError {
     Malformed { path: PathBuf },
     #[error("the operating system random generator failed")]
     Random,
+    /// A sealed signing secret that does not open under this key-encryption key for this
+    /// endpoint: tampered, moved to another endpoint, or sealed by another installation.
+    #[error("sealed signing secret does not open")]
+    Unseal,
 }
 
 impl ServerSecrets {
@@ -62,6 +71,86 @@ impl ServerSecrets {
             document_id: load_or_create_one(&data_dir.join("document_id.key"))?,
             key_encryption: load_or_create_one(&data_dir.join("key_encryption.key"))?,
         })
+    }
+}
+
+/// Bytes of the AES-GCM nonce (NIST SP 800-38D §8.2.2: 96-bit random nonces).
+const NONCE_LEN: usize = 12;
+/// Bytes of the AES-GCM authentication tag.
+const TAG_LEN: usize = 16;
+
+impl ServerSecrets {
+    /// Seals an endpoint's signing secret for storage (webhooks.md "Secrets are stored
+    /// encrypted"): AES-256-GCM under `key_encryption` with a fresh random 96-bit nonce and the
+    /// endpoint id as associated data, so a sealed value copied to another endpoint's row does
+    /// not open. Output: `base64url(nonce ‖ ciphertext ‖ tag)`, no padding.
+    ///
+    /// # Panics
+    /// Only if the operating system cannot supply randomness (see `idgate_core::id`).
+    pub fn seal_signing_secret(&self, endpoint: &EndpointId, secret: &WebhookSecret) -> String {
+        use aes_gcm::aead::{Aead as _, Payload};
+        use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
+        let mut nonce = [0u8; NONCE_LEN];
+        #[allow(clippy::expect_used)]
+        getrandom::fill(&mut nonce).expect("the operating system CSPRNG is unavailable");
+        let cipher = Aes256Gcm::new(self.key_encryption.expose().into());
+        // Encryption with a 32-byte key and a 12-byte nonce cannot fail for inputs this small.
+        #[allow(clippy::expect_used)]
+        let sealed = cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: secret.expose_bytes(),
+                    aad: endpoint.as_str().as_bytes(),
+                },
+            )
+            .expect("AES-GCM encryption of a short secret");
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// Opens what [`ServerSecrets::seal_signing_secret`] sealed for the same endpoint.
+    pub fn open_signing_secret(
+        &self,
+        endpoint: &EndpointId,
+        sealed: &str,
+    ) -> Result<WebhookSecret, SecretsError> {
+        use aes_gcm::aead::{Aead as _, Payload};
+        use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
+        let bytes = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| SecretsError::Unseal)?;
+        if bytes.len() < NONCE_LEN + TAG_LEN {
+            return Err(SecretsError::Unseal);
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SecretsError::Unseal)?;
+        let cipher = Aes256Gcm::new(self.key_encryption.expose().into());
+        let plain = cipher
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: endpoint.as_str().as_bytes(),
+                },
+            )
+            .map_err(|_| SecretsError::Unseal)?;
+        WebhookSecret::from_bytes(plain).map_err(|_| SecretsError::Unseal)
+    }
+
+    /// Secrets from fixed bytes, for tests of code that needs a [`ServerSecrets`].
+    pub fn from_keys(
+        api_key_hash: [u8; SECRET_LEN],
+        document_id: [u8; SECRET_LEN],
+        key_encryption: [u8; SECRET_LEN],
+    ) -> Self {
+        Self {
+            api_key_hash: SecretKey(api_key_hash),
+            document_id: SecretKey(document_id),
+            key_encryption: SecretKey(key_encryption),
+        }
     }
 }
 
@@ -120,3 +209,79 @@ fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 #[path = "secrets_test.rs"]
 mod tests;
+
+#[cfg(test)]
+mod sealing_tests {
+    use super::*;
+
+    fn secrets(kek: u8) -> ServerSecrets {
+        ServerSecrets::from_keys([1; SECRET_LEN], [2; SECRET_LEN], [kek; SECRET_LEN])
+    }
+
+    #[test]
+    fn sealed_signing_secret_opens_to_the_same_secret() {
+        let s = secrets(7);
+        let endpoint = EndpointId::generate();
+        let secret = WebhookSecret::generate().unwrap();
+        let sealed = s.seal_signing_secret(&endpoint, &secret);
+        assert!(!sealed.contains(&secret.expose_whsec()[6..]));
+        assert_eq!(s.open_signing_secret(&endpoint, &sealed).unwrap(), secret);
+    }
+
+    #[test]
+    fn sealing_twice_gives_different_ciphertexts() {
+        let s = secrets(7);
+        let endpoint = EndpointId::generate();
+        let secret = WebhookSecret::generate().unwrap();
+        assert_ne!(
+            s.seal_signing_secret(&endpoint, &secret),
+            s.seal_signing_secret(&endpoint, &secret)
+        );
+    }
+
+    #[test]
+    fn sealed_secret_does_not_open_for_another_endpoint() {
+        let s = secrets(7);
+        let secret = WebhookSecret::generate().unwrap();
+        let sealed = s.seal_signing_secret(&EndpointId::generate(), &secret);
+        assert!(matches!(
+            s.open_signing_secret(&EndpointId::generate(), &sealed),
+            Err(SecretsError::Unseal)
+        ));
+    }
+
+    #[test]
+    fn sealed_secret_does_not_open_under_another_key_encryption_key() {
+        let endpoint = EndpointId::generate();
+        let secret = WebhookSecret::generate().unwrap();
+        let sealed = secrets(7).seal_signing_secret(&endpoint, &secret);
+        assert!(secrets(8).open_signing_secret(&endpoint, &sealed).is_err());
+    }
+
+    #[test]
+    fn tampered_or_truncated_sealed_secret_does_not_open() {
+        let s = secrets(7);
+        let endpoint = EndpointId::generate();
+        let secret = WebhookSecret::generate().unwrap();
+        let sealed = s.seal_signing_secret(&endpoint, &secret);
+        let mut bytes = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+        for i in [0, NONCE_LEN, bytes.len() - 1] {
+            bytes[i] ^= 1;
+            let tampered = URL_SAFE_NO_PAD.encode(&bytes);
+            assert!(
+                s.open_signing_secret(&endpoint, &tampered).is_err(),
+                "byte {i}"
+            );
+            bytes[i] ^= 1;
+        }
+        assert!(s.open_signing_secret(&endpoint, &sealed[..20]).is_err());
+        assert!(s.open_signing_secret(&endpoint, "not base64 !").is_err());
+        assert!(s.open_signing_secret(&endpoint, "").is_err());
+    }
+
+    #[test]
+    fn debug_of_the_secrets_shows_no_key_material() {
+        let shown = format!("{:?}", secrets(0xab));
+        assert!(!shown.contains("171") && !shown.to_lowercase().contains("abab"));
+    }
+}

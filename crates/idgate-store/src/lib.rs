@@ -35,11 +35,13 @@ pub mod error;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+pub mod webhooks;
 
 pub use deliveries::DeliveryQueue;
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use webhooks::{KeyActivation, WebhookStore};
 
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -53,3 +53,4 @@ impl PgStore {
 
 include!("backend/ops.rs");
 include!("backend/deliveries.rs");
+include!("backend/webhooks.rs");

@@ -56,3 +56,4 @@ impl SqliteStore {
 
 include!("backend/ops.rs");
 include!("backend/deliveries.rs");
+include!("backend/webhooks.rs");

@@ -1,0 +1,423 @@
+// `WebhookStore` for one backend, `include!`d by `sqlite.rs` and `postgres.rs` after
+// `backend/ops.rs` (which supplies `Db`, `Conn`, `This`, `FOR_UPDATE`, `sql`, `Bind` and
+// `cursor_or_error`). The code sits in its own module so its imports cannot collide with those
+// of `ops.rs`; the SQL is shared by both dialects like the rest of the backend.
+
+mod webhooks_impl {
+    use super::*;
+
+    use idgate_core::{
+        EncryptionKey, EncryptionKeyId, EndpointId, EndpointPatch, Page, PageRequest,
+        SealedSecret, Tenant, Timestamp, WebhookEndpoint,
+    };
+
+    use crate::StoreError;
+    use crate::webhooks::{
+        ENDPOINT_COLUMNS, EndpointRow, KEY_COLUMNS, KeyActivation, KeyRow, WebhookStore,
+    };
+
+    /// Locks the tenant's endpoint row for the rest of the transaction (serialising key
+    /// activations of one endpoint); `NotFound` if the endpoint is not the tenant's.
+    async fn lock_endpoint(conn: &mut Conn, tenant: &Tenant, id: &EndpointId) -> StoreResult<()> {
+        let found: Option<(String,)> = sqlx::query_as(sql(format!(
+            "SELECT id FROM webhook_endpoints WHERE id = $1 AND org_id = $2 AND environment = $3{FOR_UPDATE}"
+        )))
+        .bind(id.as_str())
+        .bind(tenant.org_id.as_str())
+        .bind(tenant.environment.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        found.map(|_| ()).ok_or(StoreError::NotFound)
+    }
+
+    /// The endpoint has an active key now: its waiting deliveries become due at once.
+    async fn unblock_deliveries(
+        conn: &mut Conn,
+        endpoint: &EndpointId,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1 \
+             WHERE endpoint_id = $2 AND status = 'blocked_no_key'",
+        )
+        .bind(now.unix_ms())
+        .bind(endpoint.as_str())
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The endpoint lost its active key: deliveries not in a worker's hands wait for a new one
+    /// instead of failing (webhooks.md). A leased delivery is finished by its worker, which
+    /// finds no key and blocks it itself.
+    async fn block_deliveries(
+        conn: &mut Conn,
+        endpoint: &EndpointId,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'blocked_no_key', next_attempt_at = NULL, updated_at = $1 \
+             WHERE endpoint_id = $2 AND status = 'pending' AND (lease_expires_at IS NULL OR lease_expires_at <= $1)",
+        )
+        .bind(now.unix_ms())
+        .bind(endpoint.as_str())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn deactivate_all(
+        conn: &mut Conn,
+        endpoint: &EndpointId,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE webhook_keys SET active = FALSE, updated_at = $1 WHERE endpoint_id = $2 AND active",
+        )
+        .bind(now.unix_ms())
+        .bind(endpoint.as_str())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn fetch_key(
+        conn: &mut Conn,
+        tenant: &Tenant,
+        endpoint: &EndpointId,
+        key: &EncryptionKeyId,
+    ) -> StoreResult<EncryptionKey> {
+        sqlx::query_as::<_, KeyRow>(sql(format!(
+            "SELECT {KEY_COLUMNS} FROM webhook_keys WHERE id = $1 AND endpoint_id = $2 AND org_id = $3"
+        )))
+        .bind(key.as_str())
+        .bind(endpoint.as_str())
+        .bind(tenant.org_id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .into_domain()
+    }
+
+    impl WebhookStore for This {
+        async fn create_endpoint(&self, e: &WebhookEndpoint) -> StoreResult<()> {
+            let previous = e.previous_secret.as_ref();
+            sqlx::query(
+                "INSERT INTO webhook_endpoints (id, org_id, environment, url, description, enabled, \
+                 subscribed_event_types, secret_sealed, previous_secret_sealed, previous_secret_expires_at, \
+                 failing_since, disabled_reason, disabled_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(e.id.as_str())
+            .bind(e.org_id.as_str())
+            .bind(e.environment.as_str())
+            .bind(e.url.as_str())
+            .bind(e.description.as_str())
+            .bind(e.enabled)
+            .bind(e.subscription.to_stored())
+            .bind(e.secret_sealed.as_str())
+            .bind(previous.map(|p| p.sealed.as_str()))
+            .bind(previous.map(|p| p.expires_at.unix_ms()))
+            .bind(e.failing_since.map(Timestamp::unix_ms))
+            .bind(e.disabled_reason.map(|r| r.as_str()))
+            .bind(e.disabled_at.map(Timestamp::unix_ms))
+            .bind(e.created_at.unix_ms())
+            .bind(e.updated_at.unix_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|err| {
+                if StoreError::is_unique_violation(&err) {
+                    StoreError::Conflict("endpoint id exists")
+                } else {
+                    err.into()
+                }
+            })?;
+            Ok(())
+        }
+
+        async fn get_endpoint(
+            &self,
+            tenant: &Tenant,
+            id: &EndpointId,
+        ) -> StoreResult<WebhookEndpoint> {
+            sqlx::query_as::<_, EndpointRow>(sql(format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND org_id = $2 AND environment = $3"
+            )))
+            .bind(id.as_str())
+            .bind(tenant.org_id.as_str())
+            .bind(tenant.environment.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .into_domain()
+        }
+
+        async fn list_endpoints(
+            &self,
+            tenant: &Tenant,
+            page: &PageRequest<EndpointId>,
+        ) -> StoreResult<Page<WebhookEndpoint>> {
+            let fetch = i64::from(page.limit.get()) + 1;
+            let rows = match &page.starting_after {
+                None => {
+                    sqlx::query_as::<_, EndpointRow>(sql(format!(
+                        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 AND environment = $2 \
+                         ORDER BY created_at DESC, id DESC LIMIT $3"
+                    )))
+                    .bind(tenant.org_id.as_str())
+                    .bind(tenant.environment.as_str())
+                    .bind(fetch)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+                Some(after) => {
+                    let cursor = sqlx::query_as::<_, CursorRow>(
+                        "SELECT created_at, id FROM webhook_endpoints WHERE id = $1 AND org_id = $2 AND environment = $3",
+                    )
+                    .bind(after.as_str())
+                    .bind(tenant.org_id.as_str())
+                    .bind(tenant.environment.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let (at, id) = cursor_or_error(cursor)?;
+                    sqlx::query_as::<_, EndpointRow>(sql(format!(
+                        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 AND environment = $2 \
+                         AND (created_at, id) < ($3, $4) ORDER BY created_at DESC, id DESC LIMIT $5"
+                    )))
+                    .bind(tenant.org_id.as_str())
+                    .bind(tenant.environment.as_str())
+                    .bind(at)
+                    .bind(id)
+                    .bind(fetch)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+            };
+            let items = rows
+                .into_iter()
+                .map(EndpointRow::into_domain)
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Page::from_overfetch(items, page.limit))
+        }
+
+        async fn update_endpoint(
+            &self,
+            tenant: &Tenant,
+            id: &EndpointId,
+            patch: &EndpointPatch,
+            now: Timestamp,
+        ) -> StoreResult<WebhookEndpoint> {
+            // Right-hand sides see the row as it was, so `NOT enabled` means "was disabled".
+            sqlx::query_as::<_, EndpointRow>(sql(format!(
+                "UPDATE webhook_endpoints SET url = COALESCE($1, url), description = COALESCE($2, description), \
+                 subscribed_event_types = COALESCE($3, subscribed_event_types), enabled = COALESCE($4, enabled), \
+                 failing_since = CASE WHEN $4 AND NOT enabled THEN NULL ELSE failing_since END, \
+                 disabled_reason = CASE WHEN $4 THEN NULL ELSE disabled_reason END, \
+                 disabled_at = CASE WHEN $4 THEN NULL ELSE disabled_at END, \
+                 updated_at = $5 WHERE id = $6 AND org_id = $7 AND environment = $8 RETURNING {ENDPOINT_COLUMNS}"
+            )))
+            .bind(patch.url.as_deref())
+            .bind(patch.description.as_deref())
+            .bind(patch.subscription.as_ref().map(|s| s.to_stored()))
+            .bind(patch.enabled)
+            .bind(now.unix_ms())
+            .bind(id.as_str())
+            .bind(tenant.org_id.as_str())
+            .bind(tenant.environment.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .into_domain()
+        }
+
+        async fn delete_endpoint(&self, tenant: &Tenant, id: &EndpointId) -> StoreResult<()> {
+            let done = sqlx::query(
+                "DELETE FROM webhook_endpoints WHERE id = $1 AND org_id = $2 AND environment = $3",
+            )
+            .bind(id.as_str())
+            .bind(tenant.org_id.as_str())
+            .bind(tenant.environment.as_str())
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        }
+
+        async fn rotate_endpoint_secret(
+            &self,
+            tenant: &Tenant,
+            id: &EndpointId,
+            new_secret: &SealedSecret,
+            previous_expires_at: Timestamp,
+            now: Timestamp,
+        ) -> StoreResult<WebhookEndpoint> {
+            // One statement: the right-hand sides read the old row, so the current secret moves
+            // to `previous_secret_sealed` atomically with the new one taking its place.
+            sqlx::query_as::<_, EndpointRow>(sql(format!(
+                "UPDATE webhook_endpoints SET previous_secret_sealed = secret_sealed, \
+                 previous_secret_expires_at = $1, secret_sealed = $2, updated_at = $3 \
+                 WHERE id = $4 AND org_id = $5 AND environment = $6 RETURNING {ENDPOINT_COLUMNS}"
+            )))
+            .bind(previous_expires_at.unix_ms())
+            .bind(new_secret.as_str())
+            .bind(now.unix_ms())
+            .bind(id.as_str())
+            .bind(tenant.org_id.as_str())
+            .bind(tenant.environment.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .into_domain()
+        }
+
+        async fn add_key(
+            &self,
+            tenant: &Tenant,
+            key: &EncryptionKey,
+            now: Timestamp,
+        ) -> StoreResult<KeyActivation> {
+            if key.org_id != tenant.org_id {
+                return Err(StoreError::NotFound);
+            }
+            let mut tx = self.begin_write().await?;
+            lock_endpoint(&mut tx, tenant, &key.endpoint_id).await?;
+            if key.active {
+                deactivate_all(&mut tx, &key.endpoint_id, now).await?;
+            }
+            sqlx::query(
+                "INSERT INTO webhook_keys (id, endpoint_id, org_id, kid, jwk, bits, active, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(key.id.as_str())
+            .bind(key.endpoint_id.as_str())
+            .bind(key.org_id.as_str())
+            .bind(key.kid.as_deref())
+            .bind(json_text(&key.jwk))
+            .bind(i64::from(key.bits))
+            .bind(key.active)
+            .bind(key.created_at.unix_ms())
+            .bind(key.updated_at.unix_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| {
+                if StoreError::is_unique_violation(&err) {
+                    StoreError::Conflict("key id exists or a second active key")
+                } else {
+                    err.into()
+                }
+            })?;
+            let unblocked = if key.active {
+                unblock_deliveries(&mut tx, &key.endpoint_id, now).await?
+            } else {
+                0
+            };
+            tx.commit().await?;
+            Ok(KeyActivation {
+                key: key.clone(),
+                unblocked,
+            })
+        }
+
+        async fn list_keys(
+            &self,
+            tenant: &Tenant,
+            endpoint: &EndpointId,
+            page: &PageRequest<EncryptionKeyId>,
+        ) -> StoreResult<Page<EncryptionKey>> {
+            // The endpoint decides the environment: keys carry only the organization.
+            self.get_endpoint(tenant, endpoint).await?;
+            let fetch = i64::from(page.limit.get()) + 1;
+            let rows = match &page.starting_after {
+                None => {
+                    sqlx::query_as::<_, KeyRow>(sql(format!(
+                        "SELECT {KEY_COLUMNS} FROM webhook_keys WHERE endpoint_id = $1 AND org_id = $2 \
+                         ORDER BY created_at DESC, id DESC LIMIT $3"
+                    )))
+                    .bind(endpoint.as_str())
+                    .bind(tenant.org_id.as_str())
+                    .bind(fetch)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+                Some(after) => {
+                    let cursor = sqlx::query_as::<_, CursorRow>(
+                        "SELECT created_at, id FROM webhook_keys WHERE id = $1 AND endpoint_id = $2 AND org_id = $3",
+                    )
+                    .bind(after.as_str())
+                    .bind(endpoint.as_str())
+                    .bind(tenant.org_id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let (at, id) = cursor_or_error(cursor)?;
+                    sqlx::query_as::<_, KeyRow>(sql(format!(
+                        "SELECT {KEY_COLUMNS} FROM webhook_keys WHERE endpoint_id = $1 AND org_id = $2 \
+                         AND (created_at, id) < ($3, $4) ORDER BY created_at DESC, id DESC LIMIT $5"
+                    )))
+                    .bind(endpoint.as_str())
+                    .bind(tenant.org_id.as_str())
+                    .bind(at)
+                    .bind(id)
+                    .bind(fetch)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+            };
+            let items = rows
+                .into_iter()
+                .map(KeyRow::into_domain)
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Page::from_overfetch(items, page.limit))
+        }
+
+        async fn set_key_active(
+            &self,
+            tenant: &Tenant,
+            endpoint: &EndpointId,
+            key: &EncryptionKeyId,
+            active: bool,
+            now: Timestamp,
+        ) -> StoreResult<KeyActivation> {
+            let mut tx = self.begin_write().await?;
+            lock_endpoint(&mut tx, tenant, endpoint).await?;
+            let current = fetch_key(&mut tx, tenant, endpoint, key).await?;
+            let mut unblocked = 0;
+            if active {
+                if !current.active {
+                    deactivate_all(&mut tx, endpoint, now).await?;
+                    sqlx::query(
+                        "UPDATE webhook_keys SET active = TRUE, updated_at = $1 WHERE id = $2",
+                    )
+                    .bind(now.unix_ms())
+                    .bind(key.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                unblocked = unblock_deliveries(&mut tx, endpoint, now).await?;
+            } else if current.active {
+                sqlx::query("UPDATE webhook_keys SET active = FALSE, updated_at = $1 WHERE id = $2")
+                    .bind(now.unix_ms())
+                    .bind(key.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                block_deliveries(&mut tx, endpoint, now).await?;
+            }
+            let key = fetch_key(&mut tx, tenant, endpoint, key).await?;
+            tx.commit().await?;
+            Ok(KeyActivation { key, unblocked })
+        }
+
+        async fn active_key(&self, endpoint: &EndpointId) -> StoreResult<Option<EncryptionKey>> {
+            sqlx::query_as::<_, KeyRow>(sql(format!(
+                "SELECT {KEY_COLUMNS} FROM webhook_keys WHERE endpoint_id = $1 AND active"
+            )))
+            .bind(endpoint.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(KeyRow::into_domain)
+            .transpose()
+        }
+    }
+}
