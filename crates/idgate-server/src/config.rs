@@ -159,21 +159,42 @@ impl Config {
             });
         }
         let webhook_rules: [(&'static str, bool, &'static str); 7] = [
-            ("webhook_concurrency", (1..=4096).contains(&self.webhook_concurrency), "must be between 1 and 4096"),
+            (
+                "webhook_concurrency",
+                (1..=4096).contains(&self.webhook_concurrency),
+                "must be between 1 and 4096",
+            ),
             (
                 "webhook_per_endpoint_concurrency",
-                (1..=self.webhook_concurrency.max(1)).contains(&self.webhook_per_endpoint_concurrency),
+                (1..=self.webhook_concurrency.max(1))
+                    .contains(&self.webhook_per_endpoint_concurrency),
                 "must be between 1 and webhook_concurrency",
             ),
-            ("webhook_poll_interval_ms", (1..=1000).contains(&self.webhook_poll_interval_ms), "must be between 1 and 1000"),
-            ("webhook_lease_secs", (20..=3600).contains(&self.webhook_lease_secs), "must be between 20 and 3600"),
-            ("webhook_retry_base_ms", (100..=3_600_000).contains(&self.webhook_retry_base_ms), "must be between 100 and 3600000"),
+            (
+                "webhook_poll_interval_ms",
+                (1..=1000).contains(&self.webhook_poll_interval_ms),
+                "must be between 1 and 1000",
+            ),
+            (
+                "webhook_lease_secs",
+                (20..=3600).contains(&self.webhook_lease_secs),
+                "must be between 20 and 3600",
+            ),
+            (
+                "webhook_retry_base_ms",
+                (100..=3_600_000).contains(&self.webhook_retry_base_ms),
+                "must be between 100 and 3600000",
+            ),
             (
                 "webhook_retry_max_delay_secs",
                 (1..=86_400).contains(&self.webhook_retry_max_delay_secs),
                 "must be between 1 and 86400",
             ),
-            ("webhook_retention_days", (1..=3650).contains(&self.webhook_retention_days), "must be between 1 and 3650"),
+            (
+                "webhook_retention_days",
+                (1..=3650).contains(&self.webhook_retention_days),
+                "must be between 1 and 3650",
+            ),
         ];
         for (field, ok, reason) in webhook_rules {
             if !ok {

@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use idgate_core::{EndpointId, Timestamp};
+use idgate_store::DeliveryQueue;
 use idgate_store::deliveries::{
     AttemptOutcome, AttemptRecord, AttemptResult, ClaimedDelivery, DEFAULT_DISABLE_AFTER_MS,
     Recorded,
 };
-use idgate_store::DeliveryQueue;
 use idgate_webhook::backoff::{Decision, RetrySchedule};
 use idgate_webhook::delivery::{AttemptError, AttemptReport};
 use idgate_webhook::keys::RecipientKey;
@@ -175,7 +175,9 @@ pub async fn run(
             }
             continue;
         }
-        let want = u32::try_from(free).unwrap_or(MAX_CLAIM_BATCH).min(MAX_CLAIM_BATCH);
+        let want = u32::try_from(free)
+            .unwrap_or(MAX_CLAIM_BATCH)
+            .min(MAX_CLAIM_BATCH);
         let lease_ms = i64::try_from(settings.lease.as_millis()).unwrap_or(i64::MAX);
         let claimed = match state
             .store
@@ -395,7 +397,11 @@ pub fn render(delivery: &ClaimedDelivery) -> Result<WireEvent, serde_json::Error
 
 /// The signing secrets in effect: the current one, plus the previous one while the rotation
 /// overlap lasts (webhooks.md: 24 h).
-fn signing_secrets(ctx: &Ctx, delivery: &ClaimedDelivery, now: Timestamp) -> Result<Vec<WebhookSecret>, PrepareError> {
+fn signing_secrets(
+    ctx: &Ctx,
+    delivery: &ClaimedDelivery,
+    now: Timestamp,
+) -> Result<Vec<WebhookSecret>, PrepareError> {
     let endpoint = &delivery.endpoint;
     let open = |sealed: &str| {
         ctx.state
@@ -489,8 +495,9 @@ async fn attempt(ctx: &Ctx, delivery: &ClaimedDelivery) -> AttemptResult {
         .then(|| String::from_utf8_lossy(&report.response_prefix).into_owned());
     record.error_kind = report.error.as_ref().map(error_kind);
 
-    let since_first =
-        Duration::from_millis(u64::try_from(now.unix_ms() - delivery.created_at.unix_ms()).unwrap_or(0));
+    let since_first = Duration::from_millis(
+        u64::try_from(now.unix_ms() - delivery.created_at.unix_ms()).unwrap_or(0),
+    );
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     let decision = ctx.settings.retry.decide(
         report.result(),

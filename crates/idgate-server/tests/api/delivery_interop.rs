@@ -11,7 +11,10 @@ use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
 use crate::delivery_support::{Sink, cancelled_session, endpoint, fast_retries, keys};
 use crate::support::{TestAppBuilder, on_each_backend_with};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/webhook-interop/interop.py");
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../scripts/webhook-interop/interop.py"
+);
 
 fn python_available() -> bool {
     let ok = Command::new("python3")
@@ -20,7 +23,9 @@ fn python_available() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("skipped: python3 with `standardwebhooks` and `jwcrypto` not found (pip install standardwebhooks jwcrypto)");
+        eprintln!(
+            "skipped: python3 with `standardwebhooks` and `jwcrypto` not found (pip install standardwebhooks jwcrypto)"
+        );
     }
     ok
 }

@@ -21,7 +21,10 @@ async fn internal_destinations_are_refused_at_send_time_without_the_operator_swi
             ("https://10.1.2.3/hook", "refused:private"),
             ("https://172.16.0.1/hook", "refused:private"),
             ("https://192.168.1.1/hook", "refused:private"),
-            ("https://169.254.169.254/latest/meta-data", "refused:link_local"),
+            (
+                "https://169.254.169.254/latest/meta-data",
+                "refused:link_local",
+            ),
             ("https://[fd00::1]/hook", "refused:unique_local"),
             ("https://[::ffff:127.0.0.1]/hook", "refused:loopback"),
             ("https://localhost/hook", "refused:loopback"),

@@ -18,7 +18,7 @@ use idgate_webhook::{Receiver, WebhookSecret};
 use rsa::RsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
 
-pub use crate::support::{Method, TestAppBuilder};
+pub use crate::support::Method;
 
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
@@ -43,10 +43,21 @@ pub struct Sink {
     inner: Arc<Mutex<Inner>>,
 }
 
-async fn handle(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: axum::body::Bytes) -> impl IntoResponse {
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> impl IntoResponse {
     let mut g = inner.lock().unwrap();
-    g.received.push(Received { headers, body: body.to_vec(), at: Instant::now() });
-    let (status, retry_after) = g.script.pop_front().unwrap_or((g.fallback.unwrap_or(200), None));
+    g.received.push(Received {
+        headers,
+        body: body.to_vec(),
+        at: Instant::now(),
+    });
+    let (status, retry_after) = g
+        .script
+        .pop_front()
+        .unwrap_or((g.fallback.unwrap_or(200), None));
     let mut out = HeaderMap::new();
     if let Some(r) = retry_after {
         out.insert("retry-after", r.parse().unwrap());
@@ -62,16 +73,25 @@ impl Sink {
     /// A receiver on a given address (to bring a "down" receiver up on its old port).
     pub async fn start_on(addr: std::net::SocketAddr) -> Sink {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let router = axum::Router::new().route("/hook", axum::routing::post(handle)).with_state(inner.clone());
+        let router = axum::Router::new()
+            .route("/hook", axum::routing::post(handle))
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        Sink { url: format!("http://{addr}/hook"), inner }
+        Sink {
+            url: format!("http://{addr}/hook"),
+            inner,
+        }
     }
 
     /// Answers `status` (with an optional `Retry-After`) to the next request.
     pub fn then(&self, status: u16, retry_after: Option<&str>) -> &Self {
-        self.inner.lock().unwrap().script.push_back((status, retry_after.map(str::to_owned)));
+        self.inner
+            .lock()
+            .unwrap()
+            .script
+            .push_back((status, retry_after.map(str::to_owned)));
         self
     }
 
@@ -92,7 +112,11 @@ impl Sink {
             if got.len() >= n {
                 return got;
             }
-            assert!(Instant::now() < deadline, "only {} of {n} deliveries arrived within {within:?}", got.len());
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} deliveries arrived within {within:?}",
+                got.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -109,8 +133,14 @@ pub fn keys() -> &'static Keys {
     KEYS.get_or_init(|| {
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let private = RsaPrivateKey::new(&mut rng, 2048).unwrap();
-        let pem = private.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
-        let jwk = RecipientKey::parse(pem.as_bytes()).unwrap().to_jwk().to_string();
+        let pem = private
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let jwk = RecipientKey::parse(pem.as_bytes())
+            .unwrap()
+            .to_jwk()
+            .to_string();
         Keys { private, jwk }
     })
 }
@@ -132,29 +162,20 @@ pub async fn exec(store: &AnyStore, q: &str, binds: &[&str]) {
     }
 }
 
-/// One text column of one row.
-pub async fn scalar(store: &AnyStore, q: &str, binds: &[&str]) -> Option<String> {
-    macro_rules! run {
-        ($pool:expr) => {{
-            let mut query = sqlx::query_as::<_, (Option<String>,)>(sqlx::AssertSqlSafe(q.to_owned()));
-            for b in binds {
-                query = query.bind(*b);
-            }
-            query.fetch_optional($pool).await.expect("query").and_then(|r| r.0)
-        }};
-    }
-    match store {
-        AnyStore::Sqlite(s) => run!(s.pool()),
-        AnyStore::Postgres(s) => run!(s.pool()),
-    }
-}
-
 /// `(status, attempt_count)` of every delivery of an endpoint, oldest first.
 pub async fn delivery_states(app: &TestApp, endpoint: &EndpointId) -> Vec<(String, i64)> {
     let q = "SELECT status, attempt_count FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY created_at, id";
     match &*app.state.store {
-        AnyStore::Sqlite(s) => sqlx::query_as(q).bind(endpoint.as_str()).fetch_all(s.pool()).await.unwrap(),
-        AnyStore::Postgres(s) => sqlx::query_as(q).bind(endpoint.as_str()).fetch_all(s.pool()).await.unwrap(),
+        AnyStore::Sqlite(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+        AnyStore::Postgres(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
     }
 }
 
@@ -163,8 +184,16 @@ pub async fn attempt_error_kinds(app: &TestApp, endpoint: &EndpointId) -> Vec<Op
     let q = "SELECT a.error_kind FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
              WHERE d.endpoint_id = $1 ORDER BY a.started_at";
     let rows: Vec<(Option<String>,)> = match &*app.state.store {
-        AnyStore::Sqlite(s) => sqlx::query_as(q).bind(endpoint.as_str()).fetch_all(s.pool()).await.unwrap(),
-        AnyStore::Postgres(s) => sqlx::query_as(q).bind(endpoint.as_str()).fetch_all(s.pool()).await.unwrap(),
+        AnyStore::Sqlite(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+        AnyStore::Postgres(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
     };
     rows.into_iter().map(|r| r.0).collect()
 }
@@ -209,16 +238,28 @@ pub async fn add_key(app: &TestApp, endpoint: &Endpoint) {
         &[EncryptionKeyId::generate().as_str(), endpoint.id.as_str(), app.org.as_str(), &keys().jwk],
     )
     .await;
-    app.state.store.unblock_endpoint(&endpoint.id, app.state.clock.now()).await.unwrap();
+    app.state
+        .store
+        .unblock_endpoint(&endpoint.id, app.state.clock.now())
+        .await
+        .unwrap();
     app.state.delivery_wake.notify_one();
 }
 
 /// Creates a session (optionally naming endpoints) and cancels it: one cancelled event.
 pub async fn cancelled_session(app: &TestApp, target: serde_json::Value) -> String {
-    let body = if target.is_null() { serde_json::json!({}) } else { serde_json::json!({"webhook_endpoint_id": target}) };
+    let body = if target.is_null() {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({"webhook_endpoint_id": target})
+    };
     let created = crate::support::create_session(app, Some(body)).await;
     let id = created["id"].as_str().unwrap().to_owned();
-    let res = app.request(Method::POST, &format!("/v1/sessions/{id}/cancel")).send().await.unwrap();
+    let res = app
+        .request(Method::POST, &format!("/v1/sessions/{id}/cancel"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
     id
 }
