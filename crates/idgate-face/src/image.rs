@@ -97,10 +97,13 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Image, FaceError> {
     // Strict mode turns premature end of data, corrupt entropy-coded segments and stray markers
     // into errors; the lenient default would fill the missing part with grey, and a half-decoded
     // portrait could still yield a face and a meaningless match score.
+    // The decoder's own size limits are opened to the format's maximum (ISO/IEC 10918-1 B.2.2:
+    // 16-bit sizes) so that every oversized frame header meets `check_dimensions` below and is
+    // reported as `ImageDimensions`; reading the headers allocates nothing per pixel.
     let options = DecoderOptions::default()
         .set_strict_mode(true)
-        .set_max_width(MAX_IMAGE_SIDE as usize)
-        .set_max_height(MAX_IMAGE_SIDE as usize)
+        .set_max_width(usize::from(u16::MAX))
+        .set_max_height(usize::from(u16::MAX))
         .jpeg_set_out_colorspace(ColorSpace::RGB);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
     decoder
@@ -515,6 +518,120 @@ mod tests {
         let img = Image::new(3, 1, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]).unwrap();
         assert_eq!(mirror(&img).rgb, vec![7, 8, 9, 4, 5, 6, 1, 2, 3]);
         assert_eq!(mirror(&mirror(&img)), img);
+    }
+
+    /// A baseline greyscale JPEG whose frame header declares `width × height` (ISO/IEC 10918-1
+    /// Annex B), with one flat 8×8 block of entropy-coded data: valid when the size is 8×8.
+    fn jpeg_declaring(width: u16, height: u16) -> Vec<u8> {
+        let mut j = vec![0xFF, 0xD8];
+        // DQT: table 0, all 64 steps 1.
+        j.extend_from_slice(&[0xFF, 0xDB, 0x00, 0x43, 0x00]);
+        j.extend_from_slice(&[1; 64]);
+        // SOF0: 8-bit, height, width, one component (id 1, 1×1 sampling, table 0).
+        j.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x0B, 0x08]);
+        j.extend_from_slice(&height.to_be_bytes());
+        j.extend_from_slice(&width.to_be_bytes());
+        j.extend_from_slice(&[0x01, 0x01, 0x11, 0x00]);
+        // DHT: DC table 0 and AC table 0, each one 1-bit code for symbol 0 (DC difference 0,
+        // end of block).
+        for class in [0x00, 0x10] {
+            j.extend_from_slice(&[0xFF, 0xC4, 0x00, 0x14, class, 1]);
+            j.extend_from_slice(&[0; 15]);
+            j.push(0);
+        }
+        // SOS: one component, tables 0/0, full spectral range; the block is codes `0`, `0`,
+        // padded with 1-bits.
+        j.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00]);
+        j.extend_from_slice(&[0x3F, 0xFF, 0xD9]);
+        j
+    }
+
+    /// A PNG (ISO/IEC 15948) whose IHDR declares an RGB8 `width × height` image: a real grey
+    /// image when it is small, else the header and a token IDAT (only the header matters).
+    fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        if u64::from(width) * u64::from(height) <= 64 {
+            let pixels = vec![90u8; width as usize * height as usize * 3];
+            writer.write_image_data(&pixels).unwrap();
+        } else {
+            writer
+                .write_chunk(
+                    png::chunk::IDAT,
+                    &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+                )
+                .unwrap();
+        }
+        writer.finish().unwrap();
+        out
+    }
+
+    /// A JPEG 2000 codestream (ISO/IEC 15444-1 Annex A) declaring a greyscale `width × height`
+    /// image in one tile, no wavelet levels, and one empty packet: a valid all-black image.
+    fn j2k_declaring(width: u32, height: u32) -> Vec<u8> {
+        let mut j = vec![0xFF, 0x4F];
+        // SIZ: Rsiz 0, image and tile size, no offsets, one 8-bit unsigned component.
+        j.extend_from_slice(&[0xFF, 0x51, 0x00, 0x29, 0x00, 0x00]);
+        for v in [width, height, 0, 0, width, height, 0, 0] {
+            j.extend_from_slice(&v.to_be_bytes());
+        }
+        j.extend_from_slice(&[0x00, 0x01, 0x07, 0x01, 0x01]);
+        // COD: LRCP, one layer, no MCT, 0 decompositions, 64×64 code blocks, 5/3 reversible.
+        j.extend_from_slice(&[0xFF, 0x52, 0x00, 0x0C, 0x00, 0x00, 0x00, 0x01, 0x00]);
+        j.extend_from_slice(&[0x00, 0x04, 0x04, 0x00, 0x01]);
+        // QCD: no quantisation, 2 guard bits, exponent 8 for the single sub-band.
+        j.extend_from_slice(&[0xFF, 0x5C, 0x00, 0x04, 0x40, 0x40]);
+        // SOT (tile 0, length to end, part 0 of 1), SOD, one empty packet, EOC.
+        j.extend_from_slice(&[0xFF, 0x90, 0x00, 0x0A, 0x00, 0x00]);
+        j.extend_from_slice(&[0x00, 0x00, 0x00, 0x00, 0x00, 0x01]);
+        j.extend_from_slice(&[0xFF, 0x93, 0x00, 0xFF, 0xD9]);
+        j
+    }
+
+    fn is_dimensions_error(result: Result<Image, FaceError>) -> bool {
+        matches!(result, Err(FaceError::ImageDimensions { .. }))
+    }
+
+    #[test]
+    fn the_header_builders_make_decodable_images() {
+        for (name, bytes) in [
+            ("jpeg", jpeg_declaring(8, 8)),
+            ("png", png_declaring(8, 8)),
+            ("j2k", j2k_declaring(8, 8)),
+        ] {
+            let img = decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((img.width, img.height), (8, 8), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_jpeg_header_beyond_the_side_cap_is_refused_as_dimensions() {
+        assert!(is_dimensions_error(decode(&jpeg_declaring(65_535, 65_535))));
+        assert!(is_dimensions_error(decode(&jpeg_declaring(8_193, 8))));
+    }
+
+    #[test]
+    fn a_jpeg_header_beyond_the_pixel_cap_is_refused_as_dimensions() {
+        assert!(is_dimensions_error(decode(&jpeg_declaring(8_000, 8_000))));
+    }
+
+    #[test]
+    fn a_png_header_beyond_the_caps_is_refused_as_dimensions() {
+        assert!(is_dimensions_error(decode(&png_declaring(
+            1_000_000, 1_000_000
+        ))));
+        assert!(is_dimensions_error(decode(&png_declaring(8_000, 8_000))));
+    }
+
+    #[test]
+    fn a_jpeg2000_header_beyond_the_caps_is_refused_as_dimensions() {
+        assert!(is_dimensions_error(decode(&j2k_declaring(
+            100_000, 100_000
+        ))));
+        assert!(is_dimensions_error(decode(&j2k_declaring(8_000, 8_000))));
     }
 
     #[test]

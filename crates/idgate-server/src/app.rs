@@ -28,7 +28,7 @@ use crate::error::DocsBase;
 use crate::extract::MAX_BODY_BYTES;
 use crate::middleware::{catch_panic, finish_error_bodies};
 use crate::rate_limit::KeyRateLimiter;
-use crate::routes::{api_keys, docs, ops, sessions};
+use crate::routes::{api_keys, docs, ops, sessions, webhooks};
 use crate::secrets::{SecretsError, ServerSecrets};
 use crate::state::{AppState, SharedStore};
 use crate::telemetry::{metrics_handle, record_request_metrics};
@@ -195,6 +195,32 @@ pub fn build_router(state: AppState) -> Router {
         .route(
             "/v1/api-keys/{id}",
             patch(api_keys::update).delete(api_keys::delete),
+        )
+        .route(
+            "/v1/webhooks/endpoints",
+            get(webhooks::list_endpoints).post(webhooks::create_endpoint),
+        )
+        .route(
+            "/v1/webhooks/endpoints/{id}",
+            get(webhooks::get_endpoint)
+                .patch(webhooks::update_endpoint)
+                .delete(webhooks::delete_endpoint),
+        )
+        .route(
+            "/v1/webhooks/endpoints/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/v1/webhooks/endpoints/{id}/keys",
+            get(webhooks::list_keys).post(webhooks::create_key),
+        )
+        .route(
+            "/v1/webhooks/endpoints/{id}/keys/{key_id}/deactivate",
+            post(webhooks::deactivate_key),
+        )
+        .route(
+            "/v1/webhooks/endpoints/{id}/keys/{key_id}/reactivate",
+            post(webhooks::reactivate_key),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -15,7 +15,15 @@ use idgate_core::{Error as DomainError, ErrorCode};
 use crate::error::{ApiError, DocsBase, PendingError, error_body};
 
 /// Routes whose responses are lists: their errors carry `pagination` too (seed 004).
-const LIST_ROUTES: [&str; 3] = ["/v1/sessions", "/v1/sessions/{id}/attempts", "/v1/api-keys"];
+const LIST_ROUTES: [&str; 7] = [
+    "/v1/sessions",
+    "/v1/sessions/{id}/attempts",
+    "/v1/api-keys",
+    "/v1/webhooks/endpoints",
+    "/v1/webhooks/endpoints/{id}/keys",
+    "/v1/webhooks/deliveries",
+    "/v1/events",
+];
 
 /// Default and bounds of `limit` on every list endpoint.
 pub const DEFAULT_LIMIT: u32 = 10;

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api_keys, ops, sessions};
+use crate::routes::{api_keys, ops, sessions, webhooks};
 use crate::{envelope, schema};
 
 #[derive(OpenApi)]
@@ -25,6 +25,16 @@ use crate::{envelope, schema};
         api_keys::list,
         api_keys::update,
         api_keys::delete,
+        webhooks::create_endpoint,
+        webhooks::list_endpoints,
+        webhooks::get_endpoint,
+        webhooks::update_endpoint,
+        webhooks::delete_endpoint,
+        webhooks::rotate_secret,
+        webhooks::create_key,
+        webhooks::list_keys,
+        webhooks::deactivate_key,
+        webhooks::reactivate_key,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -38,12 +48,19 @@ use crate::{envelope, schema};
         schema::CreateSessionIn,
         schema::ErrorEnvelope,
         schema::ListErrorEnvelope,
+        webhooks::EndpointOut,
+        webhooks::EndpointWithSecretOut,
+        webhooks::EncryptionKeyOut,
+        webhooks::CreateEndpointIn,
+        webhooks::UpdateEndpointIn,
+        webhooks::CreateKeyIn,
     )),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),
     tags(
         (name = "Sessions", description = "Verification sessions."),
         (name = "API keys", description = "Keys of the calling organization (scope `keys:manage`)."),
+        (name = "Webhooks", description = "Webhook endpoints, their encryption keys and deliveries (scopes `webhooks:read` / `webhooks:write`)."),
         (name = "Operations", description = "Health, readiness and metrics; no authentication."),
     )
 )]

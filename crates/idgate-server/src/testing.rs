@@ -100,8 +100,7 @@ impl Default for TestAppBuilder {
             rate_limit_per_second: 10_000,
             rate_limit_burst: 10_000,
             sweep_interval_ms: 200,
-            // Webhook receivers in tests listen on 127.0.0.1 over plain http.
-            allow_private_webhooks: true,
+            allow_private_webhooks: false,
             delivery: None,
         }
     }
@@ -119,7 +118,7 @@ impl TestAppBuilder {
         self
     }
 
-    /// The operator switch for loopback/private/http webhook destinations (on by default here).
+    /// The operator's `--allow-private-webhooks` (plain http and loopback receivers).
     pub fn allow_private_webhooks(mut self, allow: bool) -> Self {
         self.allow_private_webhooks = allow;
         self

@@ -4,3 +4,4 @@ pub mod api_keys;
 pub mod docs;
 pub mod ops;
 pub mod sessions;
+pub mod webhooks;

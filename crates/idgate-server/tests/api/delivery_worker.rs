@@ -16,7 +16,7 @@ const ALL: &str = r#"["*"]"#;
 const WAIT: Duration = Duration::from_secs(10);
 
 fn builder() -> TestAppBuilder {
-    TestAppBuilder::default().delivery(fast_retries())
+    TestAppBuilder::default().allow_private_webhooks(true).delivery(fast_retries())
 }
 
 /// Waits until the endpoint's deliveries reach exactly `expected` states.
@@ -50,7 +50,7 @@ async fn the_first_attempt_leaves_at_once_after_a_cancel_without_waiting_for_a_p
         poll_interval: Duration::from_secs(60),
         ..DeliverySettings::default()
     };
-    on_each_backend_with(TestAppBuilder::default().delivery(slow_poll), async |app| {
+    on_each_backend_with(TestAppBuilder::default().allow_private_webhooks(true).delivery(slow_poll), async |app| {
         let sink = Sink::start().await;
         let ep = endpoint(&app, &sink.url, ALL, true).await;
         // Let the worker finish its first (empty) round and go to sleep.
@@ -203,7 +203,7 @@ async fn too_many_requests_is_retried_no_earlier_than_retry_after() {
     // First retry ceiling 200 ms, but a cap above the receiver's 2 s.
     let mut settings = fast_retries();
     settings.retry.cap = Duration::from_secs(10);
-    on_each_backend_with(TestAppBuilder::default().delivery(settings), async |app| {
+    on_each_backend_with(TestAppBuilder::default().allow_private_webhooks(true).delivery(settings), async |app| {
         let sink = Sink::start().await;
         sink.then(429, Some("2"));
         let ep = endpoint(&app, &sink.url, ALL, true).await;

@@ -15,3 +15,5 @@ mod sessions_create;
 mod sessions_lifecycle;
 mod sessions_list;
 mod support;
+mod webhook_endpoints;
+mod webhook_keys;
