@@ -55,6 +55,8 @@ pub struct App {
     local_addr: SocketAddr,
     sweep_interval: Duration,
     delivery: crate::delivery::DeliverySettings,
+    /// Off only in tests of other behaviours that inspect deliveries without a worker racing them.
+    run_delivery_worker: bool,
 }
 
 impl App {
@@ -95,6 +97,7 @@ impl App {
             local_addr,
             sweep_interval: Duration::from_millis(config.sweep_interval_ms),
             delivery: config.delivery_settings(),
+            run_delivery_worker: true,
         })
     }
 
@@ -107,6 +110,13 @@ impl App {
     /// Replaces the delivery worker's settings (tests shorten polls and retries).
     pub fn with_delivery_settings(mut self, settings: crate::delivery::DeliverySettings) -> Self {
         self.delivery = settings;
+        self
+    }
+
+    /// Runs without the delivery worker: deliveries stay as the store left them (tests of the
+    /// management API observe statuses without a worker changing them underneath).
+    pub fn without_delivery_worker(mut self) -> Self {
+        self.run_delivery_worker = false;
         self
     }
 
@@ -138,11 +148,15 @@ impl App {
             self.state.delivery_wake.clone(),
             stop_rx.clone(),
         ));
-        let delivery = tokio::spawn(crate::delivery::run(
-            self.state.clone(),
-            self.delivery,
-            stop_rx,
-        ));
+        let delivery = if self.run_delivery_worker {
+            tokio::spawn(crate::delivery::run(
+                self.state.clone(),
+                self.delivery,
+                stop_rx,
+            ))
+        } else {
+            tokio::spawn(async { Ok(()) })
+        };
         let router = build_router(self.state);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)

@@ -124,7 +124,7 @@ impl TestAppBuilder {
         self
     }
 
-    /// Delivery worker settings other than the configuration defaults.
+    /// Runs the delivery worker with these settings (without this call the worker is off).
     pub fn delivery(mut self, settings: crate::delivery::DeliverySettings) -> Self {
         self.delivery = Some(settings);
         self
@@ -151,9 +151,11 @@ impl TestAppBuilder {
             .await
             .expect("app starts")
             .with_clock(clock.clone());
+        // The delivery worker runs in tests that ask for it (`delivery(…)`), so tests of other
+        // behaviours see deliveries exactly as the store wrote them.
         let app = match self.delivery {
             Some(settings) => app.with_delivery_settings(settings),
-            None => app,
+            None => app.without_delivery_worker(),
         };
         let addr = app.local_addr();
         let state = app.state().clone();

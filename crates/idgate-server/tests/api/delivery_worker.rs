@@ -16,7 +16,9 @@ const ALL: &str = r#"["*"]"#;
 const WAIT: Duration = Duration::from_secs(10);
 
 fn builder() -> TestAppBuilder {
-    TestAppBuilder::default().allow_private_webhooks(true).delivery(fast_retries())
+    TestAppBuilder::default()
+        .allow_private_webhooks(true)
+        .delivery(fast_retries())
 }
 
 /// Waits until the endpoint's deliveries reach exactly `expected` states.
@@ -50,24 +52,29 @@ async fn the_first_attempt_leaves_at_once_after_a_cancel_without_waiting_for_a_p
         poll_interval: Duration::from_secs(60),
         ..DeliverySettings::default()
     };
-    on_each_backend_with(TestAppBuilder::default().allow_private_webhooks(true).delivery(slow_poll), async |app| {
-        let sink = Sink::start().await;
-        let ep = endpoint(&app, &sink.url, ALL, true).await;
-        // Let the worker finish its first (empty) round and go to sleep.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let started = Instant::now();
-        let session = cancelled_session(&app, serde_json::Value::Null).await;
-        let got = sink.wait_for(1, Duration::from_secs(5)).await;
-        let took = got[0].at.duration_since(started);
-        assert!(took < Duration::from_secs(2), "first attempt took {took:?}");
-        let event = ep
-            .receiver()
-            .open(&got[0].headers, &got[0].body)
-            .expect("verifies and decrypts");
-        assert_eq!(event.event_type(), EventType::SessionCancelled);
-        assert_eq!(event.metadata.verification_session_id.as_str(), session);
-        wait_states(&app, &ep.id, &[("succeeded", 1)]).await;
-    })
+    on_each_backend_with(
+        TestAppBuilder::default()
+            .allow_private_webhooks(true)
+            .delivery(slow_poll),
+        async |app| {
+            let sink = Sink::start().await;
+            let ep = endpoint(&app, &sink.url, ALL, true).await;
+            // Let the worker finish its first (empty) round and go to sleep.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let started = Instant::now();
+            let session = cancelled_session(&app, serde_json::Value::Null).await;
+            let got = sink.wait_for(1, Duration::from_secs(5)).await;
+            let took = got[0].at.duration_since(started);
+            assert!(took < Duration::from_secs(2), "first attempt took {took:?}");
+            let event = ep
+                .receiver()
+                .open(&got[0].headers, &got[0].body)
+                .expect("verifies and decrypts");
+            assert_eq!(event.event_type(), EventType::SessionCancelled);
+            assert_eq!(event.metadata.verification_session_id.as_str(), session);
+            wait_states(&app, &ep.id, &[("succeeded", 1)]).await;
+        },
+    )
     .await;
 }
 
@@ -203,21 +210,26 @@ async fn too_many_requests_is_retried_no_earlier_than_retry_after() {
     // First retry ceiling 200 ms, but a cap above the receiver's 2 s.
     let mut settings = fast_retries();
     settings.retry.cap = Duration::from_secs(10);
-    on_each_backend_with(TestAppBuilder::default().allow_private_webhooks(true).delivery(settings), async |app| {
-        let sink = Sink::start().await;
-        sink.then(429, Some("2"));
-        let ep = endpoint(&app, &sink.url, ALL, true).await;
-        cancelled_session(&app, serde_json::Value::Null).await;
-        let got = sink.wait_for(2, WAIT).await;
-        let gap = got[1].at.duration_since(got[0].at);
-        // Without the header the 200 ms schedule would retry well within a second.
-        assert!(gap >= Duration::from_millis(1900), "retried after {gap:?}");
-        assert_eq!(
-            got[0].headers["webhook-id"], got[1].headers["webhook-id"],
-            "same webhook-id on retry"
-        );
-        wait_states(&app, &ep.id, &[("succeeded", 2)]).await;
-    })
+    on_each_backend_with(
+        TestAppBuilder::default()
+            .allow_private_webhooks(true)
+            .delivery(settings),
+        async |app| {
+            let sink = Sink::start().await;
+            sink.then(429, Some("2"));
+            let ep = endpoint(&app, &sink.url, ALL, true).await;
+            cancelled_session(&app, serde_json::Value::Null).await;
+            let got = sink.wait_for(2, WAIT).await;
+            let gap = got[1].at.duration_since(got[0].at);
+            // Without the header the 200 ms schedule would retry well within a second.
+            assert!(gap >= Duration::from_millis(1900), "retried after {gap:?}");
+            assert_eq!(
+                got[0].headers["webhook-id"], got[1].headers["webhook-id"],
+                "same webhook-id on retry"
+            );
+            wait_states(&app, &ep.id, &[("succeeded", 2)]).await;
+        },
+    )
     .await;
 }
 
