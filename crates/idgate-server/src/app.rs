@@ -28,7 +28,7 @@ use crate::error::DocsBase;
 use crate::extract::MAX_BODY_BYTES;
 use crate::middleware::{catch_panic, finish_error_bodies};
 use crate::rate_limit::KeyRateLimiter;
-use crate::routes::{api_keys, docs, ops, sessions, webhooks};
+use crate::routes::{api_keys, docs, events, ops, sessions, webhooks};
 use crate::secrets::{SecretsError, ServerSecrets};
 use crate::state::{AppState, SharedStore};
 use crate::telemetry::{metrics_handle, record_request_metrics};
@@ -236,6 +236,15 @@ pub fn build_router(state: AppState) -> Router {
             "/v1/webhooks/endpoints/{id}/keys/{key_id}/reactivate",
             post(webhooks::reactivate_key),
         )
+        .route("/v1/webhooks/deliveries", get(webhooks::list_deliveries))
+        .route("/v1/webhooks/deliveries/{id}", get(webhooks::get_delivery))
+        .route(
+            "/v1/webhooks/deliveries/{id}/retry",
+            post(webhooks::retry_delivery),
+        )
+        .route("/v1/events", get(events::list))
+        .route("/v1/events/{id}", get(events::get))
+        .route("/v1/events/{id}/replay", post(events::replay))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api_keys, ops, sessions, webhooks};
+use crate::routes::{api_keys, events, ops, sessions, webhooks};
 use crate::{envelope, schema};
 
 #[derive(OpenApi)]
@@ -35,6 +35,12 @@ use crate::{envelope, schema};
         webhooks::list_keys,
         webhooks::deactivate_key,
         webhooks::reactivate_key,
+        webhooks::list_deliveries,
+        webhooks::get_delivery,
+        webhooks::retry_delivery,
+        events::list,
+        events::get,
+        events::replay,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -54,6 +60,10 @@ use crate::{envelope, schema};
         webhooks::CreateEndpointIn,
         webhooks::UpdateEndpointIn,
         webhooks::CreateKeyIn,
+        webhooks::DeliveryOut,
+        webhooks::AttemptOut,
+        events::EventOut,
+        events::ReplayOut,
     )),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),
@@ -61,6 +71,7 @@ use crate::{envelope, schema};
         (name = "Sessions", description = "Verification sessions."),
         (name = "API keys", description = "Keys of the calling organization (scope `keys:manage`)."),
         (name = "Webhooks", description = "Webhook endpoints, their encryption keys and deliveries (scopes `webhooks:read` / `webhooks:write`)."),
+        (name = "Events", description = "The event history behind webhooks, and replay (scopes `webhooks:read` / `webhooks:write`)."),
         (name = "Operations", description = "Health, readiness and metrics; no authentication."),
     )
 )]

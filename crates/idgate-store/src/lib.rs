@@ -41,7 +41,7 @@ pub use deliveries::DeliveryQueue;
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use webhooks::{KeyActivation, WebhookStore};
+pub use webhooks::{KeyActivation, ReplayOutcome, RetryOutcome, WebhookStore};
 
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -13,9 +13,10 @@
 use std::future::Future;
 
 use idgate_core::{
-    Delivery, DeliveryAttempt, DeliveryId, DeliveryStatus, DisabledReason, EncryptionKey,
-    EncryptionKeyId, EndpointId, EndpointPatch, Environment, EventId, OrgId, Page, PageRequest,
-    PreviousSecret, SealedSecret, SessionId, Subscription, Tenant, Timestamp, WebhookEndpoint,
+    Delivery, DeliveryAttempt, DeliveryFilter, DeliveryId, DeliveryStatus, DisabledReason,
+    EncryptionKey, EncryptionKeyId, EndpointId, EndpointPatch, Environment, Event, EventFilter,
+    EventId, OrgId, Page, PageRequest, PreviousSecret, SealedSecret, SessionId, Subscription,
+    Tenant, Timestamp, WebhookEndpoint,
 };
 
 use crate::{AnyStore, StoreError, StoreResult};
@@ -27,6 +28,26 @@ pub struct KeyActivation {
     pub key: EncryptionKey,
     /// Deliveries that waited for a key and are now pending (ring the wake-up when non-zero).
     pub unblocked: u64,
+}
+
+/// Outcome of [`WebhookStore::replay_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayOutcome {
+    /// New deliveries, one per endpoint that receives the event now (possibly none).
+    Replayed(Vec<Delivery>),
+    /// The event's payload was erased with its session or purged after retention.
+    PayloadGone,
+}
+
+/// Outcome of [`WebhookStore::retry_delivery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// The delivery is pending and due now.
+    Retried(Delivery),
+    /// The delivery is in a state that cannot be retried (see [`DeliveryStatus::is_retryable`]).
+    NotRetryable(DeliveryStatus),
+    /// Its event's payload was erased or purged: there is nothing left to send.
+    PayloadGone,
 }
 
 /// The tenant-facing webhook operations. Each method is one transaction or one statement.
@@ -109,6 +130,52 @@ pub trait WebhookStore: Send + Sync {
         &self,
         endpoint: &EndpointId,
     ) -> impl Future<Output = StoreResult<Option<EncryptionKey>>> + Send;
+
+    // ---- events ----------------------------------------------------------------------------
+
+    /// The tenant's events, newest first, keyset-paginated on `(created_at DESC, id DESC)`.
+    fn list_events(
+        &self,
+        tenant: &Tenant,
+        filter: &EventFilter,
+        page: &PageRequest<EventId>,
+    ) -> impl Future<Output = StoreResult<Page<Event>>> + Send;
+    fn get_event(
+        &self,
+        tenant: &Tenant,
+        id: &EventId,
+    ) -> impl Future<Output = StoreResult<Event>> + Send;
+    /// New deliveries of the event, by the routing rule of the outbox: the session's named
+    /// endpoints that are enabled, else every enabled endpoint of the tenant subscribed to the
+    /// type; `pending` due now with an active key, else `blocked_no_key`.
+    fn replay_event(
+        &self,
+        tenant: &Tenant,
+        id: &EventId,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<ReplayOutcome>> + Send;
+
+    // ---- deliveries ------------------------------------------------------------------------
+
+    /// The tenant's deliveries with their attempts, newest first, keyset-paginated.
+    fn list_deliveries(
+        &self,
+        tenant: &Tenant,
+        filter: &DeliveryFilter,
+        page: &PageRequest<DeliveryId>,
+    ) -> impl Future<Output = StoreResult<Page<Delivery>>> + Send;
+    fn get_delivery(
+        &self,
+        tenant: &Tenant,
+        id: &DeliveryId,
+    ) -> impl Future<Output = StoreResult<Delivery>> + Send;
+    /// A `failed` or `pending` delivery becomes `pending`, due now (attempt numbers continue).
+    fn retry_delivery(
+        &self,
+        tenant: &Tenant,
+        id: &DeliveryId,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<RetryOutcome>> + Send;
 }
 
 macro_rules! dispatch {
@@ -184,6 +251,44 @@ impl WebhookStore for AnyStore {
     }
     async fn active_key(&self, endpoint: &EndpointId) -> StoreResult<Option<EncryptionKey>> {
         dispatch!(self, s => s.active_key(endpoint))
+    }
+    async fn list_events(
+        &self,
+        tenant: &Tenant,
+        filter: &EventFilter,
+        page: &PageRequest<EventId>,
+    ) -> StoreResult<Page<Event>> {
+        dispatch!(self, s => s.list_events(tenant, filter, page))
+    }
+    async fn get_event(&self, tenant: &Tenant, id: &EventId) -> StoreResult<Event> {
+        dispatch!(self, s => s.get_event(tenant, id))
+    }
+    async fn replay_event(
+        &self,
+        tenant: &Tenant,
+        id: &EventId,
+        now: Timestamp,
+    ) -> StoreResult<ReplayOutcome> {
+        dispatch!(self, s => s.replay_event(tenant, id, now))
+    }
+    async fn list_deliveries(
+        &self,
+        tenant: &Tenant,
+        filter: &DeliveryFilter,
+        page: &PageRequest<DeliveryId>,
+    ) -> StoreResult<Page<Delivery>> {
+        dispatch!(self, s => s.list_deliveries(tenant, filter, page))
+    }
+    async fn get_delivery(&self, tenant: &Tenant, id: &DeliveryId) -> StoreResult<Delivery> {
+        dispatch!(self, s => s.get_delivery(tenant, id))
+    }
+    async fn retry_delivery(
+        &self,
+        tenant: &Tenant,
+        id: &DeliveryId,
+        now: Timestamp,
+    ) -> StoreResult<RetryOutcome> {
+        dispatch!(self, s => s.retry_delivery(tenant, id, now))
     }
 }
 
@@ -293,12 +398,10 @@ impl KeyRow {
     }
 }
 
-#[allow(dead_code)]
 pub(crate) const DELIVERY_COLUMNS: &str = "id, org_id, environment, event_id, endpoint_id, session_id, \
      status, attempt_count, next_attempt_at, last_error, created_at, updated_at, completed_at";
 
 #[derive(Debug, sqlx::FromRow)]
-#[allow(dead_code)]
 pub(crate) struct DeliveryRow {
     pub id: String,
     pub org_id: String,
@@ -315,7 +418,6 @@ pub(crate) struct DeliveryRow {
     pub completed_at: Option<i64>,
 }
 
-#[allow(dead_code)]
 impl DeliveryRow {
     /// The delivery without its attempts (the caller attaches them).
     pub fn into_domain(self) -> Result<Delivery, StoreError> {
@@ -344,7 +446,6 @@ impl DeliveryRow {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-#[allow(dead_code)]
 pub(crate) struct AttemptRecordRow {
     pub delivery_id: String,
     pub attempt: i64,
@@ -355,7 +456,6 @@ pub(crate) struct AttemptRecordRow {
     pub error_kind: Option<String>,
 }
 
-#[allow(dead_code)]
 impl AttemptRecordRow {
     pub fn into_domain(self) -> Result<DeliveryAttempt, StoreError> {
         Ok(DeliveryAttempt {

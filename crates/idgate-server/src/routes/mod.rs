@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod docs;
+pub mod events;
 pub mod ops;
 pub mod sessions;
 pub mod webhooks;

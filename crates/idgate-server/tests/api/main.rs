@@ -8,6 +8,7 @@ mod delivery_ssrf;
 mod delivery_support;
 mod delivery_worker;
 mod envelope;
+mod events;
 mod isolation;
 mod malformed;
 mod ops;

@@ -7,14 +7,94 @@ mod webhooks_impl {
     use super::*;
 
     use idgate_core::{
-        EncryptionKey, EncryptionKeyId, EndpointId, EndpointPatch, Page, PageRequest,
-        SealedSecret, Tenant, Timestamp, WebhookEndpoint,
+        Delivery, DeliveryFilter, DeliveryId, DeliveryStatus, EncryptionKey, EncryptionKeyId,
+        EndpointId, EndpointPatch, Event, EventFilter, EventId, Page, PageRequest, SealedSecret,
+        Subscription, Tenant, Timestamp, WebhookEndpoint, WebhookTarget,
     };
 
     use crate::StoreError;
+    use crate::rows::{EVENT_COLUMNS, EventRow, SessionRow};
     use crate::webhooks::{
-        ENDPOINT_COLUMNS, EndpointRow, KEY_COLUMNS, KeyActivation, KeyRow, WebhookStore,
+        AttemptRecordRow, DELIVERY_COLUMNS, DeliveryRow, ENDPOINT_COLUMNS, EndpointRow,
+        KEY_COLUMNS, KeyActivation, KeyRow, ReplayOutcome, RetryOutcome, WebhookStore,
     };
+
+    /// Runs a dynamically assembled `SELECT` of `R` with its binds.
+    async fn fetch_all_bound<R>(
+        pool: &sqlx::Pool<Db>,
+        text: String,
+        binds: Vec<Bind>,
+    ) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
+        let mut query = sqlx::query_as::<_, R>(sql(text));
+        for b in binds {
+            query = match b {
+                Bind::Text(s) => query.bind(s),
+                Bind::Int(i) => query.bind(i),
+            };
+        }
+        Ok(query.fetch_all(pool).await?)
+    }
+
+    /// Attaches their attempts (oldest first) to `deliveries`: one query for the whole page.
+    async fn with_attempts(
+        pool: &sqlx::Pool<Db>,
+        rows: Vec<DeliveryRow>,
+    ) -> StoreResult<Vec<Delivery>> {
+        let mut deliveries = rows
+            .into_iter()
+            .map(DeliveryRow::into_domain)
+            .collect::<StoreResult<Vec<_>>>()?;
+        if deliveries.is_empty() {
+            return Ok(deliveries);
+        }
+        let placeholders: Vec<String> = (1..=deliveries.len()).map(|n| format!("${n}")).collect();
+        let text = format!(
+            "SELECT delivery_id, attempt, started_at, status_code, latency_ms, response_body, error_kind \
+             FROM webhook_delivery_attempts WHERE delivery_id IN ({}) ORDER BY delivery_id, attempt",
+            placeholders.join(", ")
+        );
+        let binds = deliveries
+            .iter()
+            .map(|d| Bind::Text(d.id.to_string()))
+            .collect();
+        let attempts: Vec<AttemptRecordRow> = fetch_all_bound(pool, text, binds).await?;
+        for row in attempts {
+            let owner = row.delivery_id.clone();
+            let attempt = row.into_domain()?;
+            if let Some(d) = deliveries.iter_mut().find(|d| d.id.as_str() == owner) {
+                d.attempts.push(attempt);
+            }
+        }
+        Ok(deliveries)
+    }
+
+    async fn fetch_delivery_row(
+        conn: &mut Conn,
+        tenant: &Tenant,
+        id: &DeliveryId,
+    ) -> StoreResult<Option<DeliveryRow>> {
+        Ok(sqlx::query_as::<_, DeliveryRow>(sql(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1 AND org_id = $2 AND environment = $3"
+        )))
+        .bind(id.as_str())
+        .bind(tenant.org_id.as_str())
+        .bind(tenant.environment.as_str())
+        .fetch_optional(&mut *conn)
+        .await?)
+    }
+
+    /// Whether the event's payload still exists (not erased with its session, not purged).
+    async fn payload_present(conn: &mut Conn, event: &str) -> StoreResult<bool> {
+        let row: Option<(Option<i64>, Option<i64>)> =
+            sqlx::query_as("SELECT erased_at, purged_at FROM events WHERE id = $1")
+                .bind(event)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(matches!(row, Some((None, None))))
+    }
 
     /// Locks the tenant's endpoint row for the rest of the transaction (serialising key
     /// activations of one endpoint); `NotFound` if the endpoint is not the tenant's.
@@ -331,17 +411,15 @@ mod webhooks_impl {
             self.get_endpoint(tenant, endpoint).await?;
             let fetch = i64::from(page.limit.get()) + 1;
             let rows = match &page.starting_after {
-                None => {
-                    sqlx::query_as::<_, KeyRow>(sql(format!(
-                        "SELECT {KEY_COLUMNS} FROM webhook_keys WHERE endpoint_id = $1 AND org_id = $2 \
+                None => sqlx::query_as::<_, KeyRow>(sql(format!(
+                    "SELECT {KEY_COLUMNS} FROM webhook_keys WHERE endpoint_id = $1 AND org_id = $2 \
                          ORDER BY created_at DESC, id DESC LIMIT $3"
-                    )))
-                    .bind(endpoint.as_str())
-                    .bind(tenant.org_id.as_str())
-                    .bind(fetch)
-                    .fetch_all(&self.pool)
-                    .await?
-                }
+                )))
+                .bind(endpoint.as_str())
+                .bind(tenant.org_id.as_str())
+                .bind(fetch)
+                .fetch_all(&self.pool)
+                .await?,
                 Some(after) => {
                     let cursor = sqlx::query_as::<_, CursorRow>(
                         "SELECT created_at, id FROM webhook_keys WHERE id = $1 AND endpoint_id = $2 AND org_id = $3",
@@ -397,11 +475,13 @@ mod webhooks_impl {
                 }
                 unblocked = unblock_deliveries(&mut tx, endpoint, now).await?;
             } else if current.active {
-                sqlx::query("UPDATE webhook_keys SET active = FALSE, updated_at = $1 WHERE id = $2")
-                    .bind(now.unix_ms())
-                    .bind(key.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE webhook_keys SET active = FALSE, updated_at = $1 WHERE id = $2",
+                )
+                .bind(now.unix_ms())
+                .bind(key.as_str())
+                .execute(&mut *tx)
+                .await?;
                 block_deliveries(&mut tx, endpoint, now).await?;
             }
             let key = fetch_key(&mut tx, tenant, endpoint, key).await?;
@@ -418,6 +498,268 @@ mod webhooks_impl {
             .await?
             .map(KeyRow::into_domain)
             .transpose()
+        }
+
+        async fn list_events(
+            &self,
+            tenant: &Tenant,
+            filter: &EventFilter,
+            page: &PageRequest<EventId>,
+        ) -> StoreResult<Page<Event>> {
+            let mut clauses = String::from("org_id = $1 AND environment = $2");
+            let mut binds = vec![
+                Bind::Text(tenant.org_id.to_string()),
+                Bind::Text(tenant.environment.as_str().to_owned()),
+            ];
+            let next = |binds: &mut Vec<Bind>, b: Bind| {
+                binds.push(b);
+                binds.len()
+            };
+            if let Some(t) = filter.event_type {
+                let n = next(&mut binds, Bind::Text(t.as_str().to_owned()));
+                clauses.push_str(&format!(" AND type = ${n}"));
+            }
+            if let Some(session) = &filter.session_id {
+                let n = next(&mut binds, Bind::Text(session.to_string()));
+                clauses.push_str(&format!(" AND session_id = ${n}"));
+            }
+            if let Some(from) = filter.created_from {
+                let n = next(&mut binds, Bind::Int(from.unix_ms()));
+                clauses.push_str(&format!(" AND created_at >= ${n}"));
+            }
+            if let Some(to) = filter.created_to {
+                let n = next(&mut binds, Bind::Int(to.unix_ms()));
+                clauses.push_str(&format!(" AND created_at <= ${n}"));
+            }
+            if let Some(after) = &page.starting_after {
+                let cursor = sqlx::query_as::<_, CursorRow>(
+                    "SELECT created_at, id FROM events WHERE id = $1 AND org_id = $2 AND environment = $3",
+                )
+                .bind(after.as_str())
+                .bind(tenant.org_id.as_str())
+                .bind(tenant.environment.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                let (at, id) = cursor_or_error(cursor)?;
+                let a = next(&mut binds, Bind::Int(at));
+                let b = next(&mut binds, Bind::Text(id));
+                clauses.push_str(&format!(" AND (created_at, id) < (${a}, ${b})"));
+            }
+            let l = next(&mut binds, Bind::Int(i64::from(page.limit.get()) + 1));
+            let text = format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE {clauses} ORDER BY created_at DESC, id DESC LIMIT ${l}"
+            );
+            let rows: Vec<EventRow> = fetch_all_bound(&self.pool, text, binds).await?;
+            let events = rows
+                .into_iter()
+                .map(EventRow::into_domain)
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Page::from_overfetch(events, page.limit))
+        }
+
+        async fn get_event(&self, tenant: &Tenant, id: &EventId) -> StoreResult<Event> {
+            sqlx::query_as::<_, EventRow>(sql(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND org_id = $2 AND environment = $3"
+        )))
+        .bind(id.as_str())
+        .bind(tenant.org_id.as_str())
+        .bind(tenant.environment.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .into_domain()
+        }
+
+        async fn replay_event(
+            &self,
+            tenant: &Tenant,
+            id: &EventId,
+            now: Timestamp,
+        ) -> StoreResult<ReplayOutcome> {
+            let mut tx = self.begin_write().await?;
+            let event = sqlx::query_as::<_, EventRow>(sql(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND org_id = $2 AND environment = $3"
+        )))
+        .bind(id.as_str())
+        .bind(tenant.org_id.as_str())
+        .bind(tenant.environment.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .into_domain()?;
+            if !payload_present(&mut tx, id.as_str()).await? {
+                tx.rollback().await?;
+                return Ok(ReplayOutcome::PayloadGone);
+            }
+            let session = sqlx::query_as::<_, SessionRow>(sql(format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 AND org_id = $2 AND environment = $3"
+            )))
+            .bind(event.session_id.as_str())
+            .bind(tenant.org_id.as_str())
+            .bind(tenant.environment.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(session) = session else {
+                // Only erasure removes a session, and it blanks the payload with it.
+                tx.rollback().await?;
+                return Ok(ReplayOutcome::PayloadGone);
+            };
+            let target = session.into_domain()?.webhook_endpoint_id;
+            let endpoints: Vec<(String, String)> = sqlx::query_as(
+                "SELECT id, subscribed_event_types FROM webhook_endpoints \
+                 WHERE org_id = $1 AND environment = $2 AND enabled ORDER BY created_at, id",
+            )
+            .bind(tenant.org_id.as_str())
+            .bind(tenant.environment.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            let keyed: Vec<(String,)> =
+                sqlx::query_as("SELECT endpoint_id FROM webhook_keys WHERE org_id = $1 AND active")
+                    .bind(tenant.org_id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let mut created = Vec::new();
+            for (endpoint, types) in endpoints {
+                let receives = match &target {
+                    WebhookTarget::AllSubscribed => Subscription::from_stored(&types)
+                        .is_some_and(|s| s.matches(event.event_type)),
+                    named => named.endpoint_ids().iter().any(|e| e.as_str() == endpoint),
+                };
+                if !receives {
+                    continue;
+                }
+                let has_key = keyed.iter().any(|(e,)| *e == endpoint);
+                let (status, due) = if has_key {
+                    (DeliveryStatus::Pending, Some(now.unix_ms()))
+                } else {
+                    (DeliveryStatus::BlockedNoKey, None)
+                };
+                let delivery_id = DeliveryId::generate();
+                let row = sqlx::query_as::<_, DeliveryRow>(sql(format!(
+                    "INSERT INTO webhook_deliveries (id, org_id, environment, event_id, endpoint_id, session_id, \
+                     status, attempt_count, next_attempt_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $9) RETURNING {DELIVERY_COLUMNS}"
+                )))
+                .bind(delivery_id.as_str())
+                .bind(tenant.org_id.as_str())
+                .bind(tenant.environment.as_str())
+                .bind(event.id.as_str())
+                .bind(endpoint.as_str())
+                .bind(event.session_id.as_str())
+                .bind(status.as_str())
+                .bind(due)
+                .bind(now.unix_ms())
+                .fetch_one(&mut *tx)
+                .await?;
+                created.push(row.into_domain()?);
+            }
+            tx.commit().await?;
+            Ok(ReplayOutcome::Replayed(created))
+        }
+
+        async fn list_deliveries(
+            &self,
+            tenant: &Tenant,
+            filter: &DeliveryFilter,
+            page: &PageRequest<DeliveryId>,
+        ) -> StoreResult<Page<Delivery>> {
+            let mut clauses = String::from("org_id = $1 AND environment = $2");
+            let mut binds = vec![
+                Bind::Text(tenant.org_id.to_string()),
+                Bind::Text(tenant.environment.as_str().to_owned()),
+            ];
+            let next = |binds: &mut Vec<Bind>, b: Bind| {
+                binds.push(b);
+                binds.len()
+            };
+            if let Some(endpoint) = &filter.endpoint_id {
+                let n = next(&mut binds, Bind::Text(endpoint.to_string()));
+                clauses.push_str(&format!(" AND endpoint_id = ${n}"));
+            }
+            if let Some(event) = &filter.event_id {
+                let n = next(&mut binds, Bind::Text(event.to_string()));
+                clauses.push_str(&format!(" AND event_id = ${n}"));
+            }
+            if let Some(status) = filter.status {
+                let n = next(&mut binds, Bind::Text(status.as_str().to_owned()));
+                clauses.push_str(&format!(" AND status = ${n}"));
+            }
+            if let Some(after) = &page.starting_after {
+                let cursor = sqlx::query_as::<_, CursorRow>(
+                    "SELECT created_at, id FROM webhook_deliveries WHERE id = $1 AND org_id = $2 AND environment = $3",
+                )
+                .bind(after.as_str())
+                .bind(tenant.org_id.as_str())
+                .bind(tenant.environment.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                let (at, id) = cursor_or_error(cursor)?;
+                let a = next(&mut binds, Bind::Int(at));
+                let b = next(&mut binds, Bind::Text(id));
+                clauses.push_str(&format!(" AND (created_at, id) < (${a}, ${b})"));
+            }
+            let l = next(&mut binds, Bind::Int(i64::from(page.limit.get()) + 1));
+            let text = format!(
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE {clauses} \
+                 ORDER BY created_at DESC, id DESC LIMIT ${l}"
+            );
+            let mut rows: Vec<DeliveryRow> = fetch_all_bound(&self.pool, text, binds).await?;
+            let has_more = rows.len() > usize::try_from(page.limit.get()).unwrap_or(usize::MAX);
+            rows.truncate(usize::try_from(page.limit.get()).unwrap_or(usize::MAX));
+            let items = with_attempts(&self.pool, rows).await?;
+            Ok(Page { items, has_more })
+        }
+
+        async fn get_delivery(&self, tenant: &Tenant, id: &DeliveryId) -> StoreResult<Delivery> {
+            let mut conn = self.pool.acquire().await?;
+            let row = fetch_delivery_row(&mut conn, tenant, id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            drop(conn);
+            with_attempts(&self.pool, vec![row])
+                .await?
+                .pop()
+                .ok_or(StoreError::NotFound)
+        }
+
+        async fn retry_delivery(
+            &self,
+            tenant: &Tenant,
+            id: &DeliveryId,
+            now: Timestamp,
+        ) -> StoreResult<RetryOutcome> {
+            let mut tx = self.begin_write().await?;
+            let current = fetch_delivery_row(&mut tx, tenant, id)
+                .await?
+                .ok_or(StoreError::NotFound)?
+                .into_domain()?;
+            if !current.status.is_retryable() {
+                tx.rollback().await?;
+                return Ok(RetryOutcome::NotRetryable(current.status));
+            }
+            if !payload_present(&mut tx, current.event_id.as_str()).await? {
+                tx.rollback().await?;
+                return Ok(RetryOutcome::PayloadGone);
+            }
+            // Guarded by status, so a worker's outcome recorded meanwhile (succeeded) is not
+            // overwritten; a lease in progress is left alone and the worker finishes its send.
+            let done = sqlx::query(
+                "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, completed_at = NULL, \
+                 updated_at = $1 WHERE id = $2 AND org_id = $3 AND environment = $4 AND status IN ('failed', 'pending')",
+            )
+            .bind(now.unix_ms())
+            .bind(id.as_str())
+            .bind(tenant.org_id.as_str())
+            .bind(tenant.environment.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(RetryOutcome::NotRetryable(current.status));
+            }
+            tx.commit().await?;
+            let delivery = self.get_delivery(tenant, id).await?;
+            Ok(RetryOutcome::Retried(delivery))
         }
     }
 }
