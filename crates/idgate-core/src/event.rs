@@ -4,62 +4,16 @@
 //! `data` never holds personal data: ids, statuses, failure codes and counters only. Claims of a
 //! successful verification travel in the encrypted webhook payload, not in this record.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::api_key::Environment;
 use crate::id::{AttemptId, EventId, OrgId, SessionId};
 use crate::time::Timestamp;
 
-/// Event types, named as in webhooks.md "Event types".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EventType {
-    #[serde(rename = "verification.session.in_progress")]
-    SessionInProgress,
-    #[serde(rename = "verification.attempt.failed")]
-    AttemptFailed,
-    #[serde(rename = "verification.session.succeeded")]
-    SessionSucceeded,
-    #[serde(rename = "verification.session.failed")]
-    SessionFailed,
-    #[serde(rename = "verification.session.cancelled")]
-    SessionCancelled,
-    #[serde(rename = "verification.session.expired")]
-    SessionExpired,
-}
-
-impl EventType {
-    pub const ALL: [EventType; 6] = [
-        Self::SessionInProgress,
-        Self::AttemptFailed,
-        Self::SessionSucceeded,
-        Self::SessionFailed,
-        Self::SessionCancelled,
-        Self::SessionExpired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SessionInProgress => "verification.session.in_progress",
-            Self::AttemptFailed => "verification.attempt.failed",
-            Self::SessionSucceeded => "verification.session.succeeded",
-            Self::SessionFailed => "verification.session.failed",
-            Self::SessionCancelled => "verification.session.cancelled",
-            Self::SessionExpired => "verification.session.expired",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-}
-
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Event types, named as in webhooks.md "Event types". The wire crate owns the enum: the names
+/// are part of the delivery format that receivers parse, and one definition means the stored
+/// type, subscriptions and the payload can never disagree.
+pub use idgate_webhook::EventType;
 
 /// One event as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -54,6 +54,9 @@ pub struct App {
     listener: TcpListener,
     local_addr: SocketAddr,
     sweep_interval: Duration,
+    delivery: crate::delivery::DeliverySettings,
+    /// Off only in tests of other behaviours that inspect deliveries without a worker racing them.
+    run_delivery_worker: bool,
 }
 
 impl App {
@@ -93,12 +96,27 @@ impl App {
             listener,
             local_addr,
             sweep_interval: Duration::from_millis(config.sweep_interval_ms),
+            delivery: config.delivery_settings(),
+            run_delivery_worker: true,
         })
     }
 
     /// Replaces the clock (tests drive expiry with a controllable clock).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.state.clock = clock;
+        self
+    }
+
+    /// Replaces the delivery worker's settings (tests shorten polls and retries).
+    pub fn with_delivery_settings(mut self, settings: crate::delivery::DeliverySettings) -> Self {
+        self.delivery = settings;
+        self
+    }
+
+    /// Runs without the delivery worker: deliveries stay as the store left them (tests of the
+    /// management API observe statuses without a worker changing them underneath).
+    pub fn without_delivery_worker(mut self) -> Self {
+        self.run_delivery_worker = false;
         self
     }
 
@@ -127,8 +145,18 @@ impl App {
             self.state.clock.clone(),
             self.state.limiter.clone(),
             self.sweep_interval,
-            stop_rx,
+            self.state.delivery_wake.clone(),
+            stop_rx.clone(),
         ));
+        let delivery = if self.run_delivery_worker {
+            tokio::spawn(crate::delivery::run(
+                self.state.clone(),
+                self.delivery,
+                stop_rx,
+            ))
+        } else {
+            tokio::spawn(async { Ok(()) })
+        };
         let router = build_router(self.state);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -136,6 +164,11 @@ impl App {
         let _ = stop_tasks.send(true);
         if let Err(error) = sweeper.await {
             tracing::warn!(%error, "expiry sweeper ended abnormally");
+        }
+        match delivery.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "webhook delivery worker could not start"),
+            Err(error) => tracing::warn!(%error, "webhook delivery worker ended abnormally"),
         }
         served
     }

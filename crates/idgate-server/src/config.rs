@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Environment variables read by [`Config::load`], each `IDGATE_` + the upper-cased key.
 /// Listed explicitly so unrelated `IDGATE_*` variables (for example `IDGATE_TEST_DATABASE_URL`)
 /// are not mistaken for configuration.
-const ENV_KEYS: [&str; 10] = [
+const ENV_KEYS: [&str; 17] = [
     "listen",
     "data_dir",
     "database_url",
@@ -26,6 +26,13 @@ const ENV_KEYS: [&str; 10] = [
     "sweep_interval_ms",
     "log_format",
     "allow_private_webhooks",
+    "webhook_concurrency",
+    "webhook_per_endpoint_concurrency",
+    "webhook_poll_interval_ms",
+    "webhook_lease_secs",
+    "webhook_retry_base_ms",
+    "webhook_retry_max_delay_secs",
+    "webhook_retention_days",
 ];
 
 /// The effective configuration of one server process.
@@ -55,6 +62,23 @@ pub struct Config {
     /// private, link-local or unique-local ranges (webhooks.md, Security). Off by default: only
     /// for local development and tests, where the receiver runs on this machine.
     pub allow_private_webhooks: bool,
+    /// Webhook sends in flight at once in this node (webhooks.md: default 64).
+    pub webhook_concurrency: u32,
+    /// Webhook sends in flight at once to one endpoint, so one slow receiver cannot take every slot.
+    pub webhook_per_endpoint_concurrency: u32,
+    /// Fallback poll of the delivery worker (retries, other nodes' events), in milliseconds;
+    /// first attempts do not wait for it (a commit wakes the worker).
+    pub webhook_poll_interval_ms: u64,
+    /// How long a claimed delivery is exclusive to one worker; at least 20 s, above the 15 s
+    /// request timeout, so a lease never runs out mid-send. A crashed node's deliveries are
+    /// re-sent after at most this long.
+    pub webhook_lease_secs: u64,
+    /// Ceiling of the first retry delay (full jitter, doubling per attempt), in milliseconds.
+    pub webhook_retry_base_ms: u64,
+    /// Longest delay between two attempts, in seconds (default 10 h).
+    pub webhook_retry_max_delay_secs: u64,
+    /// Days an event's payload is kept once all its deliveries are final.
+    pub webhook_retention_days: u32,
 }
 
 /// Log line format.
@@ -78,6 +102,13 @@ impl Default for Config {
             sweep_interval_ms: 1000,
             log_format: LogFormat::Json,
             allow_private_webhooks: false,
+            webhook_concurrency: 64,
+            webhook_per_endpoint_concurrency: 8,
+            webhook_poll_interval_ms: 1000,
+            webhook_lease_secs: 60,
+            webhook_retry_base_ms: 5000,
+            webhook_retry_max_delay_secs: 10 * 3600,
+            webhook_retention_days: 7,
         }
     }
 }
@@ -127,6 +158,49 @@ impl Config {
                 reason: "must be at least 1",
             });
         }
+        let webhook_rules: [(&'static str, bool, &'static str); 7] = [
+            (
+                "webhook_concurrency",
+                (1..=4096).contains(&self.webhook_concurrency),
+                "must be between 1 and 4096",
+            ),
+            (
+                "webhook_per_endpoint_concurrency",
+                (1..=self.webhook_concurrency.max(1))
+                    .contains(&self.webhook_per_endpoint_concurrency),
+                "must be between 1 and webhook_concurrency",
+            ),
+            (
+                "webhook_poll_interval_ms",
+                (1..=1000).contains(&self.webhook_poll_interval_ms),
+                "must be between 1 and 1000",
+            ),
+            (
+                "webhook_lease_secs",
+                (20..=3600).contains(&self.webhook_lease_secs),
+                "must be between 20 and 3600",
+            ),
+            (
+                "webhook_retry_base_ms",
+                (100..=3_600_000).contains(&self.webhook_retry_base_ms),
+                "must be between 100 and 3600000",
+            ),
+            (
+                "webhook_retry_max_delay_secs",
+                (1..=86_400).contains(&self.webhook_retry_max_delay_secs),
+                "must be between 1 and 86400",
+            ),
+            (
+                "webhook_retention_days",
+                (1..=3650).contains(&self.webhook_retention_days),
+                "must be between 1 and 3650",
+            ),
+        ];
+        for (field, ok, reason) in webhook_rules {
+            if !ok {
+                return Err(ConfigError::Rule { field, reason });
+            }
+        }
         for (field, value) in [
             ("public_url", &self.public_url),
             ("docs_base_url", &self.docs_base_url),
@@ -141,6 +215,25 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The delivery worker's settings (webhooks.md "Delivery guarantees"); the 3-day retry
+    /// window is fixed by the spec.
+    pub fn delivery_settings(&self) -> crate::delivery::DeliverySettings {
+        use std::time::Duration;
+        let defaults = crate::delivery::DeliverySettings::default();
+        crate::delivery::DeliverySettings {
+            concurrency: self.webhook_concurrency as usize,
+            per_endpoint_concurrency: self.webhook_per_endpoint_concurrency as usize,
+            poll_interval: Duration::from_millis(self.webhook_poll_interval_ms),
+            lease: Duration::from_secs(self.webhook_lease_secs),
+            retry: idgate_webhook::backoff::RetrySchedule {
+                base: Duration::from_millis(self.webhook_retry_base_ms),
+                cap: Duration::from_secs(self.webhook_retry_max_delay_secs),
+                ..defaults.retry
+            },
+            retention: Duration::from_secs(u64::from(self.webhook_retention_days) * 24 * 3600),
+        }
     }
 
     /// The database URL in effect: the configured one, else SQLite in the data directory.

@@ -90,6 +90,7 @@ pub struct TestAppBuilder {
     rate_limit_burst: u32,
     sweep_interval_ms: u64,
     allow_private_webhooks: bool,
+    delivery: Option<crate::delivery::DeliverySettings>,
 }
 
 impl Default for TestAppBuilder {
@@ -100,6 +101,7 @@ impl Default for TestAppBuilder {
             rate_limit_burst: 10_000,
             sweep_interval_ms: 200,
             allow_private_webhooks: false,
+            delivery: None,
         }
     }
 }
@@ -119,6 +121,12 @@ impl TestAppBuilder {
     /// The operator's `--allow-private-webhooks` (plain http and loopback receivers).
     pub fn allow_private_webhooks(mut self, allow: bool) -> Self {
         self.allow_private_webhooks = allow;
+        self
+    }
+
+    /// Runs the delivery worker with these settings (without this call the worker is off).
+    pub fn delivery(mut self, settings: crate::delivery::DeliverySettings) -> Self {
+        self.delivery = Some(settings);
         self
     }
 
@@ -143,6 +151,12 @@ impl TestAppBuilder {
             .await
             .expect("app starts")
             .with_clock(clock.clone());
+        // The delivery worker runs in tests that ask for it (`delivery(…)`), so tests of other
+        // behaviours see deliveries exactly as the store wrote them.
+        let app = match self.delivery {
+            Some(settings) => app.with_delivery_settings(settings),
+            None => app.without_delivery_worker(),
+        };
         let addr = app.local_addr();
         let state = app.state().clone();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -30,12 +30,14 @@ use idgate_core::{
     SessionFilter, SessionId, Tenant, Timestamp,
 };
 
+pub mod deliveries;
 pub mod error;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
 pub mod webhooks;
 
+pub use deliveries::DeliveryQueue;
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -52,4 +52,5 @@ impl PgStore {
 }
 
 include!("backend/ops.rs");
+include!("backend/deliveries.rs");
 include!("backend/webhooks.rs");

@@ -55,4 +55,5 @@ impl SqliteStore {
 }
 
 include!("backend/ops.rs");
+include!("backend/deliveries.rs");
 include!("backend/webhooks.rs");

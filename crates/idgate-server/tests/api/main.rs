@@ -3,6 +3,10 @@
 
 mod api_keys;
 mod conformance;
+mod delivery_interop;
+mod delivery_ssrf;
+mod delivery_support;
+mod delivery_worker;
 mod envelope;
 mod events;
 mod isolation;

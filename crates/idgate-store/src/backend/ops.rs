@@ -157,7 +157,8 @@ async fn close_open_attempts(
 }
 
 /// The outbox write. Every event of the system passes here, inside the transaction of its state
-/// change; delivery rows for webhook endpoints belong in this same function when they exist.
+/// change, together with its webhook delivery rows (`delivery_queue::fan_out`), so a crash can
+/// neither lose a delivery nor produce one for a change that did not commit.
 async fn insert_events(conn: &mut Conn, events: &[Event]) -> StoreResult<()> {
     for (seq, e) in (0_i64..).zip(events) {
         sqlx::query(
@@ -176,7 +177,7 @@ async fn insert_events(conn: &mut Conn, events: &[Event]) -> StoreResult<()> {
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
+    delivery_queue::fan_out(conn, events).await
 }
 
 /// Expires `session` if it is overdue, writing state, attempts and event. Returns whether it did.
@@ -743,6 +744,7 @@ impl Store for This {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
+        delivery_queue::cancel_session_deliveries(&mut tx, id, now).await?;
         sqlx::query(
             "UPDATE events SET data = '{}', erased_at = $1 WHERE session_id = $2 AND org_id = $3",
         )

@@ -1,0 +1,279 @@
+//! Fixtures of the delivery tests: a loopback receiver that records every request and answers
+//! from a script, a receiver key pair, and endpoints written straight into the store (with the
+//! signing secret sealed by the server's own key-encryption key).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use idgate_core::{EncryptionKeyId, EndpointId, Environment};
+use idgate_server::delivery::DeliverySettings;
+use idgate_server::testing::TestApp;
+use idgate_store::AnyStore;
+use idgate_webhook::keys::RecipientKey;
+use idgate_webhook::{Receiver, WebhookSecret};
+use rsa::RsaPrivateKey;
+use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
+
+pub use crate::support::Method;
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Vec<Received>,
+    /// Answers to give, in order; 200 once exhausted (or `fallback`).
+    script: VecDeque<(u16, Option<String>)>,
+    fallback: Option<u16>,
+}
+
+/// A loopback HTTP receiver.
+#[derive(Clone)]
+pub struct Sink {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> impl IntoResponse {
+    let mut g = inner.lock().unwrap();
+    g.received.push(Received {
+        headers,
+        body: body.to_vec(),
+        at: Instant::now(),
+    });
+    let (status, retry_after) = g
+        .script
+        .pop_front()
+        .unwrap_or((g.fallback.unwrap_or(200), None));
+    let mut out = HeaderMap::new();
+    if let Some(r) = retry_after {
+        out.insert("retry-after", r.parse().unwrap());
+    }
+    (StatusCode::from_u16(status).unwrap(), out, "received")
+}
+
+impl Sink {
+    pub async fn start() -> Sink {
+        Self::start_on(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// A receiver on a given address (to bring a "down" receiver up on its old port).
+    pub async fn start_on(addr: std::net::SocketAddr) -> Sink {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let router = axum::Router::new()
+            .route("/hook", axum::routing::post(handle))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Sink {
+            url: format!("http://{addr}/hook"),
+            inner,
+        }
+    }
+
+    /// Answers `status` (with an optional `Retry-After`) to the next request.
+    pub fn then(&self, status: u16, retry_after: Option<&str>) -> &Self {
+        self.inner
+            .lock()
+            .unwrap()
+            .script
+            .push_back((status, retry_after.map(str::to_owned)));
+        self
+    }
+
+    /// Answers `status` to every unscripted request.
+    pub fn always(&self, status: u16) {
+        self.inner.lock().unwrap().fallback = Some(status);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    /// Waits until at least `n` requests arrived (or panics after `within`).
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} deliveries arrived within {within:?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The receiver's key pair, generated once per test binary.
+pub struct Keys {
+    pub private: RsaPrivateKey,
+    pub jwk: String,
+}
+
+pub fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let private = RsaPrivateKey::new(&mut rng, 2048).unwrap();
+        let pem = private
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let jwk = RecipientKey::parse(pem.as_bytes())
+            .unwrap()
+            .to_jwk()
+            .to_string();
+        Keys { private, jwk }
+    })
+}
+
+/// Runs a statement with text binds (integers are bound as text-free literals in the SQL).
+pub async fn exec(store: &AnyStore, q: &str, binds: &[&str]) {
+    macro_rules! run {
+        ($pool:expr) => {{
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(q.to_owned()));
+            for b in binds {
+                query = query.bind(*b);
+            }
+            query.execute($pool).await.expect("statement");
+        }};
+    }
+    match store {
+        AnyStore::Sqlite(s) => run!(s.pool()),
+        AnyStore::Postgres(s) => run!(s.pool()),
+    }
+}
+
+/// `(status, attempt_count)` of every delivery of an endpoint, oldest first.
+pub async fn delivery_states(app: &TestApp, endpoint: &EndpointId) -> Vec<(String, i64)> {
+    let q = "SELECT status, attempt_count FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY created_at, id";
+    match &*app.state.store {
+        AnyStore::Sqlite(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+        AnyStore::Postgres(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+    }
+}
+
+/// Error kinds of every attempt of an endpoint's deliveries.
+pub async fn attempt_error_kinds(app: &TestApp, endpoint: &EndpointId) -> Vec<Option<String>> {
+    let q = "SELECT a.error_kind FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
+             WHERE d.endpoint_id = $1 ORDER BY a.started_at";
+    let rows: Vec<(Option<String>,)> = match &*app.state.store {
+        AnyStore::Sqlite(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+        AnyStore::Postgres(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+    };
+    rows.into_iter().map(|r| r.0).collect()
+}
+
+/// An endpoint of the test organization (live), its secret and whether it has the test key.
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub secret: WebhookSecret,
+}
+
+impl Endpoint {
+    pub fn receiver(&self) -> Receiver {
+        Receiver::new(self.secret.clone(), keys().private.clone())
+    }
+}
+
+pub async fn endpoint(app: &TestApp, url: &str, types: &str, with_key: bool) -> Endpoint {
+    let id = EndpointId::generate();
+    let secret = WebhookSecret::generate().unwrap();
+    let sealed = app.state.secrets.seal_signing_secret(&id, &secret);
+    exec(
+        &app.state.store,
+        "INSERT INTO webhook_endpoints (id, org_id, environment, url, description, enabled, subscribed_event_types, \
+         secret_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, '', TRUE, $5, $6, 0, 0)",
+        &[id.as_str(), app.org.as_str(), Environment::Live.as_str(), url, types, &sealed],
+    )
+    .await;
+    let endpoint = Endpoint { id, secret };
+    if with_key {
+        add_key(app, &endpoint).await;
+    }
+    endpoint
+}
+
+/// Uploads the test key as the endpoint's active key and unblocks waiting deliveries.
+pub async fn add_key(app: &TestApp, endpoint: &Endpoint) {
+    use idgate_store::DeliveryQueue as _;
+    exec(
+        &app.state.store,
+        "INSERT INTO webhook_keys (id, endpoint_id, org_id, kid, jwk, bits, active, created_at, updated_at) \
+         VALUES ($1, $2, $3, NULL, $4, 2048, TRUE, 0, 0)",
+        &[EncryptionKeyId::generate().as_str(), endpoint.id.as_str(), app.org.as_str(), &keys().jwk],
+    )
+    .await;
+    app.state
+        .store
+        .unblock_endpoint(&endpoint.id, app.state.clock.now())
+        .await
+        .unwrap();
+    app.state.delivery_wake.notify_one();
+}
+
+/// Creates a session (optionally naming endpoints) and cancels it: one cancelled event.
+pub async fn cancelled_session(app: &TestApp, target: serde_json::Value) -> String {
+    let body = if target.is_null() {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({"webhook_endpoint_id": target})
+    };
+    let created = crate::support::create_session(app, Some(body)).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let res = app
+        .request(Method::POST, &format!("/v1/sessions/{id}/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    id
+}
+
+/// Fast retries for tests: a 200 ms first ceiling, 1 s cap, 100 ms poll.
+pub fn fast_retries() -> DeliverySettings {
+    DeliverySettings {
+        poll_interval: Duration::from_millis(100),
+        retry: idgate_webhook::backoff::RetrySchedule {
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(1),
+            floor: Duration::from_millis(50),
+            ..Default::default()
+        },
+        ..DeliverySettings::default()
+    }
+}

@@ -1,0 +1,333 @@
+//! The delivery worker end to end: sessions change state over the API, the outbox fans out, the
+//! worker sends to a loopback receiver which verifies and decrypts with the receiver crate.
+
+use std::time::{Duration, Instant};
+
+use idgate_server::delivery::DeliverySettings;
+use idgate_webhook::EventType;
+
+use crate::delivery_support::{
+    Sink, add_key, attempt_error_kinds, cancelled_session, delivery_states, endpoint, exec,
+    fast_retries,
+};
+use crate::support::{Method, TestAppBuilder, on_each_backend_with};
+
+const ALL: &str = r#"["*"]"#;
+const WAIT: Duration = Duration::from_secs(10);
+
+fn builder() -> TestAppBuilder {
+    TestAppBuilder::default()
+        .allow_private_webhooks(true)
+        .delivery(fast_retries())
+}
+
+/// Waits until the endpoint's deliveries reach exactly `expected` states.
+async fn wait_states(
+    app: &idgate_server::testing::TestApp,
+    ep: &idgate_core::EndpointId,
+    expected: &[(&str, i64)],
+) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = delivery_states(app, ep).await;
+        let want: Vec<(String, i64)> = expected
+            .iter()
+            .map(|(s, n)| ((*s).to_owned(), *n))
+            .collect();
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deliveries {got:?}, expected {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_first_attempt_leaves_at_once_after_a_cancel_without_waiting_for_a_poll() {
+    // A poll interval far longer than the test: only the wake-up can explain a quick delivery.
+    let slow_poll = DeliverySettings {
+        poll_interval: Duration::from_secs(60),
+        ..DeliverySettings::default()
+    };
+    on_each_backend_with(
+        TestAppBuilder::default()
+            .allow_private_webhooks(true)
+            .delivery(slow_poll),
+        async |app| {
+            let sink = Sink::start().await;
+            let ep = endpoint(&app, &sink.url, ALL, true).await;
+            // Let the worker finish its first (empty) round and go to sleep.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let started = Instant::now();
+            let session = cancelled_session(&app, serde_json::Value::Null).await;
+            let got = sink.wait_for(1, Duration::from_secs(5)).await;
+            let took = got[0].at.duration_since(started);
+            assert!(took < Duration::from_secs(2), "first attempt took {took:?}");
+            let event = ep
+                .receiver()
+                .open(&got[0].headers, &got[0].body)
+                .expect("verifies and decrypts");
+            assert_eq!(event.event_type(), EventType::SessionCancelled);
+            assert_eq!(event.metadata.verification_session_id.as_str(), session);
+            wait_states(&app, &ep.id, &[("succeeded", 1)]).await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_session_routes_to_its_named_endpoint_its_list_or_every_subscribed_endpoint() {
+    on_each_backend_with(builder(), async |app| {
+        let sinks = [
+            Sink::start().await,
+            Sink::start().await,
+            Sink::start().await,
+        ];
+        let a = endpoint(&app, &sinks[0].url, ALL, true).await;
+        let b = endpoint(&app, &sinks[1].url, ALL, true).await;
+        let c = endpoint(
+            &app,
+            &sinks[2].url,
+            r#"["verification.session.cancelled"]"#,
+            true,
+        )
+        .await;
+        let _unsubscribed = endpoint(
+            &app,
+            &sinks[2].url,
+            r#"["verification.session.succeeded"]"#,
+            true,
+        )
+        .await;
+
+        cancelled_session(&app, serde_json::Value::Null).await;
+        cancelled_session(&app, serde_json::json!(a.id.as_str())).await;
+        cancelled_session(&app, serde_json::json!([b.id.as_str(), c.id.as_str()])).await;
+
+        wait_states(&app, &a.id, &[("succeeded", 1), ("succeeded", 1)]).await;
+        wait_states(&app, &b.id, &[("succeeded", 1), ("succeeded", 1)]).await;
+        wait_states(&app, &c.id, &[("succeeded", 1), ("succeeded", 1)]).await;
+        assert_eq!(sinks[0].received().len(), 2);
+        assert_eq!(sinks[1].received().len(), 2);
+        assert_eq!(
+            sinks[2].received().len(),
+            2,
+            "the unsubscribed endpoint got nothing"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deliveries_to_a_receiver_that_is_down_all_arrive_once_it_is_up() {
+    on_each_backend_with(builder(), async |app| {
+        // A port with nothing listening: connections are refused.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = probe.local_addr().unwrap();
+        drop(probe);
+        let ep = endpoint(&app, &format!("http://{addr}/hook"), ALL, true).await;
+        let mut sessions = Vec::new();
+        for _ in 0..5 {
+            sessions.push(cancelled_session(&app, serde_json::Value::Null).await);
+        }
+        // Every delivery fails at least once.
+        let deadline = Instant::now() + WAIT;
+        while delivery_states(&app, &ep.id)
+            .await
+            .iter()
+            .any(|(_, n)| *n == 0)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "not all deliveries were attempted"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(
+            attempt_error_kinds(&app, &ep.id)
+                .await
+                .iter()
+                .all(|k| k.as_deref() == Some("connect"))
+        );
+
+        let sink = Sink::start_on(addr).await;
+        let got = sink.wait_for(5, WAIT).await;
+        let mut ids: Vec<String> = got
+            .iter()
+            .map(|r| {
+                ep.receiver()
+                    .open(&r.headers, &r.body)
+                    .unwrap()
+                    .metadata
+                    .verification_session_id
+                    .to_string()
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        sessions.sort();
+        assert_eq!(ids, sessions);
+        let deadline = Instant::now() + WAIT;
+        while !delivery_states(&app, &ep.id)
+            .await
+            .iter()
+            .all(|(s, _)| s == "succeeded")
+        {
+            assert!(Instant::now() < deadline, "not all succeeded");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn gone_and_bad_request_fail_the_delivery_without_a_retry() {
+    on_each_backend_with(builder(), async |app| {
+        for status in [410, 400] {
+            let sink = Sink::start().await;
+            sink.always(status);
+            let ep = endpoint(&app, &sink.url, ALL, true).await;
+            cancelled_session(&app, serde_json::Value::Null).await;
+            wait_states(&app, &ep.id, &[("failed", 1)]).await;
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            assert_eq!(sink.received().len(), 1, "{status} was retried");
+            exec(
+                &app.state.store,
+                "UPDATE webhook_endpoints SET enabled = FALSE WHERE id = $1",
+                &[ep.id.as_str()],
+            )
+            .await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn too_many_requests_is_retried_no_earlier_than_retry_after() {
+    // First retry ceiling 200 ms, but a cap above the receiver's 2 s.
+    let mut settings = fast_retries();
+    settings.retry.cap = Duration::from_secs(10);
+    on_each_backend_with(
+        TestAppBuilder::default()
+            .allow_private_webhooks(true)
+            .delivery(settings),
+        async |app| {
+            let sink = Sink::start().await;
+            sink.then(429, Some("2"));
+            let ep = endpoint(&app, &sink.url, ALL, true).await;
+            cancelled_session(&app, serde_json::Value::Null).await;
+            let got = sink.wait_for(2, WAIT).await;
+            let gap = got[1].at.duration_since(got[0].at);
+            // Without the header the 200 ms schedule would retry well within a second.
+            assert!(gap >= Duration::from_millis(1900), "retried after {gap:?}");
+            assert_eq!(
+                got[0].headers["webhook-id"], got[1].headers["webhook-id"],
+                "same webhook-id on retry"
+            );
+            wait_states(&app, &ep.id, &[("succeeded", 2)]).await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_until_the_receiver_accepts() {
+    on_each_backend_with(builder(), async |app| {
+        let sink = Sink::start().await;
+        sink.then(500, None).then(502, None).then(503, None);
+        let ep = endpoint(&app, &sink.url, ALL, true).await;
+        cancelled_session(&app, serde_json::Value::Null).await;
+        sink.wait_for(4, WAIT).await;
+        wait_states(&app, &ep.id, &[("succeeded", 4)]).await;
+        let kinds = attempt_error_kinds(&app, &ep.id).await;
+        assert_eq!(
+            kinds,
+            vec![None, None, None, None],
+            "HTTP answers are not network errors"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deliveries_wait_blocked_without_a_key_and_go_out_once_one_is_uploaded() {
+    on_each_backend_with(builder(), async |app| {
+        let sink = Sink::start().await;
+        let ep = endpoint(&app, &sink.url, ALL, false).await;
+        cancelled_session(&app, serde_json::Value::Null).await;
+        wait_states(&app, &ep.id, &[("blocked_no_key", 0)]).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(sink.received().is_empty());
+        add_key(&app, &ep).await;
+        sink.wait_for(1, WAIT).await;
+        wait_states(&app, &ep.id, &[("succeeded", 1)]).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn erasing_a_session_cancels_its_pending_deliveries() {
+    on_each_backend_with(builder(), async |app| {
+        let sink = Sink::start().await;
+        sink.always(503);
+        let ep = endpoint(&app, &sink.url, ALL, true).await;
+        let session = cancelled_session(&app, serde_json::Value::Null).await;
+        sink.wait_for(1, WAIT).await;
+        let res = app
+            .request(Method::DELETE, &format!("/v1/sessions/{session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+        let states = delivery_states(&app, &ep.id).await;
+        assert_eq!(states.len(), 1);
+        assert_eq!(states[0].0, "cancelled");
+        let seen = sink.received().len();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(sink.received().len(), seen, "nothing is sent after erasure");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn during_a_secret_rotation_both_secrets_sign_and_each_verifies() {
+    on_each_backend_with(builder(), async |app| {
+        let sink = Sink::start().await;
+        let ep = endpoint(&app, &sink.url, ALL, true).await;
+        // Rotate: the old secret becomes the previous one for another 24 h.
+        let new = idgate_webhook::WebhookSecret::generate().unwrap();
+        let sealed_new = app.state.secrets.seal_signing_secret(&ep.id, &new);
+        let sealed_old = app.state.secrets.seal_signing_secret(&ep.id, &ep.secret);
+        let until = (app.state.clock.now().unix_ms() + 24 * 3_600_000).to_string();
+        exec(
+            &app.state.store,
+            &format!(
+                "UPDATE webhook_endpoints SET secret_sealed = $1, previous_secret_sealed = $2, \
+                 previous_secret_expires_at = {until} WHERE id = $3"
+            ),
+            &[&sealed_new, &sealed_old, ep.id.as_str()],
+        )
+        .await;
+        cancelled_session(&app, serde_json::Value::Null).await;
+        let got = sink.wait_for(1, WAIT).await;
+        let signatures = got[0].headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+        let old_receiver = ep.receiver();
+        let new_receiver =
+            idgate_webhook::Receiver::new(new, crate::delivery_support::keys().private.clone());
+        let a = old_receiver
+            .open(&got[0].headers, &got[0].body)
+            .expect("old secret verifies");
+        let b = new_receiver
+            .open(&got[0].headers, &got[0].body)
+            .expect("new secret verifies");
+        assert_eq!(a, b);
+    })
+    .await;
+}
