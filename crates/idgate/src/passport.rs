@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Subcommand};
 use emrtd::passive::{self, CheckName, DataGroupStatus, PassiveReport, Status, Verdict};
-use emrtd::pki::{SourceReport, TrustStore};
+use emrtd::pki::{SourceKind, SourceReport, TrustStore};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -78,11 +78,16 @@ pub struct LoadedSource {
 }
 
 /// Loads every path (files, or directories walked up to [`MAX_DEPTH`]) into a trust store.
-/// Certificate files go first, then master lists (checked against those certificates), then
-/// CRLs (checked against all CSCAs). A file that fails to load is reported, not fatal.
+///
+/// Each file is read and classified by its content once ([`SourceKind::of`]; names and
+/// extensions mean nothing), then loaded in dependency order: CSCA certificates first, master
+/// lists next (their signers are checked against the certificates loaded beside them), CRLs last
+/// (each is accepted only when a CSCA of the store signed it, ICAO 9303-12 §7.1.4). Within a
+/// kind, files keep path order. A file whose content is not a trust source, or that fails to
+/// load, is reported and skipped, not fatal.
 ///
 /// # Errors
-/// When a path cannot be read, or nothing at all could be loaded.
+/// When a path cannot be read (the error names the file), or no CSCA could be loaded.
 pub fn load_trust(
     paths: &[PathBuf],
     progress: &mut dyn FnMut(&str),
@@ -91,35 +96,23 @@ pub fn load_trust(
     for path in paths {
         collect_files(path, 0, &mut files)?;
     }
-    let rank = |p: &Path| match p
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("ml") => 1,
-        Some("crl") => 2,
-        _ => 0,
-    };
-    files.sort_by_key(|p| (rank(p), p.clone()));
     if files.len() > 1 {
         progress(&format!("loading {} trust files", files.len()));
     }
-    let mut store = TrustStore::new();
-    let mut loaded = Vec::with_capacity(files.len());
-    // A CRL is accepted only once its CSCA is in the store, and its file name need not say it is
-    // a CRL (`crl.der` sorts before `csca.der`): CRLs refused for want of their CSCA are retried
-    // once after every other file has been loaded.
-    let mut deferred = Vec::new();
+    let mut sources = Vec::with_capacity(files.len());
+    let mut loaded = Vec::new();
     for path in files {
         let bytes = read_capped(&path, MAX_FILE_LEN)?;
-        match store.add_source(&path.display().to_string(), &bytes) {
-            Err(emrtd::pki::PkiError::CrlUnverified(_)) => deferred.push((path, bytes)),
-            result => loaded.push(report_source(path, result, progress)),
+        match SourceKind::of(&bytes) {
+            Ok(kind) => sources.push((kind, path, bytes)),
+            Err(e) => loaded.push(report_source(path, Err(e), progress)),
         }
     }
-    for (path, bytes) in deferred {
-        let result = store.add_source(&path.display().to_string(), &bytes);
+    // Stable: within a kind, path order.
+    sources.sort_by_key(|(kind, _, _)| kind.load_rank());
+    let mut store = TrustStore::new();
+    for (kind, path, bytes) in sources {
+        let result = store.add_source_of_kind(&path.display().to_string(), &bytes, kind);
         loaded.push(report_source(path, result, progress));
     }
     if store.is_empty() {
@@ -423,4 +416,68 @@ fn inspect_text(summary: &serde_json::Value) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(path: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../emrtd/tests/fixtures/sod/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn outcome<'a>(loaded: &'a [LoadedSource], name: &str) -> &'a Result<SourceReport, String> {
+        &loaded
+            .iter()
+            .find(|l| l.path.file_name().is_some_and(|n| n == name))
+            .unwrap_or_else(|| panic!("{name} not reported"))
+            .result
+    }
+
+    #[test]
+    fn a_crl_loads_after_its_csca_whatever_the_file_names() {
+        let dir = tempfile::tempdir().unwrap();
+        // Named so that path order would put the CRL and the master list before the CSCA.
+        std::fs::write(dir.path().join("a.bin"), fixture("p256/crl_revoked.der")).unwrap();
+        std::fs::write(dir.path().join("b.bin"), fixture("utopia.ml")).unwrap();
+        std::fs::write(dir.path().join("c.bin"), fixture("p256/csca.der")).unwrap();
+        let (store, loaded) = load_trust(&[dir.path().to_path_buf()], &mut |_| {}).unwrap();
+        assert!(matches!(
+            outcome(&loaded, "a.bin"),
+            Ok(SourceReport::Crl { revoked: 1, .. })
+        ));
+        assert!(matches!(
+            outcome(&loaded, "b.bin"),
+            Ok(SourceReport::MasterList(_))
+        ));
+        assert_eq!(store.crls().len(), 1);
+        let order: Vec<_> = loaded.iter().map(|l| l.path.file_name().unwrap()).collect();
+        assert_eq!(order, ["c.bin", "b.bin", "a.bin"]);
+    }
+
+    #[test]
+    fn a_file_that_is_no_trust_source_is_reported_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("csca.der"), fixture("p256/csca.der")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a certificate").unwrap();
+        let (store, loaded) = load_trust(&[dir.path().to_path_buf()], &mut |_| {}).unwrap();
+        assert_eq!(store.len(), 1);
+        let err = outcome(&loaded, "notes.txt").as_ref().unwrap_err();
+        assert!(
+            err.contains("not a certificate, CRL or master list"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_trust_file_fails_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone.der");
+        let err = load_trust(&[missing], &mut |_| {}).unwrap_err();
+        assert!(format!("{err:#}").contains("gone.der"), "{err:#}");
+    }
 }

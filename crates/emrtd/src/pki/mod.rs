@@ -14,7 +14,9 @@ pub mod store;
 pub use cert::Certificate;
 pub use crl::Crl;
 pub use masterlist::{MasterList, MasterListSignature};
-pub use store::{Chain, ChainError, MasterListSummary, Revocation, SourceReport, TrustStore};
+pub use store::{
+    Chain, ChainError, MasterListSummary, Revocation, SourceKind, SourceReport, TrustStore,
+};
 
 /// Why a PKI object could not be loaded. Messages name structures, never personal data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -21,6 +21,54 @@ use crate::tlv::{self, Tag};
 /// Longest chain of link certificates followed above the DSC's issuer.
 const MAX_LINK_DEPTH: usize = 4;
 
+/// What a trust source holds, recognised from its content (never from its file name), so that a
+/// loader can add sources in dependency order: CSCA certificates, then master lists (whose
+/// signers may chain to those CSCAs), then CRLs (accepted only once their CSCA is loaded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceKind {
+    /// One DER certificate, or PEM holding at least one `CERTIFICATE` block.
+    Certificates,
+    /// An ICAO master list (CMS `ContentInfo`, ICAO 9303-12 §8).
+    MasterList,
+    /// One DER CRL, or PEM holding only `X509 CRL` blocks (RFC 5280 §5).
+    Crl,
+}
+
+impl SourceKind {
+    /// Position in the dependency order a loader adds sources in: certificates (0), master
+    /// lists (1), CRLs (2).
+    pub fn load_rank(self) -> u8 {
+        match self {
+            Self::Certificates => 0,
+            Self::MasterList => 1,
+            Self::Crl => 2,
+        }
+    }
+
+    /// Recognises a source from its first structures.
+    ///
+    /// # Errors
+    /// [`PkiError::Pem`] for a broken PEM block, [`PkiError::Unrecognised`] otherwise.
+    pub fn of(bytes: &[u8]) -> Result<Self, PkiError> {
+        let is_pem = std::str::from_utf8(bytes).is_ok_and(|t| t.contains("-----BEGIN "));
+        if is_pem {
+            if !pem_or_der_blocks(bytes, "CERTIFICATE")?.is_empty() {
+                return Ok(Self::Certificates);
+            }
+            if !pem_or_der_blocks(bytes, "X509 CRL")?.is_empty() {
+                return Ok(Self::Crl);
+            }
+            return Err(PkiError::Unrecognised);
+        }
+        match classify_der(bytes) {
+            DerKind::ContentInfo => Ok(Self::MasterList),
+            DerKind::Certificate => Ok(Self::Certificates),
+            DerKind::Crl => Ok(Self::Crl),
+            DerKind::Unknown => Err(PkiError::Unrecognised),
+        }
+    }
+}
+
 /// What one loaded source contributed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceReport {
@@ -267,24 +315,38 @@ impl TrustStore {
     /// # Errors
     /// The error of the recognised kind, or [`PkiError::Unrecognised`].
     pub fn add_source(&mut self, label: &str, bytes: &[u8]) -> Result<SourceReport, PkiError> {
-        let is_pem = std::str::from_utf8(bytes).is_ok_and(|t| t.contains("-----BEGIN "));
-        if is_pem {
-            let crls = pem_or_der_blocks(bytes, "X509 CRL")?;
-            let certs = pem_or_der_blocks(bytes, "CERTIFICATE")?;
-            if certs.is_empty()
-                && let Some(first) = crls.first()
-            {
-                return self.add_crl_der(first);
-            }
-            return Ok(self.add_certificates(&certs));
-        }
-        match classify_der(bytes) {
-            DerKind::ContentInfo => self
+        let kind = SourceKind::of(bytes)?;
+        self.add_source_of_kind(label, bytes, kind)
+    }
+
+    /// Loads a source already recognised by [`SourceKind::of`] (a loader that orders many
+    /// sources classifies each once). A PEM CRL source loads its first CRL.
+    ///
+    /// # Errors
+    /// The error of `kind`'s loader, [`PkiError::Pem`], or [`PkiError::Unrecognised`] when the
+    /// bytes hold nothing of that kind.
+    pub fn add_source_of_kind(
+        &mut self,
+        label: &str,
+        bytes: &[u8],
+        kind: SourceKind,
+    ) -> Result<SourceReport, PkiError> {
+        match kind {
+            SourceKind::MasterList => self
                 .add_master_list(label, bytes, &[])
                 .map(SourceReport::MasterList),
-            DerKind::Certificate => Ok(self.add_certificates(&[bytes.to_vec()])),
-            DerKind::Crl => self.add_crl_der(bytes),
-            DerKind::Unknown => Err(PkiError::Unrecognised),
+            SourceKind::Certificates => {
+                let certs = pem_or_der_blocks(bytes, "CERTIFICATE")?;
+                if certs.is_empty() {
+                    return Err(PkiError::Unrecognised);
+                }
+                Ok(self.add_certificates(&certs))
+            }
+            SourceKind::Crl => {
+                let crls = pem_or_der_blocks(bytes, "X509 CRL")?;
+                let first = crls.first().ok_or(PkiError::Unrecognised)?;
+                self.add_crl_der(first)
+            }
         }
     }
 
@@ -468,5 +530,53 @@ fn classify_der(bytes: &[u8]) -> DerKind {
             }
         }
         _ => DerKind::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(path: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/sod/{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn source_kind_is_recognised_from_content_in_der_and_pem() {
+        let kind = |path: &str| SourceKind::of(&fixture(path)).ok();
+        assert_eq!(kind("p256/csca.der"), Some(SourceKind::Certificates));
+        assert_eq!(kind("ml_csca.pem"), Some(SourceKind::Certificates));
+        assert_eq!(kind("utopia.ml"), Some(SourceKind::MasterList));
+        assert_eq!(kind("p256/crl_empty.der"), Some(SourceKind::Crl));
+        let crl = fixture("p256/crl_revoked.der");
+        let pem = der::pem::encode_string("X509 CRL", der::pem::LineEnding::LF, &crl).unwrap();
+        assert_eq!(SourceKind::of(pem.as_bytes()).ok(), Some(SourceKind::Crl));
+    }
+
+    #[test]
+    fn a_source_of_no_known_kind_is_unrecognised() {
+        let key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert_eq!(SourceKind::of(key.as_bytes()), Err(PkiError::Unrecognised));
+        assert_eq!(
+            SourceKind::of(b"not a certificate"),
+            Err(PkiError::Unrecognised)
+        );
+        assert_eq!(SourceKind::of(&[]), Err(PkiError::Unrecognised));
+    }
+
+    #[test]
+    fn a_crl_is_accepted_once_its_csca_is_loaded_whatever_the_order_given() {
+        let crl = fixture("p256/crl_revoked.der");
+        let mut store = TrustStore::new();
+        assert!(matches!(
+            store.add_source_of_kind("crl", &crl, SourceKind::Crl),
+            Err(PkiError::CrlUnverified(_))
+        ));
+        store.add_source("csca", &fixture("p256/csca.der")).unwrap();
+        assert!(matches!(
+            store.add_source_of_kind("crl", &crl, SourceKind::Crl),
+            Ok(SourceReport::Crl { revoked: 1, .. })
+        ));
     }
 }
