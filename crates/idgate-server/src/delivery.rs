@@ -495,8 +495,10 @@ async fn attempt(ctx: &Ctx, delivery: &ClaimedDelivery) -> AttemptResult {
         .then(|| String::from_utf8_lossy(&report.response_prefix).into_owned());
     record.error_kind = report.error.as_ref().map(error_kind);
 
+    // From the delivery's creation, or from the manual retry or key release that last made
+    // it due: each of those gets a whole window.
     let since_first = Duration::from_millis(
-        u64::try_from(now.unix_ms() - delivery.created_at.unix_ms()).unwrap_or(0),
+        u64::try_from(now.unix_ms() - delivery.retry_window_start.unix_ms()).unwrap_or(0),
     );
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     let decision = ctx.settings.retry.decide(

@@ -57,8 +57,9 @@ pub struct ClaimedDelivery {
     pub id: DeliveryId,
     /// Attempts made before this one.
     pub attempt_count: u32,
-    /// When the delivery was created: the retry window (3 days) counts from here.
-    pub created_at: Timestamp,
+    /// Where the retry window (3 days) counts from: the delivery's creation, or the manual
+    /// retry or key release that last made it due, so such a delivery gets a whole window.
+    pub retry_window_start: Timestamp,
     pub lease_expires_at: Timestamp,
     pub event: Event,
     /// The share contract version of the session (payload `metadata.contract_version`).

@@ -145,9 +145,10 @@ pub trait WebhookStore: Send + Sync {
         tenant: &Tenant,
         id: &EventId,
     ) -> impl Future<Output = StoreResult<Event>> + Send;
-    /// New deliveries of the event, by the routing rule of the outbox: the session's named
-    /// endpoints that are enabled, else every enabled endpoint of the tenant subscribed to the
-    /// type; `pending` due now with an active key, else `blocked_no_key`.
+    /// New deliveries of the event, by the same routing rule as the outbox fan-out of a new
+    /// event (one function serves both): the endpoints the session names, else every endpoint
+    /// of the tenant, in both cases only enabled ones subscribed to the type; `pending` due now
+    /// with an active key, else `blocked_no_key`.
     fn replay_event(
         &self,
         tenant: &Tenant,
@@ -169,7 +170,8 @@ pub trait WebhookStore: Send + Sync {
         tenant: &Tenant,
         id: &DeliveryId,
     ) -> impl Future<Output = StoreResult<Delivery>> + Send;
-    /// A `failed` or `pending` delivery becomes `pending`, due now (attempt numbers continue).
+    /// A `failed` or `pending` delivery becomes `pending`, due now, with a new 3-day retry
+    /// window from now (attempt numbers continue).
     fn retry_delivery(
         &self,
         tenant: &Tenant,

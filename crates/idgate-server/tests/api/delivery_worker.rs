@@ -331,3 +331,68 @@ async fn during_a_secret_rotation_both_secrets_sign_and_each_verifies() {
     })
     .await;
 }
+
+/// Four days, past the 3-day retry window.
+const FOUR_DAYS_MS: &str = "345600000";
+
+/// Makes every delivery of `ep` look created four days ago.
+async fn age_deliveries(app: &idgate_server::testing::TestApp, ep: &idgate_core::EndpointId) {
+    exec(
+        &app.state.store,
+        &format!("UPDATE webhook_deliveries SET created_at = created_at - {FOUR_DAYS_MS} WHERE endpoint_id = $1"),
+        &[ep.as_str()],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_manual_retry_of_an_old_failed_delivery_gets_a_whole_retry_window() {
+    on_each_backend_with(builder(), async |app| {
+        let sink = Sink::start().await;
+        sink.then(410, None).then(503, None);
+        let ep = endpoint(&app, &sink.url, ALL, true).await;
+        cancelled_session(&app, serde_json::Value::Null).await;
+        wait_states(&app, &ep.id, &[("failed", 1)]).await;
+        age_deliveries(&app, &ep.id).await;
+        let list: serde_json::Value = app
+            .request(
+                Method::GET,
+                &format!("/v1/webhooks/deliveries?endpoint_id={}", ep.id),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let delivery = list["data"][0]["id"].as_str().unwrap().to_owned();
+        let res = app
+            .request(
+                Method::POST,
+                &format!("/v1/webhooks/deliveries/{delivery}/retry"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        // The 503 after the retry is retried (not the end of a window that began at creation),
+        // and the receiver's next answer, 200, completes the delivery.
+        wait_states(&app, &ep.id, &[("succeeded", 3)]).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_delivery_released_days_after_it_began_waiting_for_a_key_gets_a_whole_retry_window() {
+    on_each_backend_with(builder(), async |app| {
+        let sink = Sink::start().await;
+        sink.then(503, None);
+        let ep = endpoint(&app, &sink.url, ALL, false).await;
+        cancelled_session(&app, serde_json::Value::Null).await;
+        wait_states(&app, &ep.id, &[("blocked_no_key", 0)]).await;
+        age_deliveries(&app, &ep.id).await;
+        add_key(&app, &ep).await;
+        wait_states(&app, &ep.id, &[("succeeded", 2)]).await;
+    })
+    .await;
+}

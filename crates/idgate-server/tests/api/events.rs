@@ -204,18 +204,38 @@ async fn replay_delivers_to_every_enabled_subscribed_endpoint() {
     .await;
 }
 
+/// Replay routes like the fan-out of a new event: only the session's named endpoints, and of
+/// those only the ones subscribed to the event's type.
 #[tokio::test]
-async fn replay_goes_only_to_the_endpoints_the_session_named() {
+async fn replay_goes_only_to_the_named_endpoints_subscribed_to_the_type() {
     on_each_backend(|app| async move {
-        let named = endpoint(&app, json!(["verification.session.succeeded"]), true).await;
+        let named = endpoint(&app, json!(["verification.session.cancelled"]), true).await;
+        let named_other_type =
+            endpoint(&app, json!(["verification.session.succeeded"]), true).await;
         let _unnamed = endpoint(&app, json!(["*"]), true).await;
-        let (_, event) =
-            cancelled_event(&app, Some(json!({"webhook_endpoint_id": [id(&named)]}))).await;
+        let (_, event) = cancelled_event(
+            &app,
+            Some(json!({"webhook_endpoint_id": [id(&named), id(&named_other_type)]})),
+        )
+        .await;
+        let (_, original) = call(
+            &app,
+            Method::GET,
+            &format!("/v1/webhooks/deliveries?event_id={}", id(&event)),
+            None,
+        )
+        .await;
         let (status, body) = replay(&app, &event).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let deliveries = body["data"]["deliveries"].as_array().unwrap();
         assert_eq!(deliveries.len(), 1, "{body}");
         assert_eq!(deliveries[0]["endpoint_id"], named["id"]);
+        let fanned_out = original["data"].as_array().unwrap();
+        assert_eq!(fanned_out.len(), 1, "{original}");
+        assert_eq!(
+            fanned_out[0]["endpoint_id"], named["id"],
+            "the new event went to the same endpoint"
+        );
     })
     .await;
 }

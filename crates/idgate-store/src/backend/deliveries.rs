@@ -6,7 +6,7 @@ mod delivery_queue {
     use std::collections::HashMap;
 
     use idgate_core::{
-        DeliveryId, EncryptionKeyId, EndpointId, Event, EventType, SessionId, Timestamp,
+        DeliveryId, EncryptionKeyId, EndpointId, Event, SessionId, Subscription, Timestamp,
         WebhookTarget,
     };
 
@@ -27,78 +27,102 @@ mod delivery_queue {
         Timestamp::from_unix_ms(ms).ok_or(StoreError::Corrupt("timestamp out of range"))
     }
 
-    /// Whether a stored subscription list (`["*"]` or event type names) includes `kind`.
-    fn subscribed(types_json: &str, kind: EventType) -> bool {
-        match serde_json::from_str::<Vec<String>>(types_json) {
-            Ok(types) => types.iter().any(|t| t == "*" || t == kind.as_str()),
-            Err(_) => false,
+    /// Where a session's events go, as stored with the session; `None` when the session row
+    /// is gone (erased).
+    pub(super) async fn session_target(
+        conn: &mut Conn,
+        session: &SessionId,
+    ) -> StoreResult<Option<WebhookTarget>> {
+        let stored: Option<(String,)> =
+            sqlx::query_as("SELECT webhook_endpoint_id FROM sessions WHERE id = $1")
+                .bind(session.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+        stored
+            .map(|(text,)| {
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|_| StoreError::Corrupt("webhook_endpoint_id"))?;
+                WebhookTarget::from_json(&value)
+                    .map_err(|_| StoreError::Corrupt("webhook_endpoint_id"))
+            })
+            .transpose()
+    }
+
+    /// The routing rule of the outbox (webhooks.md "Event types"), the one place it is written:
+    /// one new delivery of `event` per endpoint it goes to — the endpoints `target` names, else
+    /// every endpoint of the event's tenant; in both cases only enabled endpoints subscribed to
+    /// the event's type. A delivery is `pending` and due at `at` when its endpoint has an active
+    /// key, else `blocked_no_key` (it then waits visibly instead of failing silently). Used by
+    /// the fan-out of new events and by replay, so a replay reaches exactly the endpoints a new
+    /// event would. Returns the new deliveries' ids in endpoint creation order.
+    pub(super) async fn route_event(
+        conn: &mut Conn,
+        event: &Event,
+        target: &WebhookTarget,
+        at: Timestamp,
+    ) -> StoreResult<Vec<DeliveryId>> {
+        let named = target.endpoint_ids();
+        let candidates: Vec<(String, String, bool)> = sqlx::query_as(
+            "SELECT e.id, e.subscribed_event_types, \
+             EXISTS (SELECT 1 FROM webhook_keys k WHERE k.endpoint_id = e.id AND k.active) \
+             FROM webhook_endpoints e WHERE e.org_id = $1 AND e.environment = $2 AND e.enabled \
+             ORDER BY e.created_at, e.id",
+        )
+        .bind(event.org_id.as_str())
+        .bind(event.environment.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut created = Vec::new();
+        for (endpoint_id, types, has_key) in candidates {
+            if !named.is_empty() && !named.iter().any(|n| n.as_str() == endpoint_id) {
+                continue;
+            }
+            if !Subscription::from_stored(&types).is_some_and(|t| t.matches(event.event_type)) {
+                continue;
+            }
+            let (status, due) = if has_key {
+                ("pending", Some(at.unix_ms()))
+            } else {
+                ("blocked_no_key", None)
+            };
+            let id = DeliveryId::generate();
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (id, org_id, environment, event_id, endpoint_id, session_id, \
+                 status, attempt_count, next_attempt_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $9)",
+            )
+            .bind(id.as_str())
+            .bind(event.org_id.as_str())
+            .bind(event.environment.as_str())
+            .bind(event.id.as_str())
+            .bind(endpoint_id.as_str())
+            .bind(event.session_id.as_str())
+            .bind(status)
+            .bind(due)
+            .bind(at.unix_ms())
+            .execute(&mut *conn)
+            .await?;
+            created.push(id);
         }
+        Ok(created)
     }
 
     /// The outbox fan-out, run by `insert_events` inside the transaction of the state change:
-    /// one delivery per (event, endpoint) for the endpoints the session names, else every
-    /// endpoint of the tenant; in both cases only enabled endpoints subscribed to the event's
-    /// type. The delivery is `pending` and due at the event's time, or `blocked_no_key` when the
-    /// endpoint has no active key (it then waits visibly instead of failing silently).
+    /// each event is routed by [`route_event`], due at the event's time.
     pub(super) async fn fan_out(conn: &mut Conn, events: &[Event]) -> StoreResult<()> {
         let mut targets: HashMap<SessionId, WebhookTarget> = HashMap::new();
         for event in events {
-            if !targets.contains_key(&event.session_id) {
-                let stored: Option<(String,)> =
-                    sqlx::query_as("SELECT webhook_endpoint_id FROM sessions WHERE id = $1")
-                        .bind(event.session_id.as_str())
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                let target = match stored {
-                    Some((text,)) => {
-                        let value: serde_json::Value = serde_json::from_str(&text)
-                            .map_err(|_| StoreError::Corrupt("webhook_endpoint_id"))?;
-                        WebhookTarget::from_json(&value)
-                            .map_err(|_| StoreError::Corrupt("webhook_endpoint_id"))?
-                    }
-                    None => WebhookTarget::AllSubscribed,
-                };
-                targets.insert(event.session_id.clone(), target);
-            }
-            let named = targets
-                .get(&event.session_id)
-                .map(|t| t.endpoint_ids().to_vec())
-                .unwrap_or_default();
-            let candidates: Vec<(String, String, bool)> = sqlx::query_as(
-                "SELECT e.id, e.subscribed_event_types, \
-                 EXISTS (SELECT 1 FROM webhook_keys k WHERE k.endpoint_id = e.id AND k.active) \
-                 FROM webhook_endpoints e WHERE e.org_id = $1 AND e.environment = $2 AND e.enabled \
-                 ORDER BY e.created_at, e.id",
-            )
-            .bind(event.org_id.as_str())
-            .bind(event.environment.as_str())
-            .fetch_all(&mut *conn)
-            .await?;
-            for (endpoint_id, types, has_key) in candidates {
-                if !named.is_empty() && !named.iter().any(|n| n.as_str() == endpoint_id) {
-                    continue;
+            let target = match targets.get(&event.session_id) {
+                Some(target) => target.clone(),
+                None => {
+                    let target = session_target(conn, &event.session_id)
+                        .await?
+                        .unwrap_or(WebhookTarget::AllSubscribed);
+                    targets.insert(event.session_id.clone(), target.clone());
+                    target
                 }
-                if !subscribed(&types, event.event_type) {
-                    continue;
-                }
-                let status = if has_key { "pending" } else { "blocked_no_key" };
-                let at = event.created_at.unix_ms();
-                sqlx::query(
-                    "INSERT INTO webhook_deliveries (id, org_id, environment, event_id, endpoint_id, session_id, \
-                     status, attempt_count, next_attempt_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8, $8)",
-                )
-                .bind(DeliveryId::generate().as_str())
-                .bind(event.org_id.as_str())
-                .bind(event.environment.as_str())
-                .bind(event.id.as_str())
-                .bind(endpoint_id.as_str())
-                .bind(event.session_id.as_str())
-                .bind(status)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
+            };
+            route_event(conn, event, &target, event.created_at).await?;
         }
         Ok(())
     }
@@ -126,7 +150,7 @@ mod delivery_queue {
     struct ClaimRow {
         d_id: String,
         d_attempt_count: i64,
-        d_created_at: i64,
+        d_retry_window_start: i64,
         d_lease_expires_at: i64,
         #[sqlx(flatten)]
         event: EventRow,
@@ -148,7 +172,7 @@ mod delivery_queue {
                     .map_err(|_| StoreError::Corrupt("delivery id"))?,
                 attempt_count: u32::try_from(self.d_attempt_count)
                     .map_err(|_| StoreError::Corrupt("attempt count"))?,
-                created_at: ts(self.d_created_at)?,
+                retry_window_start: ts(self.d_retry_window_start)?,
                 lease_expires_at: ts(self.d_lease_expires_at)?,
                 event: self.event.into_domain()?,
                 // An erased session cancels its deliveries, so the session is normally there;
@@ -205,7 +229,8 @@ mod delivery_queue {
                 .collect::<Vec<_>>()
                 .join(", ");
             let text = format!(
-                "SELECT d.id AS d_id, d.attempt_count AS d_attempt_count, d.created_at AS d_created_at, \
+                "SELECT d.id AS d_id, d.attempt_count AS d_attempt_count, \
+                 COALESCE(d.retry_window_start, d.created_at) AS d_retry_window_start, \
                  d.lease_expires_at AS d_lease_expires_at, \
                  ev.id AS id, ev.org_id AS org_id, ev.environment AS environment, ev.session_id AS session_id, \
                  ev.attempt_id AS attempt_id, ev.type AS type, ev.created_at AS created_at, ev.data AS data, \
@@ -365,8 +390,8 @@ mod delivery_queue {
 
         async fn unblock_endpoint(&self, endpoint: &EndpointId, now: Timestamp) -> StoreResult<u64> {
             let done = sqlx::query(
-                "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1 \
-                 WHERE endpoint_id = $2 AND status = 'blocked_no_key' \
+                "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1, \
+                 retry_window_start = $1 WHERE endpoint_id = $2 AND status = 'blocked_no_key' \
                  AND EXISTS (SELECT 1 FROM webhook_keys k WHERE k.endpoint_id = $2 AND k.active)",
             )
             .bind(now.unix_ms())

@@ -7,13 +7,13 @@ mod webhooks_impl {
     use super::*;
 
     use idgate_core::{
-        Delivery, DeliveryFilter, DeliveryId, DeliveryStatus, EncryptionKey, EncryptionKeyId,
-        EndpointId, EndpointPatch, Event, EventFilter, EventId, Page, PageRequest, SealedSecret,
-        Subscription, Tenant, Timestamp, WebhookEndpoint, WebhookTarget,
+        Delivery, DeliveryFilter, DeliveryId, EncryptionKey, EncryptionKeyId, EndpointId,
+        EndpointPatch, Event, EventFilter, EventId, Page, PageRequest, SealedSecret, Tenant,
+        Timestamp, WebhookEndpoint,
     };
 
     use crate::StoreError;
-    use crate::rows::{EVENT_COLUMNS, EventRow, SessionRow};
+    use crate::rows::{EVENT_COLUMNS, EventRow};
     use crate::webhooks::{
         AttemptRecordRow, DELIVERY_COLUMNS, DeliveryRow, ENDPOINT_COLUMNS, EndpointRow,
         KEY_COLUMNS, KeyActivation, KeyRow, ReplayOutcome, RetryOutcome, WebhookStore,
@@ -110,15 +110,16 @@ mod webhooks_impl {
         found.map(|_| ()).ok_or(StoreError::NotFound)
     }
 
-    /// The endpoint has an active key now: its waiting deliveries become due at once.
+    /// The endpoint has an active key now: its waiting deliveries become due at once, each with
+    /// a whole retry window from now (it may have waited days for the key).
     async fn unblock_deliveries(
         conn: &mut Conn,
         endpoint: &EndpointId,
         now: Timestamp,
     ) -> StoreResult<u64> {
         let done = sqlx::query(
-            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1 \
-             WHERE endpoint_id = $2 AND status = 'blocked_no_key'",
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1, \
+             retry_window_start = $1 WHERE endpoint_id = $2 AND status = 'blocked_no_key'",
         )
         .bind(now.unix_ms())
         .bind(endpoint.as_str())
@@ -591,66 +592,19 @@ mod webhooks_impl {
                 tx.rollback().await?;
                 return Ok(ReplayOutcome::PayloadGone);
             }
-            let session = sqlx::query_as::<_, SessionRow>(sql(format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 AND org_id = $2 AND environment = $3"
-            )))
-            .bind(event.session_id.as_str())
-            .bind(tenant.org_id.as_str())
-            .bind(tenant.environment.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(session) = session else {
+            let Some(target) =
+                super::delivery_queue::session_target(&mut tx, &event.session_id).await?
+            else {
                 // Only erasure removes a session, and it blanks the payload with it.
                 tx.rollback().await?;
                 return Ok(ReplayOutcome::PayloadGone);
             };
-            let target = session.into_domain()?.webhook_endpoint_id;
-            let endpoints: Vec<(String, String)> = sqlx::query_as(
-                "SELECT id, subscribed_event_types FROM webhook_endpoints \
-                 WHERE org_id = $1 AND environment = $2 AND enabled ORDER BY created_at, id",
-            )
-            .bind(tenant.org_id.as_str())
-            .bind(tenant.environment.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-            let keyed: Vec<(String,)> =
-                sqlx::query_as("SELECT endpoint_id FROM webhook_keys WHERE org_id = $1 AND active")
-                    .bind(tenant.org_id.as_str())
-                    .fetch_all(&mut *tx)
-                    .await?;
-            let mut created = Vec::new();
-            for (endpoint, types) in endpoints {
-                let receives = match &target {
-                    WebhookTarget::AllSubscribed => Subscription::from_stored(&types)
-                        .is_some_and(|s| s.matches(event.event_type)),
-                    named => named.endpoint_ids().iter().any(|e| e.as_str() == endpoint),
-                };
-                if !receives {
-                    continue;
-                }
-                let has_key = keyed.iter().any(|(e,)| *e == endpoint);
-                let (status, due) = if has_key {
-                    (DeliveryStatus::Pending, Some(now.unix_ms()))
-                } else {
-                    (DeliveryStatus::BlockedNoKey, None)
-                };
-                let delivery_id = DeliveryId::generate();
-                let row = sqlx::query_as::<_, DeliveryRow>(sql(format!(
-                    "INSERT INTO webhook_deliveries (id, org_id, environment, event_id, endpoint_id, session_id, \
-                     status, attempt_count, next_attempt_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $9) RETURNING {DELIVERY_COLUMNS}"
-                )))
-                .bind(delivery_id.as_str())
-                .bind(tenant.org_id.as_str())
-                .bind(tenant.environment.as_str())
-                .bind(event.id.as_str())
-                .bind(endpoint.as_str())
-                .bind(event.session_id.as_str())
-                .bind(status.as_str())
-                .bind(due)
-                .bind(now.unix_ms())
-                .fetch_one(&mut *tx)
-                .await?;
+            let ids = super::delivery_queue::route_event(&mut tx, &event, &target, now).await?;
+            let mut created = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let row = fetch_delivery_row(&mut tx, tenant, id)
+                    .await?
+                    .ok_or(StoreError::Corrupt("replayed delivery"))?;
                 created.push(row.into_domain()?);
             }
             tx.commit().await?;
@@ -743,9 +697,11 @@ mod webhooks_impl {
             }
             // Guarded by status, so a worker's outcome recorded meanwhile (succeeded) is not
             // overwritten; a lease in progress is left alone and the worker finishes its send.
+            // A new retry window starts now: counted from creation, an old failed delivery would
+            // fail again on its first error.
             let done = sqlx::query(
                 "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, completed_at = NULL, \
-                 updated_at = $1 WHERE id = $2 AND org_id = $3 AND environment = $4 AND status IN ('failed', 'pending')",
+                 retry_window_start = $1, updated_at = $1 WHERE id = $2 AND org_id = $3 AND environment = $4 AND status IN ('failed', 'pending')",
             )
             .bind(now.unix_ms())
             .bind(id.as_str())
