@@ -69,9 +69,10 @@ pub struct Config {
     /// Fallback poll of the delivery worker (retries, other nodes' events), in milliseconds;
     /// first attempts do not wait for it (a commit wakes the worker).
     pub webhook_poll_interval_ms: u64,
-    /// How long a claimed delivery is exclusive to one worker; at least 20 s, above the 15 s
-    /// request timeout, so a lease never runs out mid-send. A crashed node's deliveries are
-    /// re-sent after at most this long.
+    /// How long a claimed delivery is exclusive to one worker; at least 25 s
+    /// ([`crate::delivery::MIN_LEASE`]: the 15 s request timeout, a 5 s margin and 5 s of
+    /// queueing), so a lease never runs out mid-send. A crashed node's deliveries are re-sent
+    /// after at most this long.
     pub webhook_lease_secs: u64,
     /// Ceiling of the first retry delay (full jitter, doubling per attempt), in milliseconds.
     pub webhook_retry_base_ms: u64,
@@ -177,8 +178,8 @@ impl Config {
             ),
             (
                 "webhook_lease_secs",
-                (20..=3600).contains(&self.webhook_lease_secs),
-                "must be between 20 and 3600",
+                (crate::delivery::MIN_LEASE.as_secs()..=3600).contains(&self.webhook_lease_secs),
+                "must be between 25 and 3600",
             ),
             (
                 "webhook_retry_base_ms",

@@ -64,6 +64,27 @@ fn zero_rate_limit_is_rejected() {
     });
 }
 
+/// A lease of only the request timeout plus the safety margin (20 s) left the worker unable
+/// to start any send: every claim was handed back unsent. The shortest accepted lease leaves
+/// room to wait for a slot.
+#[test]
+fn a_lease_too_short_to_send_within_is_rejected() {
+    Jail::expect_with(|jail| {
+        jail.set_env("IDGATE_WEBHOOK_LEASE_SECS", "24");
+        assert!(matches!(
+            Config::load(None),
+            Err(ConfigError::Rule {
+                field: "webhook_lease_secs",
+                ..
+            })
+        ));
+        jail.set_env("IDGATE_WEBHOOK_LEASE_SECS", "25");
+        let lease = Config::load(None).expect("loads").delivery_settings().lease;
+        assert!(lease > idgate_webhook::ssrf::TOTAL_TIMEOUT + std::time::Duration::from_secs(5));
+        Ok(())
+    });
+}
+
 #[test]
 fn public_and_docs_urls_default_from_the_bound_address() {
     let config = Config::default();

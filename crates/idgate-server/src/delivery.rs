@@ -51,6 +51,12 @@ const MAX_RECORD_BATCH: usize = 512;
 /// A delivery is sent only if its lease outlives the whole-request timeout by this much, so a
 /// lease can never run out while its request is in flight (which would let a second worker send).
 const LEASE_SAFETY: Duration = Duration::from_secs(5);
+/// The shortest lease the worker can work with: the whole-request timeout, [`LEASE_SAFETY`] and
+/// 5 s for a claimed delivery to wait for a slot of its endpoint. With a lease of just timeout +
+/// safety (20 s) no delivery could ever start (the check in `deliver` needs a remaining lease
+/// above that), and every claim would be handed back unsent, over and over.
+pub const MIN_LEASE: Duration =
+    Duration::from_secs(idgate_webhook::ssrf::TOTAL_TIMEOUT.as_secs() + LEASE_SAFETY.as_secs() + 5);
 /// How long shutdown waits for in-flight sends before abandoning them to lease expiry.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How often expired payloads are purged.
