@@ -48,6 +48,11 @@ pub const USER_AGENT: &str = concat!("idgate-webhooks/", env!("CARGO_PKG_VERSION
 const MAX_CLAIM_BATCH: u32 = 256;
 /// Outcomes recorded per transaction at most.
 const MAX_RECORD_BATCH: usize = 512;
+/// Under a backlog the worker claims again only once `1/REFILL_DIVISOR` of its slots are free.
+/// Claiming for each slot a finished send frees would cost one write transaction per delivery,
+/// which on SQLite (one writer, an fsync per commit) competes with the outcome recorder and
+/// caps throughput far below what the receiver takes.
+const REFILL_DIVISOR: usize = 4;
 /// A delivery is sent only if its lease outlives the whole-request timeout by this much, so a
 /// lease can never run out while its request is in flight (which would let a second worker send).
 const LEASE_SAFETY: Duration = Duration::from_secs(5);
@@ -163,6 +168,8 @@ pub async fn run(
     let freed = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
     let mut last_purge: Option<Instant> = None;
+    // Whether the last claim filled every slot it asked for: more is probably due.
+    let mut backlog = false;
 
     loop {
         if *shutdown.borrow() {
@@ -174,7 +181,14 @@ pub async fn run(
             purge(&state, &settings).await;
         }
         let free = global.available_permits();
-        if free == 0 {
+        // Without a backlog any free slot is claimed for at once, so a new event leaves
+        // immediately; under one, slots are refilled in batches (see `REFILL_DIVISOR`).
+        let floor = if backlog {
+            (settings.concurrency / REFILL_DIVISOR).clamp(1, MAX_CLAIM_BATCH as usize)
+        } else {
+            1
+        };
+        if free < floor {
             tokio::select! {
                 _ = freed.notified() => {}
                 _ = shutdown.changed() => {}
@@ -198,6 +212,7 @@ pub async fn run(
         };
         let claimed_at = Instant::now();
         let got = claimed.len();
+        backlog = got > 0 && got == want as usize;
         for delivery in claimed {
             let Ok(permit) = global.clone().try_acquire_owned() else {
                 // Cannot happen (only this loop takes permits); the lease returns it anyway.
