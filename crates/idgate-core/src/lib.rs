@@ -17,6 +17,7 @@ pub mod secret;
 pub mod session;
 pub mod share;
 pub mod time;
+pub mod url;
 pub mod webhook;
 
 pub use api_key::{ApiKey, ApiKeyHash, ApiKeyPatch, ApiKeySecret, Environment, Scope, Scopes};
