@@ -6,7 +6,8 @@
 
 use idgate_core::idempotency::IDEMPOTENCY_TTL_SECS;
 use idgate_core::{
-    ApiKey, ApiKeyHash, ApiKeyId, ApiKeyPatch, Attempt, AttemptId, Event, FailureCode, OrgId,
+    ApiKey, ApiKeyHash, ApiKeyId, ApiKeyPatch, Attempt, AttemptId, Event, FailureCode, KeyAudience,
+    OrgId,
     Organization, Page, PageRequest, Session, SessionFilter, SessionId, SessionStatus, Tenant,
     Timestamp, TransitionError,
 };
@@ -375,6 +376,15 @@ where
     Ok((session, attempt))
 }
 
+/// The audience's environments as the two values of an `environment IN ($a, $b)` clause (the
+/// single environment twice when there is one), so the SQL text is the same for every caller.
+fn audience_environments(audience: &KeyAudience) -> (&'static str, &'static str) {
+    let envs = audience.environments();
+    let first = envs.first().map_or("", |e| e.as_str());
+    let last = envs.last().map_or("", |e| e.as_str());
+    (first, last)
+}
+
 /// `(created_at, id)` of the cursor item, `CursorNotFound` if it is not in the list.
 fn cursor_or_error(row: Option<CursorRow>) -> StoreResult<(i64, String)> {
     row.map(|r| (r.created_at, r.id))
@@ -450,32 +460,42 @@ impl Store for This {
 
     async fn list_api_keys(
         &self,
-        org: &OrgId,
+        audience: &KeyAudience,
         page: &PageRequest<ApiKeyId>,
     ) -> StoreResult<Page<ApiKey>> {
         let fetch = i64::from(page.limit.get()) + 1;
+        let (env_a, env_b) = audience_environments(audience);
         let rows = match &page.starting_after {
             None => {
                 sqlx::query_as::<_, ApiKeyRow>(sql(format!(
-                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND environment IN ($2, $3) \
+                     ORDER BY created_at DESC, id DESC LIMIT $4"
                 )))
-                .bind(org.as_str())
+                .bind(audience.org_id.as_str())
+                .bind(env_a)
+                .bind(env_b)
                 .bind(fetch)
                 .fetch_all(&self.pool)
                 .await?
             }
             Some(after) => {
-                let cursor = sqlx::query_as::<_, CursorRow>("SELECT created_at, id FROM api_keys WHERE org_id = $1 AND id = $2")
-                    .bind(org.as_str())
-                    .bind(after.as_str())
-                    .fetch_optional(&self.pool)
-                    .await?;
+                let cursor = sqlx::query_as::<_, CursorRow>(
+                    "SELECT created_at, id FROM api_keys WHERE org_id = $1 AND environment IN ($2, $3) AND id = $4",
+                )
+                .bind(audience.org_id.as_str())
+                .bind(env_a)
+                .bind(env_b)
+                .bind(after.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
                 let (at, id) = cursor_or_error(cursor)?;
                 sqlx::query_as::<_, ApiKeyRow>(sql(format!(
-                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND (created_at, id) < ($2, $3) \
-                     ORDER BY created_at DESC, id DESC LIMIT $4"
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND environment IN ($2, $3) \
+                     AND (created_at, id) < ($4, $5) ORDER BY created_at DESC, id DESC LIMIT $6"
                 )))
-                .bind(org.as_str())
+                .bind(audience.org_id.as_str())
+                .bind(env_a)
+                .bind(env_b)
                 .bind(at)
                 .bind(id)
                 .bind(fetch)
@@ -490,11 +510,14 @@ impl Store for This {
         Ok(Page::from_overfetch(keys, page.limit))
     }
 
-    async fn get_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<ApiKey> {
+    async fn get_api_key(&self, audience: &KeyAudience, id: &ApiKeyId) -> StoreResult<ApiKey> {
+        let (env_a, env_b) = audience_environments(audience);
         sqlx::query_as::<_, ApiKeyRow>(sql(format!(
-            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND id = $2"
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND environment IN ($2, $3) AND id = $4"
         )))
-        .bind(org.as_str())
+        .bind(audience.org_id.as_str())
+        .bind(env_a)
+        .bind(env_b)
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?
@@ -504,20 +527,24 @@ impl Store for This {
 
     async fn update_api_key(
         &self,
-        org: &OrgId,
+        audience: &KeyAudience,
         id: &ApiKeyId,
         patch: &ApiKeyPatch,
         now: Timestamp,
     ) -> StoreResult<ApiKey> {
+        let (env_a, env_b) = audience_environments(audience);
         sqlx::query_as::<_, ApiKeyRow>(sql(format!(
             "UPDATE api_keys SET name = COALESCE($1, name), scopes = COALESCE($2, scopes), \
-             enabled = COALESCE($3, enabled), updated_at = $4 WHERE org_id = $5 AND id = $6 RETURNING {API_KEY_COLUMNS}"
+             enabled = COALESCE($3, enabled), updated_at = $4 \
+             WHERE org_id = $5 AND environment IN ($6, $7) AND id = $8 RETURNING {API_KEY_COLUMNS}"
         )))
         .bind(patch.name.as_deref())
         .bind(patch.scopes.as_ref().map(scopes_json))
         .bind(patch.enabled)
         .bind(now.unix_ms())
-        .bind(org.as_str())
+        .bind(audience.org_id.as_str())
+        .bind(env_a)
+        .bind(env_b)
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?
@@ -525,12 +552,17 @@ impl Store for This {
         .into_domain()
     }
 
-    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM api_keys WHERE org_id = $1 AND id = $2")
-            .bind(org.as_str())
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
+    async fn delete_api_key(&self, audience: &KeyAudience, id: &ApiKeyId) -> StoreResult<()> {
+        let (env_a, env_b) = audience_environments(audience);
+        let done = sqlx::query(
+            "DELETE FROM api_keys WHERE org_id = $1 AND environment IN ($2, $3) AND id = $4",
+        )
+        .bind(audience.org_id.as_str())
+        .bind(env_a)
+        .bind(env_b)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             Err(StoreError::NotFound)
         } else {
