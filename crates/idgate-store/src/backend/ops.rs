@@ -6,7 +6,7 @@
 
 use idgate_core::idempotency::IDEMPOTENCY_TTL_SECS;
 use idgate_core::{
-    ApiKey, ApiKeyHash, ApiKeyId, ApiKeyPatch, Attempt, AttemptId, Event, FailureCode, KeyAudience,
+    ApiKey, ApiKeyHash, ApiKeyId, ApiKeyPatch, Attempt, AttemptId, Event, FailureCode, KeyAudience, Limit,
     OrgId,
     Organization, Page, PageRequest, Session, SessionFilter, SessionId, SessionStatus, Tenant,
     Timestamp, TransitionError,
@@ -33,6 +33,100 @@ enum Bind {
     Text(String),
     Int(i64),
 }
+
+/// Runs a dynamically assembled `SELECT` of `R` with its binds.
+async fn fetch_all_bound<R>(pool: &sqlx::Pool<Db>, text: String, binds: Vec<Bind>) -> StoreResult<Vec<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+{
+    let mut query = sqlx::query_as::<_, R>(sql(text));
+    for b in binds {
+        query = match b {
+            Bind::Text(s) => query.bind(s),
+            Bind::Int(i) => query.bind(i),
+        };
+    }
+    Ok(query.fetch_all(pool).await?)
+}
+
+/// A page of one tenant's rows of `table`, newest first, with optional filters: the shape of
+/// every list of the API (api.md "Pagination"). The cursor is the `(created_at, id)` of the
+/// `starting_after` row, looked up within the same tenant (so another tenant's id is
+/// `CursorNotFound`, like an unknown one), and the page over-fetches one row to learn `has_more`.
+/// With the `(org_id, environment, created_at DESC, id DESC)` indexes a page costs O(limit),
+/// whatever the table's size.
+struct TenantPage {
+    table: &'static str,
+    tenant: Tenant,
+    clauses: String,
+    binds: Vec<Bind>,
+}
+
+impl TenantPage {
+    fn new(table: &'static str, tenant: &Tenant) -> Self {
+        Self {
+            table,
+            tenant: tenant.clone(),
+            clauses: String::from("org_id = $1 AND environment = $2"),
+            binds: vec![
+                Bind::Text(tenant.org_id.to_string()),
+                Bind::Text(tenant.environment.as_str().to_owned()),
+            ],
+        }
+    }
+
+    /// Adds `AND <column> <op> $n` for a present value.
+    fn filter(&mut self, column: &str, op: &str, value: Option<Bind>) -> &mut Self {
+        if let Some(value) = value {
+            self.binds.push(value);
+            let n = self.binds.len();
+            self.clauses.push_str(&format!(" AND {column} {op} ${n}"));
+        }
+        self
+    }
+
+    /// `created_from`/`created_to` as inclusive bounds.
+    fn created_between(&mut self, from: Option<Timestamp>, to: Option<Timestamp>) -> &mut Self {
+        self.filter("created_at", ">=", from.map(|t| Bind::Int(t.unix_ms())))
+            .filter("created_at", "<=", to.map(|t| Bind::Int(t.unix_ms())))
+    }
+
+    /// Starts after the row `id` of the same tenant.
+    async fn after(&mut self, pool: &sqlx::Pool<Db>, id: Option<&str>) -> StoreResult<()> {
+        let Some(id) = id else { return Ok(()) };
+        let cursor = sqlx::query_as::<_, CursorRow>(sql(format!(
+            "SELECT created_at, id FROM {} WHERE id = $1 AND org_id = $2 AND environment = $3",
+            self.table
+        )))
+        .bind(id)
+        .bind(self.tenant.org_id.as_str())
+        .bind(self.tenant.environment.as_str())
+        .fetch_optional(pool)
+        .await?;
+        let (at, id) = cursor_or_error(cursor)?;
+        self.binds.push(Bind::Int(at));
+        self.binds.push(Bind::Text(id));
+        let (a, b) = (self.binds.len() - 1, self.binds.len());
+        self.clauses.push_str(&format!(" AND (created_at, id) < (${a}, ${b})"));
+        Ok(())
+    }
+
+    /// The rows of the page plus one, if there is a next page.
+    async fn fetch<R>(mut self, pool: &sqlx::Pool<Db>, columns: &str, limit: Limit) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
+        self.binds.push(Bind::Int(i64::from(limit.get()) + 1));
+        let text = format!(
+            "SELECT {columns} FROM {} WHERE {} ORDER BY created_at DESC, id DESC LIMIT ${}",
+            self.table,
+            self.clauses,
+            self.binds.len()
+        );
+        fetch_all_bound(pool, text, self.binds).await
+    }
+}
+
 
 async fn fetch_session_for_update(
     conn: &mut Conn,
@@ -675,54 +769,15 @@ impl Store for This {
             }
         }
 
-        let mut clauses = String::from("org_id = $1 AND environment = $2");
-        let mut binds = vec![
-            Bind::Text(tenant.org_id.to_string()),
-            Bind::Text(tenant.environment.as_str().to_owned()),
-        ];
-        let next = |binds: &mut Vec<Bind>, b: Bind| {
-            binds.push(b);
-            binds.len()
-        };
-        if let Some(status) = filter.status {
-            let n = next(&mut binds, Bind::Text(status.as_str().to_owned()));
-            clauses.push_str(&format!(" AND status = ${n}"));
-        }
-        if let Some(from) = filter.created_from {
-            let n = next(&mut binds, Bind::Int(from.unix_ms()));
-            clauses.push_str(&format!(" AND created_at >= ${n}"));
-        }
-        if let Some(to) = filter.created_to {
-            let n = next(&mut binds, Bind::Int(to.unix_ms()));
-            clauses.push_str(&format!(" AND created_at <= ${n}"));
-        }
-        if let Some(after) = &page.starting_after {
-            let cursor = sqlx::query_as::<_, CursorRow>(
-                "SELECT created_at, id FROM sessions WHERE id = $1 AND org_id = $2 AND environment = $3",
-            )
-            .bind(after.as_str())
-            .bind(tenant.org_id.as_str())
-            .bind(tenant.environment.as_str())
-            .fetch_optional(&self.pool)
+        let mut query = TenantPage::new("sessions", tenant);
+        query
+            .filter("status", "=", filter.status.map(|s| Bind::Text(s.as_str().to_owned())))
+            .created_between(filter.created_from, filter.created_to);
+        query
+            .after(&self.pool, page.starting_after.as_ref().map(SessionId::as_str))
             .await?;
-            let (at, id) = cursor_or_error(cursor)?;
-            let a = next(&mut binds, Bind::Int(at));
-            let b = next(&mut binds, Bind::Text(id));
-            clauses.push_str(&format!(" AND (created_at, id) < (${a}, ${b})"));
-        }
-        let l = next(&mut binds, Bind::Int(i64::from(page.limit.get()) + 1));
-        let text = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE {clauses} ORDER BY created_at DESC, id DESC LIMIT ${l}"
-        );
-        let mut query = sqlx::query_as::<_, SessionRow>(sql(text));
-        for b in binds {
-            query = match b {
-                Bind::Text(s) => query.bind(s),
-                Bind::Int(i) => query.bind(i),
-            };
-        }
         let sessions = query
-            .fetch_all(&self.pool)
+            .fetch::<SessionRow>(&self.pool, SESSION_COLUMNS, page.limit)
             .await?
             .into_iter()
             .map(SessionRow::into_domain)
