@@ -740,6 +740,7 @@ fn apdu(header: [u8; 4], data: &[u8], le: Option<usize>) -> Vec<u8> {
 
 /// Chip side of the key agreement, for the test kit's virtual chip and for cross-checks: the
 /// secret a chip with static private key `private` derives from the terminal's ephemeral key.
+#[cfg(feature = "testkit")]
 pub(crate) fn chip_side_secret(
     key: &ChipKey,
     private: &BigUint,

@@ -2,7 +2,7 @@
 //! chip built from the published DG15 private key answers challenges, and the verifier accepts
 //! them with the DG15 public key from the reference data group, and rejects every other key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use emrtd::active::{self, AaError, AaMechanism};
 use emrtd::crypto::hash::HashAlgorithm;
@@ -26,13 +26,13 @@ fn bsi_dir() -> Option<PathBuf> {
     }
 }
 
-fn erika_chip(dir: &PathBuf, hash: HashAlgorithm) -> VirtualChip {
+fn erika_chip(dir: &Path, hash: HashAlgorithm) -> VirtualChip {
     let key = keys::rsa_key_from_pkcs8(&std::fs::read(dir.join("DG15_sk.pkcs8")).unwrap()).unwrap();
     VirtualChip::new(Some(AaPrivateKey::Rsa { key, hash }), None, Vec::new())
 }
 
 /// The SubjectPublicKeyInfo inside DG15 (`6F L SPKI`, ICAO 9303-10 §4.7.15).
-fn dg15_spki(dir: &PathBuf) -> Vec<u8> {
+fn dg15_spki(dir: &Path) -> Vec<u8> {
     let dg15 = std::fs::read(dir.join("Datagroup15.bin")).unwrap();
     let outer = tlv::read_exact(&dg15).unwrap();
     assert_eq!(outer.tag, tlv::Tag(0x6F));

@@ -2,7 +2,7 @@
 //! published DG14 private key (brainpoolP224r1 with explicit parameters, id-CA-ECDH-3DES-CBC-CBC)
 //! answers the server's relay, the server accepts it, and rejects chips with any other key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use emrtd::chip_auth::sm::{SmCipher, SmError};
 use emrtd::chip_auth::{CaProtocol, ChipAuthError, ChipAuthParams, ChipAuthSession, KeyAgreement};
@@ -26,7 +26,7 @@ fn bsi_dir() -> Option<PathBuf> {
 }
 
 /// The chip-authentication parameters DG14 announces (ICAO 9303-11 §9.2).
-fn dg14_params(dir: &PathBuf) -> ChipAuthParams {
+fn dg14_params(dir: &Path) -> ChipAuthParams {
     let dg14 = std::fs::read(dir.join("Datagroup14.bin")).unwrap();
     let infos = emrtd::lds::dg14::parse(&dg14).unwrap();
     ChipAuthParams::from_security_infos(&infos)
@@ -34,11 +34,11 @@ fn dg14_params(dir: &PathBuf) -> ChipAuthParams {
         .expect("DG14 announces chip authentication")
 }
 
-fn erika_ca_key(dir: &PathBuf) -> EcPrivateKey {
+fn erika_ca_key(dir: &Path) -> EcPrivateKey {
     keys::ec_key_from_pkcs8(&std::fs::read(dir.join("DG14_sk.pkcs8")).unwrap()).unwrap()
 }
 
-fn ef_com(dir: &PathBuf) -> Vec<u8> {
+fn ef_com(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join("EF_COM.bin")).unwrap()
 }
 

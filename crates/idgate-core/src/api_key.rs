@@ -52,6 +52,39 @@ impl Environment {
     }
 }
 
+/// The API keys one caller may list, change and delete. A test-mode key sees only test-mode
+/// objects, its organization's test keys included (api.md "Test mode"), so a leaked test key
+/// cannot disable or rescope production keys; a live key manages every key of its organization,
+/// since it is the one that issues and revokes test keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAudience {
+    pub org_id: OrgId,
+    environments: &'static [Environment],
+}
+
+impl KeyAudience {
+    /// The keys a key of `environment` in `org_id` may manage.
+    pub fn of(org_id: OrgId, environment: Environment) -> Self {
+        let environments: &'static [Environment] = match environment {
+            Environment::Live => &[Environment::Live, Environment::Test],
+            Environment::Test => &[Environment::Test],
+        };
+        Self {
+            org_id,
+            environments,
+        }
+    }
+
+    /// The environments whose keys are visible (one or both, never none).
+    pub fn environments(&self) -> &'static [Environment] {
+        self.environments
+    }
+
+    pub fn sees(&self, environment: Environment) -> bool {
+        self.environments.contains(&environment)
+    }
+}
+
 impl fmt::Display for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -296,6 +329,16 @@ pub struct ApiKeyPatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_test_key_manages_only_test_keys_and_a_live_key_both() {
+        let org = OrgId::generate();
+        let test = KeyAudience::of(org.clone(), Environment::Test);
+        assert!(test.sees(Environment::Test));
+        assert!(!test.sees(Environment::Live));
+        let live = KeyAudience::of(org, Environment::Live);
+        assert!(live.sees(Environment::Live) && live.sees(Environment::Test));
+    }
 
     #[test]
     fn generated_keys_have_the_documented_format() {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::error::Error;
 use crate::id::EndpointId;
 use crate::share::{ShareFields, ShareFieldsInput};
+use crate::url::{HttpUrl, Scheme};
 
 pub const MAX_REDIRECT_URL_LEN: usize = 2048;
 pub const EXPIRES_IN_RANGE: std::ops::RangeInclusive<u32> = 300..=86_400;
@@ -181,90 +182,11 @@ fn redirect_url_error() -> Error {
 /// Absolute `https:` URL, or `http:` to `localhost`/loopback, at most 2048 characters, without
 /// credentials, whitespace or control characters. Returns the URL as given.
 pub fn validate_redirect_url(url: &str) -> Result<String, Error> {
-    if url.is_empty()
-        || url.len() > MAX_REDIRECT_URL_LEN
-        || !url.is_ascii()
-        || url.bytes().any(|b| b <= b' ' || b == 0x7f)
-    {
-        return Err(redirect_url_error());
-    }
-    let lower = url.to_ascii_lowercase();
-    let (https, rest) = if let Some(rest) = lower.strip_prefix("https://") {
-        (true, rest)
-    } else if let Some(rest) = lower.strip_prefix("http://") {
-        (false, rest)
-    } else {
-        return Err(redirect_url_error());
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = rest.get(..authority_end).ok_or_else(redirect_url_error)?;
-    if authority.contains('@') {
-        return Err(redirect_url_error());
-    }
-    let (host, port) = split_host_port(authority).ok_or_else(redirect_url_error)?;
-    if let Some(port) = port
-        && (port.is_empty()
-            || port.len() > 5
-            || !port.bytes().all(|b| b.is_ascii_digit())
-            || port.parse::<u32>().map_or(true, |p| p == 0 || p > 65_535))
-    {
-        return Err(redirect_url_error());
-    }
-    if !valid_host(host) {
-        return Err(redirect_url_error());
-    }
-    if !https && !is_loopback_host(host) {
+    let parsed = HttpUrl::parse(url, MAX_REDIRECT_URL_LEN).map_err(|_| redirect_url_error())?;
+    if parsed.scheme == Scheme::Http && !parsed.is_loopback() {
         return Err(redirect_url_error());
     }
     Ok(url.to_owned())
-}
-
-fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
-    if authority.starts_with('[') {
-        let close = authority.find(']')?;
-        let host = authority.get(..=close)?;
-        let after = authority.get(close + 1..)?;
-        match after.strip_prefix(':') {
-            Some(port) => Some((host, Some(port))),
-            None if after.is_empty() => Some((host, None)),
-            None => None,
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((host, port)) => Some((host, Some(port))),
-            None => Some((authority, None)),
-        }
-    }
-}
-
-fn valid_host(host: &str) -> bool {
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner.parse::<std::net::Ipv6Addr>().is_ok();
-    }
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
-fn is_loopback_host(host: &str) -> bool {
-    if host == "localhost" || host.ends_with(".localhost") {
-        return true;
-    }
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner
-            .parse::<std::net::Ipv6Addr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    }
-    host.parse::<std::net::Ipv4Addr>()
-        .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn validate_metadata(value: &serde_json::Value) -> Result<Metadata, Error> {

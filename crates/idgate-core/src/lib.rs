@@ -17,9 +17,12 @@ pub mod secret;
 pub mod session;
 pub mod share;
 pub mod time;
+pub mod url;
 pub mod webhook;
 
-pub use api_key::{ApiKey, ApiKeyHash, ApiKeyPatch, ApiKeySecret, Environment, Scope, Scopes};
+pub use api_key::{
+    ApiKey, ApiKeyHash, ApiKeyPatch, ApiKeySecret, Environment, KeyAudience, Scope, Scopes,
+};
 pub use create::{CreateSessionRequest, Metadata, SessionSpec, WebhookTarget};
 pub use error::{Error, ErrorCode};
 pub use event::{Event, EventType};

@@ -41,6 +41,13 @@ pub struct Tenant {
     pub environment: Environment,
 }
 
+impl Tenant {
+    /// The API keys this tenant's caller may manage.
+    pub fn api_keys(&self) -> crate::api_key::KeyAudience {
+        crate::api_key::KeyAudience::of(self.org_id.clone(), self.environment)
+    }
+}
+
 /// An organization: the unit of tenancy. Objects of another organization are indistinguishable
 /// from objects that do not exist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

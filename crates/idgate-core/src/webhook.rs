@@ -16,6 +16,7 @@ use crate::event::EventType;
 use crate::id::{DeliveryId, EncryptionKeyId, EndpointId, EventId, OrgId, SessionId};
 use crate::session::Tenant;
 use crate::time::Timestamp;
+use crate::url::{HttpUrl, Scheme};
 
 /// Longest endpoint URL accepted, like `redirect_url` (api.md): long enough for any real
 /// receiver, short enough that a URL is never a storage or log hazard.
@@ -130,90 +131,20 @@ impl Serialize for Subscription {
 /// [`MAX_WEBHOOK_URL_LEN`] printable ASCII characters. Whether the host resolves to a permitted
 /// address is decided at send time by the SSRF guard, since DNS answers change.
 pub fn validate_webhook_url(url: &str, allow_http: bool) -> Result<String, Error> {
-    let invalid = |why: &str| {
+    let invalid = |why: String| {
         Error::with_message(
             ErrorCode::InvalidWebhookUrl,
             format!("Invalid `url`: {why}."),
         )
     };
-    if url.is_empty() {
-        return Err(invalid("must not be empty"));
+    let parsed = HttpUrl::parse(url, MAX_WEBHOOK_URL_LEN).map_err(|p| invalid(p.reason()))?;
+    if parsed.scheme == Scheme::Http && !allow_http {
+        return Err(Error::new(ErrorCode::InsecureWebhookUrl));
     }
-    if url.len() > MAX_WEBHOOK_URL_LEN {
-        return Err(invalid("must be at most 2048 characters"));
-    }
-    if !url.is_ascii() || url.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(invalid(
-            "must be printable ASCII without spaces (percent-encode other characters)",
-        ));
-    }
-    let lower = url.to_ascii_lowercase();
-    let rest = if let Some(rest) = lower.strip_prefix("https://") {
-        rest
-    } else if let Some(rest) = lower.strip_prefix("http://") {
-        if !allow_http {
-            return Err(Error::new(ErrorCode::InsecureWebhookUrl));
-        }
-        rest
-    } else {
-        return Err(invalid("must be an absolute https:// URL"));
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = rest.get(..authority_end).unwrap_or_default();
-    if authority.contains('@') {
-        return Err(invalid("must not contain credentials (user:password@)"));
-    }
-    if rest.contains('#') {
-        return Err(invalid("must not contain a fragment"));
-    }
-    let (host, port) = split_host_port(authority).ok_or_else(|| invalid("has a malformed host"))?;
-    if let Some(port) = port
-        && (port.is_empty()
-            || port.len() > 5
-            || !port.bytes().all(|b| b.is_ascii_digit())
-            || port.parse::<u32>().map_or(true, |p| p == 0 || p > 65_535))
-    {
-        return Err(invalid("has an invalid port"));
-    }
-    if !valid_host(host) {
-        return Err(invalid("has a malformed host"));
+    if parsed.has_fragment {
+        return Err(invalid("must not contain a fragment".into()));
     }
     Ok(url.to_owned())
-}
-
-fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
-    if authority.starts_with('[') {
-        let close = authority.find(']')?;
-        let host = authority.get(..=close)?;
-        let after = authority.get(close + 1..)?;
-        match after.strip_prefix(':') {
-            Some(port) => Some((host, Some(port))),
-            None if after.is_empty() => Some((host, None)),
-            None => None,
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((host, port)) => Some((host, Some(port))),
-            None => Some((authority, None)),
-        }
-    }
-}
-
-fn valid_host(host: &str) -> bool {
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner.parse::<std::net::Ipv6Addr>().is_ok();
-    }
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }
 
 fn validate_description(value: &serde_json::Value) -> Result<String, Error> {

@@ -105,12 +105,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::invalid_request("Invalid request body: malformed JSON.");
-        }
         let text = inner.to_string();
         let reason = strip_position(&text);
-        if path.is_empty() || path == "." {
+        // `?` marks a segment serde_path_to_error could not name (a key not yet read).
+        let at_root = path.is_empty() || path == "." || path.contains('?');
+        if inner.is_syntax() || inner.is_eof() {
+            // Inside a field (`1e400` is out of range for any JSON number type), naming the
+            // field is the useful hint; serde_json's reasons never quote the input.
+            return if at_root {
+                ApiError::invalid_request("Invalid request body: malformed JSON.")
+            } else {
+                ApiError::invalid_request(format!(
+                    "Invalid request body: malformed JSON in `{path}`: {reason}."
+                ))
+            };
+        }
+        if at_root {
             ApiError::invalid_request(format!("Invalid request body: {reason}."))
         } else {
             ApiError::invalid_request(format!("Invalid `{path}`: {reason}."))

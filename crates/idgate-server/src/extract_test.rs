@@ -52,6 +52,15 @@ fn malformed_json_and_trailing_data_are_rejected() {
 }
 
 #[test]
+fn a_number_beyond_any_json_number_names_its_field() {
+    let text = message(parse_json::<Body>(br#"{"name":"a","count":1e400}"#).unwrap_err());
+    assert!(
+        text.contains("`count`") && text.contains("out of range"),
+        "{text}"
+    );
+}
+
+#[test]
 fn json_content_types_include_parameters_and_suffixes() {
     let mut headers = HeaderMap::new();
     for (value, ok) in [

@@ -52,7 +52,7 @@ pub async fn run(
             Err(error) => tracing::warn!(%error, "expiry sweep failed; retrying next tick"),
         }
         ticks = ticks.wrapping_add(1);
-        if ticks % LIMITER_CLEANUP_EVERY == 0 {
+        if ticks.is_multiple_of(LIMITER_CLEANUP_EVERY) {
             limiter.forget_idle();
         }
         tokio::select! {

@@ -26,8 +26,8 @@ use std::future::Future;
 
 use idgate_core::{
     ApiKey, ApiKeyHash, ApiKeyId, ApiKeyPatch, Attempt, AttemptId, Event, FailureCode,
-    IdempotencyKey, OrgId, Organization, Page, PageRequest, RequestFingerprint, Session,
-    SessionFilter, SessionId, Tenant, Timestamp,
+    IdempotencyKey, KeyAudience, OrgId, Organization, Page, PageRequest, RequestFingerprint,
+    Session, SessionFilter, SessionId, Tenant, Timestamp,
 };
 
 pub mod deliveries;
@@ -95,28 +95,30 @@ pub trait Store: Send + Sync {
         key: &ApiKey,
         hash: &ApiKeyHash,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// The organization's keys, newest first, keyset-paginated on `(created_at, id)`.
+    /// The keys of `audience` (its organization, and for a test-mode caller only test keys),
+    /// newest first, keyset-paginated on `(created_at, id)`. Get, update and delete answer
+    /// `NotFound` for a key outside the audience, as for one never issued.
     fn list_api_keys(
         &self,
-        org: &OrgId,
+        audience: &KeyAudience,
         page: &PageRequest<ApiKeyId>,
     ) -> impl Future<Output = StoreResult<Page<ApiKey>>> + Send;
     fn get_api_key(
         &self,
-        org: &OrgId,
+        audience: &KeyAudience,
         id: &ApiKeyId,
     ) -> impl Future<Output = StoreResult<ApiKey>> + Send;
     /// Applies the present fields of `patch`; returns the updated key.
     fn update_api_key(
         &self,
-        org: &OrgId,
+        audience: &KeyAudience,
         id: &ApiKeyId,
         patch: &ApiKeyPatch,
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<ApiKey>> + Send;
     fn delete_api_key(
         &self,
-        org: &OrgId,
+        audience: &KeyAudience,
         id: &ApiKeyId,
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// The key with this hash, enabled or not (the caller answers 401 for a disabled key), and
@@ -282,25 +284,25 @@ impl Store for AnyStore {
     }
     async fn list_api_keys(
         &self,
-        org: &OrgId,
+        audience: &KeyAudience,
         page: &PageRequest<ApiKeyId>,
     ) -> StoreResult<Page<ApiKey>> {
-        dispatch!(self, s => s.list_api_keys(org, page))
+        dispatch!(self, s => s.list_api_keys(audience, page))
     }
-    async fn get_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<ApiKey> {
-        dispatch!(self, s => s.get_api_key(org, id))
+    async fn get_api_key(&self, audience: &KeyAudience, id: &ApiKeyId) -> StoreResult<ApiKey> {
+        dispatch!(self, s => s.get_api_key(audience, id))
     }
     async fn update_api_key(
         &self,
-        org: &OrgId,
+        audience: &KeyAudience,
         id: &ApiKeyId,
         patch: &ApiKeyPatch,
         now: Timestamp,
     ) -> StoreResult<ApiKey> {
-        dispatch!(self, s => s.update_api_key(org, id, patch, now))
+        dispatch!(self, s => s.update_api_key(audience, id, patch, now))
     }
-    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<()> {
-        dispatch!(self, s => s.delete_api_key(org, id))
+    async fn delete_api_key(&self, audience: &KeyAudience, id: &ApiKeyId) -> StoreResult<()> {
+        dispatch!(self, s => s.delete_api_key(audience, id))
     }
     async fn authenticate_api_key(
         &self,

@@ -4,9 +4,9 @@ mod common;
 
 use common::{HOUR_MS, api_key, backends, insert_endpoint, org, session_at, spec, spec_from, t};
 use idgate_core::{
-    ApiKeyId, ApiKeyPatch, AttemptStatus, Environment, EventType, FailureCode, IdempotencyKey,
-    Limit, PageRequest, RequestFingerprint, Scope, Scopes, Session, SessionFilter, SessionId,
-    SessionStatus, Tenant, WebhookTarget,
+    ApiKey, ApiKeyId, ApiKeyPatch, AttemptStatus, Environment, EventType, FailureCode,
+    IdempotencyKey, Limit, PageRequest, RequestFingerprint, Scope, Scopes, Session, SessionFilter,
+    SessionId, SessionStatus, Tenant, WebhookTarget,
 };
 use idgate_store::{AnyStore, CreateOutcome, NewIdempotencyRecord, Store, StoreError};
 
@@ -63,7 +63,10 @@ async fn api_keys_are_created_listed_updated_and_deleted() {
         let tenant = org(&b.store).await;
         let (key, secret) = api_key(&b.store, &tenant.org_id, "ci", t(1)).await;
         assert_eq!(
-            b.store.get_api_key(&tenant.org_id, &key.id).await.unwrap(),
+            b.store
+                .get_api_key(&tenant.api_keys(), &key.id)
+                .await
+                .unwrap(),
             key,
             "{}",
             b.name
@@ -92,7 +95,7 @@ async fn api_keys_are_created_listed_updated_and_deleted() {
         };
         let updated = b
             .store
-            .update_api_key(&tenant.org_id, &key.id, &patch, t(3))
+            .update_api_key(&tenant.api_keys(), &key.id, &patch, t(3))
             .await
             .unwrap();
         assert_eq!(updated.name, "renamed");
@@ -105,7 +108,7 @@ async fn api_keys_are_created_listed_updated_and_deleted() {
         };
         let again = b
             .store
-            .update_api_key(&tenant.org_id, &key.id, &partial, t(4))
+            .update_api_key(&tenant.api_keys(), &key.id, &partial, t(4))
             .await
             .unwrap();
         assert_eq!((again.name.as_str(), again.enabled), ("renamed", true));
@@ -113,7 +116,7 @@ async fn api_keys_are_created_listed_updated_and_deleted() {
         // A disabled key is still found, so the caller can answer 401 for it deliberately.
         b.store
             .update_api_key(
-                &tenant.org_id,
+                &tenant.api_keys(),
                 &key.id,
                 &ApiKeyPatch {
                     enabled: Some(false),
@@ -132,15 +135,15 @@ async fn api_keys_are_created_listed_updated_and_deleted() {
         assert!(!disabled.enabled);
 
         b.store
-            .delete_api_key(&tenant.org_id, &key.id)
+            .delete_api_key(&tenant.api_keys(), &key.id)
             .await
             .unwrap();
         assert!(matches!(
-            b.store.get_api_key(&tenant.org_id, &key.id).await,
+            b.store.get_api_key(&tenant.api_keys(), &key.id).await,
             Err(StoreError::NotFound)
         ));
         assert!(matches!(
-            b.store.delete_api_key(&tenant.org_id, &key.id).await,
+            b.store.delete_api_key(&tenant.api_keys(), &key.id).await,
             Err(StoreError::NotFound)
         ));
         assert!(
@@ -161,7 +164,7 @@ async fn api_keys_of_another_organization_are_invisible() {
         let (key, _) = api_key(&b.store, &a.org_id, "a", t(1)).await;
         assert!(
             matches!(
-                b.store.get_api_key(&other.org_id, &key.id).await,
+                b.store.get_api_key(&other.api_keys(), &key.id).await,
                 Err(StoreError::NotFound)
             ),
             "{}",
@@ -173,17 +176,17 @@ async fn api_keys_of_another_organization_are_invisible() {
         };
         assert!(matches!(
             b.store
-                .update_api_key(&other.org_id, &key.id, &patch, t(2))
+                .update_api_key(&other.api_keys(), &key.id, &patch, t(2))
                 .await,
             Err(StoreError::NotFound)
         ));
         assert!(matches!(
-            b.store.delete_api_key(&other.org_id, &key.id).await,
+            b.store.delete_api_key(&other.api_keys(), &key.id).await,
             Err(StoreError::NotFound)
         ));
         assert!(
             b.store
-                .list_api_keys(&other.org_id, &PageRequest::default())
+                .list_api_keys(&other.api_keys(), &PageRequest::default())
                 .await
                 .unwrap()
                 .items
@@ -191,11 +194,74 @@ async fn api_keys_of_another_organization_are_invisible() {
         );
         assert!(
             b.store
-                .get_api_key(&a.org_id, &key.id)
+                .get_api_key(&a.api_keys(), &key.id)
                 .await
                 .unwrap()
                 .enabled
         );
+    }
+}
+
+#[tokio::test]
+async fn a_test_mode_caller_sees_and_manages_only_test_keys() {
+    for b in backends().await {
+        let tenant = org(&b.store).await;
+        let (live, _) = api_key(&b.store, &tenant.org_id, "live", t(1)).await;
+        let (test, secret) = ApiKey::generate(
+            &tenant.org_id,
+            "test",
+            Environment::Test,
+            Scopes::all(),
+            t(2),
+        )
+        .unwrap();
+        b.store
+            .create_api_key(&test, &secret.hash(b"server-secret"))
+            .await
+            .unwrap();
+        let test_mode = Tenant {
+            environment: Environment::Test,
+            ..tenant.clone()
+        }
+        .api_keys();
+
+        let listed = b
+            .store
+            .list_api_keys(&test_mode, &PageRequest::default())
+            .await
+            .unwrap();
+        let ids: Vec<_> = listed.items.iter().map(|k| k.id.clone()).collect();
+        assert_eq!(ids, vec![test.id.clone()], "{}", b.name);
+        let disable = ApiKeyPatch {
+            enabled: Some(false),
+            ..Default::default()
+        };
+        assert!(matches!(
+            b.store
+                .update_api_key(&test_mode, &live.id, &disable, t(3))
+                .await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            b.store.delete_api_key(&test_mode, &live.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(
+            b.store
+                .get_api_key(&tenant.api_keys(), &live.id)
+                .await
+                .unwrap()
+                .enabled,
+            "{}: the live key is untouched",
+            b.name
+        );
+        // The live caller sees both environments' keys.
+        let all = b
+            .store
+            .list_api_keys(&tenant.api_keys(), &PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(all.items.len(), 2, "{}", b.name);
     }
 }
 
@@ -215,7 +281,7 @@ async fn api_key_list_is_newest_first_and_paginates() {
         ids.reverse();
         let first = b
             .store
-            .list_api_keys(&tenant.org_id, &page(2, None))
+            .list_api_keys(&tenant.api_keys(), &page(2, None))
             .await
             .unwrap();
         assert!(first.has_more);
@@ -224,7 +290,7 @@ async fn api_key_list_is_newest_first_and_paginates() {
         while let Some(c) = cursor {
             let p = b
                 .store
-                .list_api_keys(&tenant.org_id, &page(2, Some(c)))
+                .list_api_keys(&tenant.api_keys(), &page(2, Some(c)))
                 .await
                 .unwrap();
             seen.extend(p.items.iter().map(|k| k.id.clone()));

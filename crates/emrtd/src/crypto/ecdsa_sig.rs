@@ -43,7 +43,7 @@ impl EcdsaSignature {
     /// # Errors
     /// [`CryptoError::Malformed`] for an empty or odd-length input.
     pub fn from_plain(bytes: &[u8]) -> Result<Self, CryptoError> {
-        if bytes.is_empty() || bytes.len() % 2 != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(2) {
             return Err(CryptoError::Malformed("plain ECDSA signature length"));
         }
         let (r, s) = bytes.split_at(bytes.len() / 2);

@@ -132,6 +132,10 @@ pub enum Revocation {
     },
 }
 
+/// A DSC's chain (indexes into the store's certificates) or why there is none; cached per DSC
+/// fingerprint, since one DSC signs many documents.
+type ChainResult = Result<Vec<usize>, ChainError>;
+
 /// CSCA certificates, CRLs and a chain cache.
 #[derive(Debug, Default)]
 pub struct TrustStore {
@@ -144,7 +148,7 @@ pub struct TrustStore {
     explicit: Vec<usize>,
     crls: Vec<Crl>,
     master_lists: Vec<MasterListSummary>,
-    chain_cache: RwLock<HashMap<[u8; 32], Result<Vec<usize>, ChainError>>>,
+    chain_cache: RwLock<HashMap<[u8; 32], ChainResult>>,
     /// Decoded Document Signer certificates by their DER, so a batch of passports from one
     /// DSC decodes it once.
     dsc_cache: RwLock<HashMap<Vec<u8>, Arc<Certificate>>>,

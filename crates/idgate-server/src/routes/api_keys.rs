@@ -1,6 +1,7 @@
 //! `/v1/api-keys…`: integrators with `keys:manage` create, list, rename, rescope, disable and
-//! delete their organization's keys (api.md "Authentication and tenancy"). The plaintext of a
-//! key appears in exactly one response, the create; afterwards only its hash exists.
+//! delete their organization's keys (api.md "Authentication and tenancy"); a test-mode key only
+//! its organization's test keys ([`idgate_core::KeyAudience`]). The plaintext of a key appears in
+//! exactly one response, the create; afterwards only its hash exists.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -98,7 +99,7 @@ pub async fn create(
             ApiError::invalid_request("Invalid `environment`: must be live or test.")
         })?,
     };
-    if auth.key.environment == Environment::Test && environment == Environment::Live {
+    if !auth.tenant().api_keys().sees(environment) {
         return Err(ApiError::new(ErrorCode::Forbidden));
     }
     let (key, secret) = ApiKey::generate(
@@ -143,7 +144,7 @@ pub async fn list(
     let page = state
         .store
         .list_api_keys(
-            &auth.tenant().org_id,
+            &auth.tenant().api_keys(),
             &PageRequest {
                 limit,
                 starting_after,
@@ -185,7 +186,7 @@ pub async fn update(
     };
     let key = state
         .store
-        .update_api_key(&auth.tenant().org_id, &id, &patch, state.clock.now())
+        .update_api_key(&auth.tenant().api_keys(), &id, &patch, state.clock.now())
         .await
         .map_err(ApiError::from_api_key_store)?;
     Ok(Data::new(ApiKeyOut::from(&key)))
@@ -206,7 +207,7 @@ pub async fn delete(
     let id = key_id(&id)?;
     state
         .store
-        .delete_api_key(&auth.tenant().org_id, &id)
+        .delete_api_key(&auth.tenant().api_keys(), &id)
         .await
         .map_err(ApiError::from_api_key_store)?;
     Ok(StatusCode::NO_CONTENT)

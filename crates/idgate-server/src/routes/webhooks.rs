@@ -887,7 +887,11 @@ envelope!(
     "A page of encryption keys, newest first.",
     paginated
 );
-envelope!(DeliveryEnvelope, DeliveryOut, "One delivery with its attempts.");
+envelope!(
+    DeliveryEnvelope,
+    DeliveryOut,
+    "One delivery with its attempts."
+);
 envelope!(
     DeliveryListEnvelope,
     DeliveryOut,

@@ -342,3 +342,79 @@ async fn a_test_key_cannot_mint_live_keys() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_test_key_neither_sees_nor_changes_live_keys() {
+    on_each_backend(|app| async move {
+        let test_admin = app.key_with(&[Scope::KeysManage], Environment::Test).await;
+        let (status, live) = create_key(&app, json!({"name": "production"})).await;
+        assert_eq!(status, StatusCode::OK, "{live}");
+        let live_id = live["data"]["id"].as_str().unwrap().to_owned();
+        let live_key = live["data"]["key"].as_str().unwrap().to_owned();
+
+        let (status, listed) = json(
+            app.request_as(&test_admin, Method::GET, "/v1/api-keys?limit=100")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        let environments: Vec<&Value> = listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| &k["environment"])
+            .collect();
+        assert!(!environments.is_empty());
+        assert!(
+            environments.iter().all(|e| *e == "test"),
+            "a test key lists only test keys: {listed}"
+        );
+
+        let path = format!("/v1/api-keys/{live_id}");
+        let (status, body) = json(
+            app.request_as(&test_admin, Method::PATCH, &path)
+                .json(&json!({"enabled": false}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str().unwrap_or_default()),
+            (StatusCode::NOT_FOUND, "API_KEY_NOT_FOUND")
+        );
+        let status = app
+            .request_as(&test_admin, Method::DELETE, &path)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            status_with(&app, &live_key).await,
+            StatusCode::OK,
+            "the live key still works"
+        );
+
+        // A live key manages the organization's test keys (it is the one that issues them).
+        let (status, listed) = json(
+            app.request(Method::GET, "/v1/api-keys?limit=100")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            listed["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["environment"] == "test"),
+            "{listed}"
+        );
+    })
+    .await;
+}

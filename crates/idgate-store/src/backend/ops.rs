@@ -6,7 +6,8 @@
 
 use idgate_core::idempotency::IDEMPOTENCY_TTL_SECS;
 use idgate_core::{
-    ApiKey, ApiKeyHash, ApiKeyId, ApiKeyPatch, Attempt, AttemptId, Event, FailureCode, OrgId,
+    ApiKey, ApiKeyHash, ApiKeyId, ApiKeyPatch, Attempt, AttemptId, Event, FailureCode, KeyAudience, Limit,
+    OrgId,
     Organization, Page, PageRequest, Session, SessionFilter, SessionId, SessionStatus, Tenant,
     Timestamp, TransitionError,
 };
@@ -32,6 +33,100 @@ enum Bind {
     Text(String),
     Int(i64),
 }
+
+/// Runs a dynamically assembled `SELECT` of `R` with its binds.
+async fn fetch_all_bound<R>(pool: &sqlx::Pool<Db>, text: String, binds: Vec<Bind>) -> StoreResult<Vec<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+{
+    let mut query = sqlx::query_as::<_, R>(sql(text));
+    for b in binds {
+        query = match b {
+            Bind::Text(s) => query.bind(s),
+            Bind::Int(i) => query.bind(i),
+        };
+    }
+    Ok(query.fetch_all(pool).await?)
+}
+
+/// A page of one tenant's rows of `table`, newest first, with optional filters: the shape of
+/// every list of the API (api.md "Pagination"). The cursor is the `(created_at, id)` of the
+/// `starting_after` row, looked up within the same tenant (so another tenant's id is
+/// `CursorNotFound`, like an unknown one), and the page over-fetches one row to learn `has_more`.
+/// With the `(org_id, environment, created_at DESC, id DESC)` indexes a page costs O(limit),
+/// whatever the table's size.
+struct TenantPage {
+    table: &'static str,
+    tenant: Tenant,
+    clauses: String,
+    binds: Vec<Bind>,
+}
+
+impl TenantPage {
+    fn new(table: &'static str, tenant: &Tenant) -> Self {
+        Self {
+            table,
+            tenant: tenant.clone(),
+            clauses: String::from("org_id = $1 AND environment = $2"),
+            binds: vec![
+                Bind::Text(tenant.org_id.to_string()),
+                Bind::Text(tenant.environment.as_str().to_owned()),
+            ],
+        }
+    }
+
+    /// Adds `AND <column> <op> $n` for a present value.
+    fn filter(&mut self, column: &str, op: &str, value: Option<Bind>) -> &mut Self {
+        if let Some(value) = value {
+            self.binds.push(value);
+            let n = self.binds.len();
+            self.clauses.push_str(&format!(" AND {column} {op} ${n}"));
+        }
+        self
+    }
+
+    /// `created_from`/`created_to` as inclusive bounds.
+    fn created_between(&mut self, from: Option<Timestamp>, to: Option<Timestamp>) -> &mut Self {
+        self.filter("created_at", ">=", from.map(|t| Bind::Int(t.unix_ms())))
+            .filter("created_at", "<=", to.map(|t| Bind::Int(t.unix_ms())))
+    }
+
+    /// Starts after the row `id` of the same tenant.
+    async fn after(&mut self, pool: &sqlx::Pool<Db>, id: Option<&str>) -> StoreResult<()> {
+        let Some(id) = id else { return Ok(()) };
+        let cursor = sqlx::query_as::<_, CursorRow>(sql(format!(
+            "SELECT created_at, id FROM {} WHERE id = $1 AND org_id = $2 AND environment = $3",
+            self.table
+        )))
+        .bind(id)
+        .bind(self.tenant.org_id.as_str())
+        .bind(self.tenant.environment.as_str())
+        .fetch_optional(pool)
+        .await?;
+        let (at, id) = cursor_or_error(cursor)?;
+        self.binds.push(Bind::Int(at));
+        self.binds.push(Bind::Text(id));
+        let (a, b) = (self.binds.len() - 1, self.binds.len());
+        self.clauses.push_str(&format!(" AND (created_at, id) < (${a}, ${b})"));
+        Ok(())
+    }
+
+    /// The rows of the page plus one, if there is a next page.
+    async fn fetch<R>(mut self, pool: &sqlx::Pool<Db>, columns: &str, limit: Limit) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
+        self.binds.push(Bind::Int(i64::from(limit.get()) + 1));
+        let text = format!(
+            "SELECT {columns} FROM {} WHERE {} ORDER BY created_at DESC, id DESC LIMIT ${}",
+            self.table,
+            self.clauses,
+            self.binds.len()
+        );
+        fetch_all_bound(pool, text, self.binds).await
+    }
+}
+
 
 async fn fetch_session_for_update(
     conn: &mut Conn,
@@ -375,6 +470,15 @@ where
     Ok((session, attempt))
 }
 
+/// The audience's environments as the two values of an `environment IN ($a, $b)` clause (the
+/// single environment twice when there is one), so the SQL text is the same for every caller.
+fn audience_environments(audience: &KeyAudience) -> (&'static str, &'static str) {
+    let envs = audience.environments();
+    let first = envs.first().map_or("", |e| e.as_str());
+    let last = envs.last().map_or("", |e| e.as_str());
+    (first, last)
+}
+
 /// `(created_at, id)` of the cursor item, `CursorNotFound` if it is not in the list.
 fn cursor_or_error(row: Option<CursorRow>) -> StoreResult<(i64, String)> {
     row.map(|r| (r.created_at, r.id))
@@ -450,32 +554,42 @@ impl Store for This {
 
     async fn list_api_keys(
         &self,
-        org: &OrgId,
+        audience: &KeyAudience,
         page: &PageRequest<ApiKeyId>,
     ) -> StoreResult<Page<ApiKey>> {
         let fetch = i64::from(page.limit.get()) + 1;
+        let (env_a, env_b) = audience_environments(audience);
         let rows = match &page.starting_after {
             None => {
                 sqlx::query_as::<_, ApiKeyRow>(sql(format!(
-                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND environment IN ($2, $3) \
+                     ORDER BY created_at DESC, id DESC LIMIT $4"
                 )))
-                .bind(org.as_str())
+                .bind(audience.org_id.as_str())
+                .bind(env_a)
+                .bind(env_b)
                 .bind(fetch)
                 .fetch_all(&self.pool)
                 .await?
             }
             Some(after) => {
-                let cursor = sqlx::query_as::<_, CursorRow>("SELECT created_at, id FROM api_keys WHERE org_id = $1 AND id = $2")
-                    .bind(org.as_str())
-                    .bind(after.as_str())
-                    .fetch_optional(&self.pool)
-                    .await?;
+                let cursor = sqlx::query_as::<_, CursorRow>(
+                    "SELECT created_at, id FROM api_keys WHERE org_id = $1 AND environment IN ($2, $3) AND id = $4",
+                )
+                .bind(audience.org_id.as_str())
+                .bind(env_a)
+                .bind(env_b)
+                .bind(after.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
                 let (at, id) = cursor_or_error(cursor)?;
                 sqlx::query_as::<_, ApiKeyRow>(sql(format!(
-                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND (created_at, id) < ($2, $3) \
-                     ORDER BY created_at DESC, id DESC LIMIT $4"
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND environment IN ($2, $3) \
+                     AND (created_at, id) < ($4, $5) ORDER BY created_at DESC, id DESC LIMIT $6"
                 )))
-                .bind(org.as_str())
+                .bind(audience.org_id.as_str())
+                .bind(env_a)
+                .bind(env_b)
                 .bind(at)
                 .bind(id)
                 .bind(fetch)
@@ -490,11 +604,14 @@ impl Store for This {
         Ok(Page::from_overfetch(keys, page.limit))
     }
 
-    async fn get_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<ApiKey> {
+    async fn get_api_key(&self, audience: &KeyAudience, id: &ApiKeyId) -> StoreResult<ApiKey> {
+        let (env_a, env_b) = audience_environments(audience);
         sqlx::query_as::<_, ApiKeyRow>(sql(format!(
-            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND id = $2"
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND environment IN ($2, $3) AND id = $4"
         )))
-        .bind(org.as_str())
+        .bind(audience.org_id.as_str())
+        .bind(env_a)
+        .bind(env_b)
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?
@@ -504,20 +621,24 @@ impl Store for This {
 
     async fn update_api_key(
         &self,
-        org: &OrgId,
+        audience: &KeyAudience,
         id: &ApiKeyId,
         patch: &ApiKeyPatch,
         now: Timestamp,
     ) -> StoreResult<ApiKey> {
+        let (env_a, env_b) = audience_environments(audience);
         sqlx::query_as::<_, ApiKeyRow>(sql(format!(
             "UPDATE api_keys SET name = COALESCE($1, name), scopes = COALESCE($2, scopes), \
-             enabled = COALESCE($3, enabled), updated_at = $4 WHERE org_id = $5 AND id = $6 RETURNING {API_KEY_COLUMNS}"
+             enabled = COALESCE($3, enabled), updated_at = $4 \
+             WHERE org_id = $5 AND environment IN ($6, $7) AND id = $8 RETURNING {API_KEY_COLUMNS}"
         )))
         .bind(patch.name.as_deref())
         .bind(patch.scopes.as_ref().map(scopes_json))
         .bind(patch.enabled)
         .bind(now.unix_ms())
-        .bind(org.as_str())
+        .bind(audience.org_id.as_str())
+        .bind(env_a)
+        .bind(env_b)
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await?
@@ -525,12 +646,17 @@ impl Store for This {
         .into_domain()
     }
 
-    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM api_keys WHERE org_id = $1 AND id = $2")
-            .bind(org.as_str())
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
+    async fn delete_api_key(&self, audience: &KeyAudience, id: &ApiKeyId) -> StoreResult<()> {
+        let (env_a, env_b) = audience_environments(audience);
+        let done = sqlx::query(
+            "DELETE FROM api_keys WHERE org_id = $1 AND environment IN ($2, $3) AND id = $4",
+        )
+        .bind(audience.org_id.as_str())
+        .bind(env_a)
+        .bind(env_b)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             Err(StoreError::NotFound)
         } else {
@@ -643,54 +769,15 @@ impl Store for This {
             }
         }
 
-        let mut clauses = String::from("org_id = $1 AND environment = $2");
-        let mut binds = vec![
-            Bind::Text(tenant.org_id.to_string()),
-            Bind::Text(tenant.environment.as_str().to_owned()),
-        ];
-        let next = |binds: &mut Vec<Bind>, b: Bind| {
-            binds.push(b);
-            binds.len()
-        };
-        if let Some(status) = filter.status {
-            let n = next(&mut binds, Bind::Text(status.as_str().to_owned()));
-            clauses.push_str(&format!(" AND status = ${n}"));
-        }
-        if let Some(from) = filter.created_from {
-            let n = next(&mut binds, Bind::Int(from.unix_ms()));
-            clauses.push_str(&format!(" AND created_at >= ${n}"));
-        }
-        if let Some(to) = filter.created_to {
-            let n = next(&mut binds, Bind::Int(to.unix_ms()));
-            clauses.push_str(&format!(" AND created_at <= ${n}"));
-        }
-        if let Some(after) = &page.starting_after {
-            let cursor = sqlx::query_as::<_, CursorRow>(
-                "SELECT created_at, id FROM sessions WHERE id = $1 AND org_id = $2 AND environment = $3",
-            )
-            .bind(after.as_str())
-            .bind(tenant.org_id.as_str())
-            .bind(tenant.environment.as_str())
-            .fetch_optional(&self.pool)
+        let mut query = TenantPage::new("sessions", tenant);
+        query
+            .filter("status", "=", filter.status.map(|s| Bind::Text(s.as_str().to_owned())))
+            .created_between(filter.created_from, filter.created_to);
+        query
+            .after(&self.pool, page.starting_after.as_ref().map(SessionId::as_str))
             .await?;
-            let (at, id) = cursor_or_error(cursor)?;
-            let a = next(&mut binds, Bind::Int(at));
-            let b = next(&mut binds, Bind::Text(id));
-            clauses.push_str(&format!(" AND (created_at, id) < (${a}, ${b})"));
-        }
-        let l = next(&mut binds, Bind::Int(i64::from(page.limit.get()) + 1));
-        let text = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE {clauses} ORDER BY created_at DESC, id DESC LIMIT ${l}"
-        );
-        let mut query = sqlx::query_as::<_, SessionRow>(sql(text));
-        for b in binds {
-            query = match b {
-                Bind::Text(s) => query.bind(s),
-                Bind::Int(i) => query.bind(i),
-            };
-        }
         let sessions = query
-            .fetch_all(&self.pool)
+            .fetch::<SessionRow>(&self.pool, SESSION_COLUMNS, page.limit)
             .await?
             .into_iter()
             .map(SessionRow::into_domain)

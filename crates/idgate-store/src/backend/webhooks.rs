@@ -19,25 +19,6 @@ mod webhooks_impl {
         KEY_COLUMNS, KeyActivation, KeyRow, ReplayOutcome, RetryOutcome, WebhookStore,
     };
 
-    /// Runs a dynamically assembled `SELECT` of `R` with its binds.
-    async fn fetch_all_bound<R>(
-        pool: &sqlx::Pool<Db>,
-        text: String,
-        binds: Vec<Bind>,
-    ) -> StoreResult<Vec<R>>
-    where
-        R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
-    {
-        let mut query = sqlx::query_as::<_, R>(sql(text));
-        for b in binds {
-            query = match b {
-                Bind::Text(s) => query.bind(s),
-                Bind::Int(i) => query.bind(i),
-            };
-        }
-        Ok(query.fetch_all(pool).await?)
-    }
-
     /// Attaches their attempts (oldest first) to `deliveries`: one query for the whole page.
     async fn with_attempts(
         pool: &sqlx::Pool<Db>,
@@ -507,50 +488,15 @@ mod webhooks_impl {
             filter: &EventFilter,
             page: &PageRequest<EventId>,
         ) -> StoreResult<Page<Event>> {
-            let mut clauses = String::from("org_id = $1 AND environment = $2");
-            let mut binds = vec![
-                Bind::Text(tenant.org_id.to_string()),
-                Bind::Text(tenant.environment.as_str().to_owned()),
-            ];
-            let next = |binds: &mut Vec<Bind>, b: Bind| {
-                binds.push(b);
-                binds.len()
-            };
-            if let Some(t) = filter.event_type {
-                let n = next(&mut binds, Bind::Text(t.as_str().to_owned()));
-                clauses.push_str(&format!(" AND type = ${n}"));
-            }
-            if let Some(session) = &filter.session_id {
-                let n = next(&mut binds, Bind::Text(session.to_string()));
-                clauses.push_str(&format!(" AND session_id = ${n}"));
-            }
-            if let Some(from) = filter.created_from {
-                let n = next(&mut binds, Bind::Int(from.unix_ms()));
-                clauses.push_str(&format!(" AND created_at >= ${n}"));
-            }
-            if let Some(to) = filter.created_to {
-                let n = next(&mut binds, Bind::Int(to.unix_ms()));
-                clauses.push_str(&format!(" AND created_at <= ${n}"));
-            }
-            if let Some(after) = &page.starting_after {
-                let cursor = sqlx::query_as::<_, CursorRow>(
-                    "SELECT created_at, id FROM events WHERE id = $1 AND org_id = $2 AND environment = $3",
-                )
-                .bind(after.as_str())
-                .bind(tenant.org_id.as_str())
-                .bind(tenant.environment.as_str())
-                .fetch_optional(&self.pool)
+            let mut query = TenantPage::new("events", tenant);
+            query
+                .filter("type", "=", filter.event_type.map(|t| Bind::Text(t.as_str().to_owned())))
+                .filter("session_id", "=", filter.session_id.as_ref().map(|id| Bind::Text(id.to_string())))
+                .created_between(filter.created_from, filter.created_to);
+            query
+                .after(&self.pool, page.starting_after.as_ref().map(EventId::as_str))
                 .await?;
-                let (at, id) = cursor_or_error(cursor)?;
-                let a = next(&mut binds, Bind::Int(at));
-                let b = next(&mut binds, Bind::Text(id));
-                clauses.push_str(&format!(" AND (created_at, id) < (${a}, ${b})"));
-            }
-            let l = next(&mut binds, Bind::Int(i64::from(page.limit.get()) + 1));
-            let text = format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE {clauses} ORDER BY created_at DESC, id DESC LIMIT ${l}"
-            );
-            let rows: Vec<EventRow> = fetch_all_bound(&self.pool, text, binds).await?;
+            let rows: Vec<EventRow> = query.fetch(&self.pool, EVENT_COLUMNS, page.limit).await?;
             let events = rows
                 .into_iter()
                 .map(EventRow::into_domain)
@@ -617,47 +563,16 @@ mod webhooks_impl {
             filter: &DeliveryFilter,
             page: &PageRequest<DeliveryId>,
         ) -> StoreResult<Page<Delivery>> {
-            let mut clauses = String::from("org_id = $1 AND environment = $2");
-            let mut binds = vec![
-                Bind::Text(tenant.org_id.to_string()),
-                Bind::Text(tenant.environment.as_str().to_owned()),
-            ];
-            let next = |binds: &mut Vec<Bind>, b: Bind| {
-                binds.push(b);
-                binds.len()
-            };
-            if let Some(endpoint) = &filter.endpoint_id {
-                let n = next(&mut binds, Bind::Text(endpoint.to_string()));
-                clauses.push_str(&format!(" AND endpoint_id = ${n}"));
-            }
-            if let Some(event) = &filter.event_id {
-                let n = next(&mut binds, Bind::Text(event.to_string()));
-                clauses.push_str(&format!(" AND event_id = ${n}"));
-            }
-            if let Some(status) = filter.status {
-                let n = next(&mut binds, Bind::Text(status.as_str().to_owned()));
-                clauses.push_str(&format!(" AND status = ${n}"));
-            }
-            if let Some(after) = &page.starting_after {
-                let cursor = sqlx::query_as::<_, CursorRow>(
-                    "SELECT created_at, id FROM webhook_deliveries WHERE id = $1 AND org_id = $2 AND environment = $3",
-                )
-                .bind(after.as_str())
-                .bind(tenant.org_id.as_str())
-                .bind(tenant.environment.as_str())
-                .fetch_optional(&self.pool)
+            let mut query = TenantPage::new("webhook_deliveries", tenant);
+            query
+                .filter("endpoint_id", "=", filter.endpoint_id.as_ref().map(|id| Bind::Text(id.to_string())))
+                .filter("event_id", "=", filter.event_id.as_ref().map(|id| Bind::Text(id.to_string())))
+                .filter("status", "=", filter.status.map(|s| Bind::Text(s.as_str().to_owned())));
+            query
+                .after(&self.pool, page.starting_after.as_ref().map(DeliveryId::as_str))
                 .await?;
-                let (at, id) = cursor_or_error(cursor)?;
-                let a = next(&mut binds, Bind::Int(at));
-                let b = next(&mut binds, Bind::Text(id));
-                clauses.push_str(&format!(" AND (created_at, id) < (${a}, ${b})"));
-            }
-            let l = next(&mut binds, Bind::Int(i64::from(page.limit.get()) + 1));
-            let text = format!(
-                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE {clauses} \
-                 ORDER BY created_at DESC, id DESC LIMIT ${l}"
-            );
-            let mut rows: Vec<DeliveryRow> = fetch_all_bound(&self.pool, text, binds).await?;
+            let mut rows: Vec<DeliveryRow> =
+                query.fetch(&self.pool, DELIVERY_COLUMNS, page.limit).await?;
             let has_more = rows.len() > usize::try_from(page.limit.get()).unwrap_or(usize::MAX);
             rows.truncate(usize::try_from(page.limit.get()).unwrap_or(usize::MAX));
             let items = with_attempts(&self.pool, rows).await?;
