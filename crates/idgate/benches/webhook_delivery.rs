@@ -248,15 +248,8 @@ async fn main() {
         settings.deliveries, settings.concurrency, settings.per_endpoint
     );
     println!(
-        "{:<28} {:>10} {:>9} {:>10} {:>10} {:>7} {:>11}  {}",
-        "scenario",
-        "deliveries",
-        "seconds",
-        "per second",
-        "ceiling/s",
-        "ratio",
-        "recorded s",
-        "note"
+        "{:<28} {:>10} {:>9} {:>10} {:>10} {:>7} {:>11}  note",
+        "scenario", "deliveries", "seconds", "per second", "ceiling/s", "ratio", "recorded s"
     );
     for row in rows.iter().chain(std::iter::once(&ceiling)) {
         println!(

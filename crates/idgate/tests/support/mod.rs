@@ -414,7 +414,7 @@ async fn receive(
         .unwrap_or_default()
         .to_owned();
     state.body_len.store(body.len(), Ordering::Relaxed);
-    let request = state.keep_requests.then(|| (headers, body));
+    let request = state.keep_requests.then_some((headers, body));
     state
         .arrivals
         .lock()
