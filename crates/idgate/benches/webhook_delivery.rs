@@ -156,21 +156,10 @@ async fn two_nodes_postgres(settings: &Settings, sink: &Sink, base: &str) -> Row
     );
     let endpoint = seed(&api, sink, settings.deliveries).await;
     let (delivered, recorded) = release_and_time(&api, sink, &endpoint, settings.deliveries).await;
-    let mut shares = Vec::new();
-    for node in [&first, &second] {
-        let text = support::http_client()
-            .get(format!("http://{}/metrics", node.addr))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("metrics");
-        shares.push(support::prometheus_counter(
-            &text,
-            "idgate_webhook_deliveries_total{outcome=\"succeeded\"}",
-        ));
-    }
+    let shares = [
+        first.succeeded_deliveries().await,
+        second.succeeded_deliveries().await,
+    ];
     Row {
         name: "two nodes, PostgreSQL".into(),
         deliveries: settings.deliveries,

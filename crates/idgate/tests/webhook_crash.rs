@@ -246,21 +246,10 @@ async fn two_nodes_on_one_postgres_database_deliver_each_event_exactly_once() {
     );
     verify_deliveries(&sink, &secret, &private);
 
-    let mut shares = Vec::new();
-    for node in [&first, &second] {
-        let metrics = support::http_client()
-            .get(format!("http://{}/metrics", node.addr))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("metrics text");
-        shares.push(support::prometheus_counter(
-            &metrics,
-            "idgate_webhook_deliveries_total{outcome=\"succeeded\"}",
-        ));
-    }
+    let shares = [
+        first.succeeded_deliveries().await,
+        second.succeeded_deliveries().await,
+    ];
     eprintln!(
         "two nodes: {TWO_NODE_EVENTS} events, {} requests, {} distinct, per node {shares:?}",
         sink.count(),

@@ -92,6 +92,22 @@ impl Node {
         Self { child, addr, key }
     }
 
+    /// Deliveries this node sent successfully, from its own `/metrics`.
+    pub async fn succeeded_deliveries(&self) -> u64 {
+        let text = http_client()
+            .get(format!("http://{}/metrics", self.addr))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        prometheus_counter(
+            &text,
+            "idgate_webhook_deliveries_total{outcome=\"succeeded\"}",
+        )
+    }
+
     /// SIGKILL: no shutdown hook, no flush, no lease given back.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
