@@ -1,3 +1,6 @@
+// figment's `Jail::expect_with` fixes the closure's error type to its own (large) `Error`.
+#![allow(clippy::result_large_err)]
+
 use super::*;
 use figment::Jail;
 

@@ -1,6 +1,9 @@
 //! Test backends: every behaviour test runs against a fresh SQLite file and, when
 //! `IDGATE_TEST_DATABASE_URL` is set, a fresh PostgreSQL schema, so both implementations are held
 //! to the same behaviour. Each test gets its own database, so tests run in parallel under nextest.
+//!
+//! Each test file uses part of these helpers, hence the `dead_code` allowance.
+#![allow(dead_code)]
 
 use std::str::FromStr;
 

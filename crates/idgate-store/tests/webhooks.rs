@@ -2,7 +2,6 @@
 //! patch, rotation), encryption keys (one active per endpoint) and the unblocking of waiting
 //! deliveries when a key becomes active.
 
-#[allow(dead_code)]
 mod common;
 
 use common::{HOUR_MS, backends, org, session_at, t};

@@ -206,8 +206,8 @@ async fn test_mode_keys_see_only_test_mode_sessions() {
                 .unwrap(),
         )
         .await;
-        assert_eq!(ids(&body), [test.clone()]);
-        assert_eq!(ids(&list(&app, "").await.1), [live.clone()]);
+        assert_eq!(ids(&body), std::slice::from_ref(&test));
+        assert_eq!(ids(&list(&app, "").await.1), std::slice::from_ref(&live));
         let (status, _) = json(
             app.request_as(&test_key, Method::GET, &format!("/v1/sessions/{live}"))
                 .send()
