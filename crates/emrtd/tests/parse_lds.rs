@@ -833,3 +833,16 @@ proptest! {
         }
     }
 }
+
+/// Found by the `dg2` fuzz target: 301 bytes whose JPEG 2000 portrait declares a grid of over a
+/// million tiles kept the decoder busy for seconds. Now refused from its header.
+#[test]
+fn a_dg2_portrait_declaring_a_million_tiles_is_refused() {
+    let data = include_bytes!("../fuzz/seeds/dg2/million_tile_grid");
+    let dg2 = emrtd::lds::dg2::parse(data).expect("the record itself parses");
+    let portraits: Vec<_> = dg2.portraits().collect();
+    assert!(!portraits.is_empty());
+    for portrait in portraits {
+        assert!(portrait.decode().is_err());
+    }
+}

@@ -393,9 +393,94 @@ fn decode_jpeg(data: &[u8]) -> Result<DecodedImage, LdsError> {
     Ok(DecodedImage { width, height, rgb })
 }
 
+/// Tiles a JPEG 2000 image may declare. The decoder sets up every tile of the grid before the
+/// first pixel, so a 300-byte codestream declaring a grid of a million tiny tiles cost seconds
+/// (found by the `dg2` fuzz target); a passport portrait has one tile or a handful.
+pub const MAX_JPEG2000_TILES: u64 = 4096;
+
+/// The image and tile grid a JPEG 2000 file declares in its SIZ marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Jpeg2000Geometry {
+    pub width: u64,
+    pub height: u64,
+    /// Tiles of the grid (across × down).
+    pub tiles: u64,
+}
+
+/// Reads the SIZ marker (ISO/IEC 15444-1 §A.5.1: it directly follows SOC) of a raw codestream or
+/// of a JP2 file's top-level `jp2c` box (§I.5.4), without decoding anything, so callers can
+/// refuse a hostile size or tile grid before a decoder sets it up. `None` if the header is
+/// missing, truncated or inconsistent (offsets beyond the image, zero-sized tiles).
+pub fn jpeg2000_geometry(data: &[u8]) -> Option<Jpeg2000Geometry> {
+    let codestream = jp2_codestream(data)?;
+    if codestream.get(..4)? != [0xFF, 0x4F, 0xFF, 0x51] {
+        return None;
+    }
+    let field = |at: usize| -> Option<u64> {
+        let bytes: [u8; 4] = codestream.get(at..at + 4)?.try_into().ok()?;
+        Some(u64::from(u32::from_be_bytes(bytes)))
+    };
+    let (x, y, x_off, y_off) = (field(8)?, field(12)?, field(16)?, field(20)?);
+    let (tile_w, tile_h, tile_x_off, tile_y_off) = (field(24)?, field(28)?, field(32)?, field(36)?);
+    let tiles = |extent: u64, offset: u64, size: u64| {
+        extent
+            .checked_sub(offset)
+            .filter(|_| size > 0)
+            .map(|span| span.div_ceil(size))
+    };
+    Some(Jpeg2000Geometry {
+        width: x.checked_sub(x_off)?,
+        height: y.checked_sub(y_off)?,
+        tiles: tiles(x, tile_x_off, tile_w)?.saturating_mul(tiles(y, tile_y_off, tile_h)?),
+    })
+}
+
+/// Refuses what [`jpeg2000_geometry`] declares beyond our caps, before the decoder sees it.
+fn check_jpeg2000_header(data: &[u8]) -> Result<(), LdsError> {
+    let format = ImageFormat::Jpeg2000;
+    let geometry =
+        jpeg2000_geometry(data).ok_or(decode_error(format, "missing or invalid SIZ marker"))?;
+    check_dimensions(
+        u32::try_from(geometry.width).unwrap_or(u32::MAX),
+        u32::try_from(geometry.height).unwrap_or(u32::MAX),
+    )?;
+    if geometry.tiles > MAX_JPEG2000_TILES {
+        return Err(decode_error(format, "too many tiles"));
+    }
+    Ok(())
+}
+
+/// The codestream of a raw J2K stream (the whole input) or of a JP2 file (its `jp2c` box).
+fn jp2_codestream(data: &[u8]) -> Option<&[u8]> {
+    const JP2_SIGNATURE: [u8; 4] = *b"jP  ";
+    if data.get(4..8) != Some(&JP2_SIGNATURE[..]) {
+        return Some(data);
+    }
+    let mut rest = data;
+    while rest.len() >= 8 {
+        let declared = u64::from(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?));
+        let kind = rest.get(4..8)?;
+        let (header, length) = match declared {
+            0 => (8, rest.len() as u64),
+            1 => (16, u64::from_be_bytes(rest.get(8..16)?.try_into().ok()?)),
+            n => (8, n),
+        };
+        let length = usize::try_from(length).ok()?;
+        if length < header || length > rest.len() {
+            return None;
+        }
+        if kind == b"jp2c" {
+            return rest.get(header..length);
+        }
+        rest = rest.get(length..)?;
+    }
+    None
+}
+
 fn decode_jpeg2000(data: &[u8]) -> Result<DecodedImage, LdsError> {
     use hayro_jpeg2000::{ColorSpace, DecodeSettings, DecoderContext, Image};
     let format = ImageFormat::Jpeg2000;
+    check_jpeg2000_header(data)?;
     let image =
         Image::new(data, &DecodeSettings::default()).map_err(|e| decode_error(format, e))?;
     let (width, height) = (image.width(), image.height());
@@ -427,4 +512,71 @@ fn decode_jpeg2000(data: &[u8]) -> Result<DecodedImage, LdsError> {
         }
     }
     Ok(DecodedImage { width, height, rgb })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // a failing test panics
+mod tests {
+    use super::*;
+
+    /// SOC and a SIZ marker declaring `size` with tiles of `tile`, one 8-bit component.
+    fn j2k_header(size: (u32, u32), tile: (u32, u32)) -> Vec<u8> {
+        let mut j = vec![0xFF, 0x4F, 0xFF, 0x51, 0x00, 0x29, 0x00, 0x00];
+        for v in [size.0, size.1, 0, 0, tile.0, tile.1, 0, 0] {
+            j.extend_from_slice(&v.to_be_bytes());
+        }
+        j.extend_from_slice(&[0x00, 0x01, 0x07, 0x01, 0x01]);
+        j
+    }
+
+    fn jp2_wrapping(codestream: &[u8]) -> Vec<u8> {
+        let mut f = vec![0, 0, 0, 12];
+        f.extend_from_slice(b"jP  \r\n\x87\n");
+        f.extend_from_slice(&20u32.to_be_bytes());
+        f.extend_from_slice(b"ftypjp2 ");
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend_from_slice(b"jp2 ");
+        let len = u32::try_from(8 + codestream.len()).unwrap();
+        f.extend_from_slice(&len.to_be_bytes());
+        f.extend_from_slice(b"jp2c");
+        f.extend_from_slice(codestream);
+        f
+    }
+
+    #[test]
+    fn a_grid_of_a_million_tiles_is_refused_before_decoding() {
+        let header = j2k_header((1816, 2000), (2, 2));
+        for data in [header.clone(), jp2_wrapping(&header)] {
+            match check_jpeg2000_header(&data) {
+                Err(LdsError::ImageDecode { reason, .. }) => assert_eq!(reason, "too many tiles"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_declared_size_beyond_the_cap_is_a_dimension_error() {
+        let header = j2k_header((1816, 263_184), (24, 16));
+        assert!(matches!(
+            check_jpeg2000_header(&header),
+            Err(LdsError::ImageDimensions { .. })
+        ));
+    }
+
+    #[test]
+    fn a_portrait_sized_single_tile_image_passes_the_header_check() {
+        let header = j2k_header((480, 640), (480, 640));
+        assert!(check_jpeg2000_header(&header).is_ok());
+        assert!(check_jpeg2000_header(&jp2_wrapping(&header)).is_ok());
+    }
+
+    #[test]
+    fn a_truncated_or_zero_tile_header_is_an_error_not_a_panic() {
+        let header = j2k_header((480, 640), (0, 0));
+        assert!(check_jpeg2000_header(&header).is_err());
+        for len in 0..header.len() {
+            assert!(check_jpeg2000_header(&header[..len]).is_err(), "{len}");
+        }
+        assert!(jp2_codestream(b"\0\0\0\x01jP  ").is_none());
+    }
 }
