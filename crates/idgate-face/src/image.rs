@@ -123,6 +123,14 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Image, FaceError> {
 fn decode_jpeg2000(bytes: &[u8]) -> Result<Image, FaceError> {
     use hayro_jpeg2000::{ColorSpace, DecodeSettings, DecoderContext, Image as J2kImage};
 
+    // The decoder sets up every tile before the first pixel: a tiny file declaring a grid of a
+    // million tiles costs seconds, so the declared geometry is checked first.
+    let geometry = emrtd::lds::dg2::jpeg2000_geometry(bytes)
+        .ok_or_else(|| decode_error("jpeg2000 header: missing or invalid SIZ marker"))?;
+    check_dimensions(geometry.width, geometry.height)?;
+    if geometry.tiles > emrtd::lds::dg2::MAX_JPEG2000_TILES {
+        return Err(decode_error("jpeg2000 header: too many tiles"));
+    }
     let image = J2kImage::new(bytes, &DecodeSettings::default())
         .map_err(|e| decode_error(format!("jpeg2000 header: {e:?}")))?;
     let (width, height) = check_dimensions(u64::from(image.width()), u64::from(image.height()))?;
@@ -624,6 +632,19 @@ mod tests {
             1_000_000, 1_000_000
         ))));
         assert!(is_dimensions_error(decode(&png_declaring(8_000, 8_000))));
+    }
+
+    #[test]
+    fn a_jpeg2000_grid_of_a_million_tiles_is_refused_before_decoding() {
+        let mut j = j2k_declaring(1816, 2000);
+        // XTsiz and YTsiz (SIZ bytes 24..32): 2×2-pixel tiles, 908,000 of them.
+        j[24..32].copy_from_slice(&[0, 0, 0, 2, 0, 0, 0, 2]);
+        match decode(&j) {
+            Err(FaceError::ImageDecode { reason }) => {
+                assert!(reason.contains("too many tiles"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
