@@ -34,6 +34,9 @@ pub enum StoreError {
     InvalidUrl,
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// A synchronous read of the SQLite backend failed (see `sqlite::Readers`).
+    #[error("database read error")]
+    SqliteRead(#[source] rusqlite::Error),
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
@@ -41,6 +44,12 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         Self::Database(e)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::SqliteRead(e)
     }
 }
 
@@ -67,6 +76,7 @@ impl StoreError {
             | Self::Corrupt(_)
             | Self::InvalidUrl
             | Self::Database(_)
+            | Self::SqliteRead(_)
             | Self::Migrate(_) => Error::internal(),
         }
     }

@@ -248,6 +248,14 @@ impl AnyStore {
         }
     }
 
+    /// Closes every connection of the backend; later operations fail.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+            Self::Postgres(s) => s.close().await,
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`, for logs and metrics.
     pub fn backend_name(&self) -> &'static str {
         match self {

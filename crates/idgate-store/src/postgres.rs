@@ -46,8 +46,36 @@ impl PgStore {
         &self.pool
     }
 
+    /// Closes every connection; later operations fail with `PoolClosed`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn begin_write(&self) -> Result<Transaction<'static, Db>, sqlx::Error> {
         self.pool.begin().await
+    }
+
+    async fn read_api_key_by_hash(
+        &self,
+        hash: &idgate_core::ApiKeyHash,
+    ) -> crate::StoreResult<Option<crate::rows::ApiKeyRow>> {
+        Ok(sqlx::query_as(sql(API_KEY_BY_HASH.clone()))
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn read_session(
+        &self,
+        tenant: &idgate_core::Tenant,
+        id: &idgate_core::SessionId,
+    ) -> crate::StoreResult<Option<crate::rows::SessionRow>> {
+        Ok(sqlx::query_as(sql(SESSION_BY_ID.clone()))
+            .bind(id.as_str())
+            .bind(tenant.org_id.as_str())
+            .bind(tenant.environment.as_str())
+            .fetch_optional(&self.pool)
+            .await?)
     }
 }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use idgate_core::{Clock, FailureCode, SessionId};
-use idgate_store::{AnyStore, Store};
+use idgate_store::Store;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -570,10 +570,7 @@ async fn sessions_in_every_status(app: &TestApp) -> Vec<String> {
 
 /// A database outage under the running server: every store call fails from now on.
 async fn break_the_database(app: &TestApp) {
-    match &*app.state.store {
-        AnyStore::Sqlite(store) => store.pool().close().await,
-        AnyStore::Postgres(store) => store.pool().close().await,
-    }
+    app.state.store.close().await;
 }
 
 // ---- the validator can fail ------------------------------------------------------------------

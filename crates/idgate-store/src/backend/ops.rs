@@ -24,6 +24,16 @@ const LAST_USED_GRANULARITY_MS: i64 = 60_000;
 /// Overdue sessions expired per transaction when a list finds some.
 const LIST_EXPIRY_BATCH: u32 = 500;
 
+/// The point reads of every authenticated request: the key by its hash, then the session by id
+/// within the tenant. Each backend runs them its fastest way (`read_api_key_by_hash`,
+/// `read_session`); the text is the same for both.
+static API_KEY_BY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1")
+});
+static SESSION_BY_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 AND org_id = $2 AND environment = $3")
+});
+
 fn sql(text: String) -> AssertSqlSafe<String> {
     AssertSqlSafe(text)
 }
@@ -669,13 +679,7 @@ impl Store for This {
         hash: &ApiKeyHash,
         now: Timestamp,
     ) -> StoreResult<Option<ApiKey>> {
-        let Some(row) = sqlx::query_as::<_, ApiKeyRow>(sql(format!(
-            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"
-        )))
-        .bind(hash.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        else {
+        let Some(row) = self.read_api_key_by_hash(hash).await? else {
             return Ok(None);
         };
         let mut key = row.into_domain()?;
@@ -717,16 +721,11 @@ impl Store for This {
         id: &SessionId,
         now: Timestamp,
     ) -> StoreResult<Session> {
-        let session = sqlx::query_as::<_, SessionRow>(sql(format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 AND org_id = $2 AND environment = $3"
-        )))
-        .bind(id.as_str())
-        .bind(tenant.org_id.as_str())
-        .bind(tenant.environment.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?
-        .into_domain()?;
+        let session = self
+            .read_session(tenant, id)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .into_domain()?;
         if !session.is_overdue(now) {
             return Ok(session);
         }
