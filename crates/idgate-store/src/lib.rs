@@ -32,6 +32,7 @@ use idgate_core::{
 
 pub mod deliveries;
 pub mod error;
+mod key_cache;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -123,6 +124,8 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// The key with this hash, enabled or not (the caller answers 401 for a disabled key), and
     /// records its use at most once a minute so that authentication is not a write per request.
+    /// Answers from a cache of recently read keys: a change made through this store is seen by
+    /// the next call, one made by another node or process within a second (`key_cache.rs`).
     fn authenticate_api_key(
         &self,
         hash: &ApiKeyHash,

@@ -22,6 +22,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: Pool<Db>,
+    /// Recently authenticated keys (see `key_cache.rs`).
+    keys: std::sync::Arc<crate::key_cache::KeyCache>,
 }
 
 impl PgStore {
@@ -38,7 +40,10 @@ impl PgStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            keys: Default::default(),
+        })
     }
 
     /// The connection pool, for components that own further tables (the webhook worker).

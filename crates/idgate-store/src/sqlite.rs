@@ -30,6 +30,8 @@ pub struct SqliteStore {
     writer: Arc<tokio::sync::Mutex<()>>,
     /// The point reads of the request path (see [`Readers`]).
     readers: Arc<Readers>,
+    /// Recently authenticated keys (see `key_cache.rs`).
+    keys: Arc<crate::key_cache::KeyCache>,
 }
 
 /// Connections that run the point reads of every authenticated request (the key by its hash,
@@ -206,6 +208,7 @@ impl SqliteStore {
             pool,
             writer: Arc::new(tokio::sync::Mutex::new(())),
             readers: Arc::new(Readers::new(path)),
+            keys: Arc::default(),
         })
     }
 

@@ -16,27 +16,57 @@ use idgate_store::{AnyStore, PgStore, SqliteStore, Store};
 pub struct Backend {
     pub name: &'static str,
     pub store: AnyStore,
+    /// How [`Backend::another_node`] reaches the same database.
+    location: Location,
     /// Keeps the SQLite file alive for the test.
     _dir: Option<tempfile::TempDir>,
+}
+
+enum Location {
+    Sqlite(std::path::PathBuf),
+    Postgres(sqlx::postgres::PgConnectOptions),
+}
+
+impl Backend {
+    /// A second store on the same database, as another server node (PostgreSQL) or another
+    /// process on the same file (SQLite) would open it: it shares no in-process state.
+    pub async fn another_node(&self) -> AnyStore {
+        match &self.location {
+            Location::Sqlite(path) => {
+                AnyStore::Sqlite(SqliteStore::open(path).await.expect("open sqlite again"))
+            }
+            Location::Postgres(options) => AnyStore::Postgres(
+                PgStore::connect_with(options.clone())
+                    .await
+                    .expect("connect pg store again"),
+            ),
+        }
+    }
 }
 
 /// A fresh SQLite store and, if configured, a fresh PostgreSQL store.
 pub async fn backends() -> Vec<Backend> {
     let mut out = Vec::new();
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = SqliteStore::open(&dir.path().join("idgate.db"))
-        .await
-        .expect("open sqlite");
+    let path = dir.path().join("idgate.db");
+    let sqlite = SqliteStore::open(&path).await.expect("open sqlite");
     out.push(Backend {
         name: "sqlite",
         store: AnyStore::Sqlite(sqlite),
+        location: Location::Sqlite(path),
         _dir: Some(dir),
     });
     match std::env::var("IDGATE_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
+            let options = fresh_pg(&url).await;
             out.push(Backend {
                 name: "postgres",
-                store: AnyStore::Postgres(fresh_pg(&url).await),
+                store: AnyStore::Postgres(
+                    PgStore::connect_with(options.clone())
+                        .await
+                        .expect("connect pg store"),
+                ),
+                location: Location::Postgres(options),
                 _dir: None,
             });
         }
@@ -49,8 +79,9 @@ pub async fn backends() -> Vec<Backend> {
     out
 }
 
-/// A new schema named after random letters; the store's connections use it as `search_path`.
-async fn fresh_pg(url: &str) -> PgStore {
+/// A new schema named after random letters, and the options whose connections use it as
+/// `search_path`.
+async fn fresh_pg(url: &str) -> sqlx::postgres::PgConnectOptions {
     use sqlx::Connection;
     let schema = format!(
         "t_{}",
@@ -64,12 +95,9 @@ async fn fresh_pg(url: &str) -> PgStore {
         .await
         .expect("create schema");
     admin.close().await.ok();
-    let options = sqlx::postgres::PgConnectOptions::from_str(url)
+    sqlx::postgres::PgConnectOptions::from_str(url)
         .expect("url")
-        .options([("search_path", schema.as_str())]);
-    PgStore::connect_with(options)
-        .await
-        .expect("connect pg store")
+        .options([("search_path", schema.as_str())])
 }
 
 pub fn t(ms: i64) -> Timestamp {

@@ -157,6 +157,47 @@ async fn api_keys_are_created_listed_updated_and_deleted() {
 }
 
 #[tokio::test]
+async fn a_key_disabled_on_another_node_stops_authenticating_within_a_second() {
+    for b in backends().await {
+        let tenant = org(&b.store).await;
+        let (key, secret) = api_key(&b.store, &tenant.org_id, "ci", t(1)).await;
+        let hash = secret.hash(b"server-secret");
+        let other = b.another_node().await;
+        let enabled = |store: &AnyStore| {
+            let (store, hash) = (store.clone(), hash.clone());
+            async move {
+                store
+                    .authenticate_api_key(&hash, t(2))
+                    .await
+                    .unwrap()
+                    .map(|k| k.enabled)
+            }
+        };
+        assert_eq!(enabled(&b.store).await, Some(true), "{}", b.name);
+
+        let disable = ApiKeyPatch {
+            enabled: Some(false),
+            ..ApiKeyPatch::default()
+        };
+        other
+            .update_api_key(&tenant.api_keys(), &key.id, &disable, t(3))
+            .await
+            .unwrap();
+        // The node that made the change sees it at once; the first node within its cache's bound.
+        assert_eq!(enabled(&other).await, Some(false), "{}", b.name);
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert_eq!(enabled(&b.store).await, Some(false), "{}", b.name);
+
+        other
+            .delete_api_key(&tenant.api_keys(), &key.id)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert_eq!(enabled(&b.store).await, None, "{}", b.name);
+    }
+}
+
+#[tokio::test]
 async fn api_keys_of_another_organization_are_invisible() {
     for b in backends().await {
         let a = org(&b.store).await;

@@ -637,7 +637,7 @@ impl Store for This {
         now: Timestamp,
     ) -> StoreResult<ApiKey> {
         let (env_a, env_b) = audience_environments(audience);
-        sqlx::query_as::<_, ApiKeyRow>(sql(format!(
+        let updated = sqlx::query_as::<_, ApiKeyRow>(sql(format!(
             "UPDATE api_keys SET name = COALESCE($1, name), scopes = COALESCE($2, scopes), \
              enabled = COALESCE($3, enabled), updated_at = $4 \
              WHERE org_id = $5 AND environment IN ($6, $7) AND id = $8 RETURNING {API_KEY_COLUMNS}"
@@ -651,9 +651,9 @@ impl Store for This {
         .bind(env_b)
         .bind(id.as_str())
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?
-        .into_domain()
+        .await;
+        self.keys.clear();
+        updated?.ok_or(StoreError::NotFound)?.into_domain()
     }
 
     async fn delete_api_key(&self, audience: &KeyAudience, id: &ApiKeyId) -> StoreResult<()> {
@@ -666,8 +666,9 @@ impl Store for This {
         .bind(env_b)
         .bind(id.as_str())
         .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
+        .await;
+        self.keys.clear();
+        if done?.rows_affected() == 0 {
             Err(StoreError::NotFound)
         } else {
             Ok(())
@@ -679,14 +680,19 @@ impl Store for This {
         hash: &ApiKeyHash,
         now: Timestamp,
     ) -> StoreResult<Option<ApiKey>> {
-        let Some(row) = self.read_api_key_by_hash(hash).await? else {
-            return Ok(None);
+        let read_started = self.keys.generation();
+        let (mut key, cached) = match self.keys.get(hash) {
+            Some(key) => (key, true),
+            None => match self.read_api_key_by_hash(hash).await? {
+                Some(row) => (row.into_domain()?, false),
+                None => return Ok(None),
+            },
         };
-        let mut key = row.into_domain()?;
         let stale = key
             .last_used_at
             .is_none_or(|t| t.unix_ms() < now.unix_ms() - LAST_USED_GRANULARITY_MS);
-        if key.enabled && stale {
+        let record_use = key.enabled && stale;
+        if record_use {
             sqlx::query(
                 "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
             )
@@ -696,6 +702,9 @@ impl Store for This {
             .execute(&self.pool)
             .await?;
             key.last_used_at = Some(now);
+        }
+        if !cached || record_use {
+            self.keys.insert(read_started, hash.clone(), key.clone());
         }
         Ok(Some(key))
     }

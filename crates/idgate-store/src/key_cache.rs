@@ -1,0 +1,139 @@
+//! Recently authenticated API keys, by the keyed hash of their secret.
+//!
+//! Why: every integrator request authenticates, and the lookup was the most expensive step of a
+//! session read after the read itself. A key changes rarely (rename, rescope, disable, delete),
+//! so a store answers from here for [`KeyCache::TTL`] after reading the key.
+//!
+//! Freshness: a change made through this store drops the whole cache before the change returns,
+//! so on this node a disabled or deleted key is refused by the next request. A change made by
+//! another node (PostgreSQL) or another process (the CLI on the same SQLite file) is seen within
+//! `TTL`. A lookup that read the database before a change but finishes after it does not put its
+//! outdated copy back (the generation check in [`KeyCache::insert`]).
+//!
+//! Only keys that exist are cached, so unknown secrets cannot fill it; it holds at most
+//! [`KeyCache::CAPACITY`] entries and starts over when full.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use idgate_core::{ApiKey, ApiKeyHash};
+
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Bumped by every [`KeyCache::clear`].
+    generation: u64,
+    entries: HashMap<ApiKeyHash, (ApiKey, Instant)>,
+}
+
+/// The cache's state when a database read started; see [`KeyCache::insert`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Generation(u64);
+
+impl KeyCache {
+    /// How long another node's change to a key may go unseen here.
+    pub(crate) const TTL: Duration = Duration::from_secs(1);
+    /// Far above the keys one deployment uses within a second.
+    const CAPACITY: usize = 10_000;
+
+    /// The cached key, if read less than `TTL` ago.
+    pub(crate) fn get(&self, hash: &ApiKeyHash) -> Option<ApiKey> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner
+            .entries
+            .get(hash)
+            .filter(|(_, read_at)| read_at.elapsed() < Self::TTL)
+            .map(|(key, _)| key.clone())
+    }
+
+    /// Taken before reading a key from the database, passed to [`KeyCache::insert`] after.
+    pub(crate) fn generation(&self) -> Generation {
+        Generation(
+            self.inner
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .generation,
+        )
+    }
+
+    /// Remembers `key`, unless the cache was cleared since `read_started` (the read may predate
+    /// the change that cleared it).
+    pub(crate) fn insert(&self, read_started: Generation, hash: ApiKeyHash, key: ApiKey) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if inner.generation != read_started.0 {
+            return;
+        }
+        if inner.entries.len() >= Self::CAPACITY && !inner.entries.contains_key(&hash) {
+            inner.entries.clear();
+        }
+        inner.entries.insert(hash, (key, Instant::now()));
+    }
+
+    /// Forgets every key; called after any change to a key commits.
+    pub(crate) fn clear(&self) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.generation = inner.generation.wrapping_add(1);
+        inner.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use idgate_core::{Environment, OrgId, Scopes, Timestamp};
+
+    use super::*;
+
+    fn key() -> ApiKey {
+        let at = Timestamp::from_unix_ms(1_750_000_000_000).unwrap();
+        ApiKey::generate(
+            &OrgId::generate(),
+            "ci",
+            Environment::Live,
+            Scopes::all(),
+            at,
+        )
+        .unwrap()
+        .0
+    }
+
+    fn hash(s: &str) -> ApiKeyHash {
+        ApiKeyHash::from_stored(s.into())
+    }
+
+    #[test]
+    fn a_key_read_before_a_clear_is_not_put_back() {
+        let cache = KeyCache::default();
+        let started = cache.generation();
+        cache.clear();
+        cache.insert(started, hash("a"), key());
+        assert_eq!(cache.get(&hash("a")), None);
+    }
+
+    #[test]
+    fn a_key_read_after_the_last_clear_is_served_until_the_next() {
+        let cache = KeyCache::default();
+        let k = key();
+        cache.insert(cache.generation(), hash("a"), k.clone());
+        assert_eq!(cache.get(&hash("a")), Some(k));
+        assert_eq!(cache.get(&hash("b")), None);
+        cache.clear();
+        assert_eq!(cache.get(&hash("a")), None);
+    }
+
+    #[test]
+    fn a_full_cache_starts_over_instead_of_growing() {
+        let cache = KeyCache::default();
+        for i in 0..KeyCache::CAPACITY {
+            cache.insert(cache.generation(), hash(&i.to_string()), key());
+        }
+        cache.insert(cache.generation(), hash("one more"), key());
+        let inner = cache.inner.read().unwrap();
+        assert_eq!(inner.entries.len(), 1);
+        assert!(inner.entries.contains_key(&hash("one more")));
+    }
+}
