@@ -30,7 +30,7 @@ use crate::middleware::{catch_panic, finish_error_bodies};
 use crate::rate_limit::KeyRateLimiter;
 use crate::routes::{api_keys, docs, events, ops, sessions, webhooks};
 use crate::secrets::{SecretsError, ServerSecrets};
-use crate::state::{AppState, SharedStore};
+use crate::state::{AppServices, AppState, SharedStore};
 use crate::telemetry::{metrics_handle, record_request_metrics};
 use crate::{openapi, sweeper};
 
@@ -77,7 +77,7 @@ impl App {
         })?;
         let public_url = config.effective_public_url(local_addr);
         let docs_base = config.effective_docs_base_url(&public_url);
-        let state = AppState {
+        let state = AppState::new(AppServices {
             store,
             secrets: Arc::new(secrets),
             limiter: Arc::new(KeyRateLimiter::new(
@@ -90,7 +90,7 @@ impl App {
             metrics: metrics_handle(),
             delivery_wake: Arc::new(tokio::sync::Notify::new()),
             allow_private_webhooks: config.allow_private_webhooks,
-        };
+        });
         Ok(Self {
             state,
             listener,
@@ -103,7 +103,7 @@ impl App {
 
     /// Replaces the clock (tests drive expiry with a controllable clock).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.state.clock = clock;
+        self.state.services_mut().clock = clock;
         self
     }
 

@@ -1,7 +1,7 @@
 //! Success envelopes: `{"data":…,"error":null}`, lists adding
 //! `"pagination":{"limit","has_more","next_cursor"}` (seeds 002 and 004).
 
-use axum::Json;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -32,7 +32,27 @@ impl<T: Serialize> Data<T> {
 
 impl<T: Serialize> IntoResponse for Data<T> {
     fn into_response(self) -> Response {
-        Json(self).into_response()
+        json_response(&self)
+    }
+}
+
+/// Room for a session object (about 2 KB with its share contract) without regrowing.
+const JSON_BUFFER_START: usize = 4096;
+
+/// The JSON body of a success envelope. Unlike `axum::Json`, which starts at 128 bytes and
+/// doubles, the buffer starts large enough for a session, so rendering one copies it once.
+fn json_response<T: Serialize>(body: &T) -> Response {
+    let mut buf = Vec::with_capacity(JSON_BUFFER_START);
+    match serde_json::to_writer(&mut buf, body) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            buf,
+        )
+            .into_response(),
+        Err(error) => crate::error::ApiError::internal(&error).into_response(),
     }
 }
 
@@ -71,6 +91,6 @@ impl<T: Serialize> Page<T> {
 
 impl<T: Serialize> IntoResponse for Page<T> {
     fn into_response(self) -> Response {
-        Json(self).into_response()
+        json_response(&self)
     }
 }

@@ -163,8 +163,9 @@ pub struct SessionOut {
 }
 
 impl SessionOut {
-    /// `with_cancel_token` only for the create response (api.md).
-    pub fn new(session: &Session, public_url: &str, with_cancel_token: bool) -> Self {
+    /// `with_cancel_token` only for the create response (api.md). Takes the session by value:
+    /// its share contract and metadata move into the response instead of being copied.
+    pub fn new(session: Session, public_url: &str, with_cancel_token: bool) -> Self {
         let token = session.cancel_token.expose();
         Self {
             id: session.id.to_string(),
@@ -173,12 +174,12 @@ impl SessionOut {
             nfc_tries_used: session.nfc_tries_used,
             liveness_tries_used: session.liveness_tries_used,
             contract_version: session.contract_version,
-            share_fields: session.share_fields.clone(),
-            redirect_url: session.redirect_url.clone(),
-            webhook_endpoint_id: session.webhook_endpoint_id.clone(),
             verification_url: format!("{public_url}/verify/{}?cancel_token={token}", session.id),
             cancel_token: with_cancel_token.then(|| token.clone()),
-            metadata: session.metadata.clone(),
+            share_fields: session.share_fields,
+            redirect_url: session.redirect_url,
+            webhook_endpoint_id: session.webhook_endpoint_id,
+            metadata: session.metadata,
             expires_at: session.expires_at,
             completed_at: session.completed_at,
             created_at: session.created_at,

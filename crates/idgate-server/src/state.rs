@@ -14,9 +14,33 @@ use crate::secrets::ServerSecrets;
 /// The store shared by all requests and background tasks.
 pub type SharedStore = Arc<idgate_store::AnyStore>;
 
-/// Application state, cheap to clone.
+/// Application state: one shared allocation, so the clones axum makes for every extractor of
+/// every request cost one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+impl AppState {
+    pub fn new(services: AppServices) -> Self {
+        Self(Arc::new(services))
+    }
+
+    /// For setup before the app serves (a test replacing the clock); copies if shared.
+    pub fn services_mut(&mut self) -> &mut AppServices {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+#[derive(Clone)]
+pub struct AppServices {
     pub store: SharedStore,
     pub secrets: Arc<ServerSecrets>,
     pub limiter: Arc<KeyRateLimiter>,

@@ -69,7 +69,7 @@ pub async fn create(
     let spec = request.validate()?;
     let session = Session::create(&tenant, spec, state.clock.now());
     let body = serde_json::to_string(&Data::new(SessionOut::new(
-        &session,
+        session.clone(),
         &state.public_url,
         true,
     )))
@@ -162,7 +162,7 @@ pub async fn list(
         .map_err(ApiError::from_session_store)?;
     let items = page
         .items
-        .iter()
+        .into_iter()
         .map(|session| SessionOut::new(session, &state.public_url, false))
         .collect();
     Ok(Page::new(
@@ -204,7 +204,7 @@ pub async fn get(
         .await
         .map_err(ApiError::from_session_store)?;
     Ok(Data::new(SessionOut::new(
-        &session,
+        session,
         &state.public_url,
         false,
     )))
