@@ -34,6 +34,10 @@ pub enum StoreError {
     InvalidUrl,
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The SQLite transaction that carried a group of creates failed; each create of the group
+    /// gets this (see `sqlite/group_commit.rs`).
+    #[error("database error")]
+    GroupCommit(#[source] std::sync::Arc<sqlx::Error>),
     /// A synchronous read of the SQLite backend failed (see `sqlite::Readers`).
     #[error("database read error")]
     SqliteRead(#[source] rusqlite::Error),
@@ -76,6 +80,7 @@ impl StoreError {
             | Self::Corrupt(_)
             | Self::InvalidUrl
             | Self::Database(_)
+            | Self::GroupCommit(_)
             | Self::SqliteRead(_)
             | Self::Migrate(_) => Error::internal(),
         }

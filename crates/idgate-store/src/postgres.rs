@@ -60,6 +60,23 @@ impl PgStore {
         self.pool.begin().await
     }
 
+    /// One transaction per create: PostgreSQL already flushes the commits of concurrent
+    /// transactions together.
+    async fn try_create_session(
+        &self,
+        session: &idgate_core::Session,
+        idempotency: Option<&crate::NewIdempotencyRecord>,
+    ) -> crate::StoreResult<Option<crate::CreateOutcome>> {
+        let mut tx = self.begin_write().await?;
+        let outcome = create_session_in(&mut tx, session, idempotency).await?;
+        if matches!(outcome, Some(crate::CreateOutcome::Created)) {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(outcome)
+    }
+
     async fn read_api_key_by_hash(
         &self,
         hash: &idgate_core::ApiKeyHash,

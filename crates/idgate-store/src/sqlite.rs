@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod group_commit;
+
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite, SqliteConnection, Transaction};
 
@@ -32,6 +34,8 @@ pub struct SqliteStore {
     readers: Arc<Readers>,
     /// Recently authenticated keys (see `key_cache.rs`).
     keys: Arc<crate::key_cache::KeyCache>,
+    /// Session creates, committed in groups (see `sqlite/group_commit.rs`).
+    creates: group_commit::CreateQueue,
 }
 
 /// Connections that run the point reads of every authenticated request (the key by its hash,
@@ -204,9 +208,11 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
+        let writer = Arc::new(tokio::sync::Mutex::new(()));
         Ok(Self {
+            creates: group_commit::CreateQueue::start(pool.clone(), writer.clone()),
             pool,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writer,
             readers: Arc::new(Readers::new(path)),
             keys: Arc::default(),
         })
@@ -230,6 +236,14 @@ impl SqliteStore {
             tx,
             _writer: writer,
         })
+    }
+
+    async fn try_create_session(
+        &self,
+        session: &idgate_core::Session,
+        idempotency: Option<&crate::NewIdempotencyRecord>,
+    ) -> crate::StoreResult<Option<crate::CreateOutcome>> {
+        self.creates.create(session, idempotency).await
     }
 
     async fn read_api_key_by_hash(

@@ -1144,6 +1144,62 @@ async fn an_idempotent_repeat_replays_the_first_response_and_creates_nothing() {
     }
 }
 
+/// Creates that reach the store together (on SQLite, committed as one group) succeed or fail
+/// each on its own: a refused create leaves no trace and costs its neighbours nothing, and
+/// requests racing with one idempotency key create exactly one session.
+#[tokio::test]
+async fn concurrent_creates_commit_or_fail_each_on_its_own() {
+    for b in backends().await {
+        let tenant = org(&b.store).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..60_i64 {
+            let (store, tenant) = (b.store.clone(), tenant.clone());
+            tasks.spawn(async move {
+                let mut spec = spec();
+                let refused = i % 3 == 0;
+                if refused {
+                    spec.webhook_endpoint_id =
+                        WebhookTarget::One(idgate_core::EndpointId::generate());
+                }
+                let idempotent = i % 3 == 1;
+                let rec = idempotent.then(|| record("shared", b"{}", &format!("body {i}"), t(i)));
+                let session = Session::create(&tenant, spec, t(i));
+                let outcome = store.create_session(&session, rec.as_ref()).await;
+                (session, refused, idempotent, outcome)
+            });
+        }
+        let mut created_with_key = Vec::new();
+        let mut replayed = Vec::new();
+        for (session, refused, idempotent, outcome) in tasks.join_all().await {
+            let stored = b.store.get_session(&tenant, &session.id, t(0)).await;
+            match outcome {
+                Err(StoreError::WebhookEndpointNotFound) if refused => {
+                    assert!(matches!(stored, Err(StoreError::NotFound)), "{}", b.name);
+                }
+                Ok(CreateOutcome::Created) if !refused => {
+                    assert_eq!(stored.unwrap(), session, "{}", b.name);
+                    if idempotent {
+                        created_with_key.push(session.created_at);
+                    }
+                }
+                Ok(CreateOutcome::Replayed { response_body }) if idempotent => {
+                    assert!(matches!(stored, Err(StoreError::NotFound)), "{}", b.name);
+                    replayed.push(response_body);
+                }
+                other => panic!("{}: unexpected outcome {other:?}", b.name),
+            }
+        }
+        assert_eq!(created_with_key.len(), 1, "{}", b.name);
+        let first_body = format!("body {}", created_with_key[0].unix_ms() - t(0).unix_ms());
+        assert_eq!(replayed.len(), 19, "{}", b.name);
+        assert!(
+            replayed.iter().all(|body| *body == first_body),
+            "{}",
+            b.name
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_idempotency_key_with_another_body_is_refused() {
     for b in backends().await {

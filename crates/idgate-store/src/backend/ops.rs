@@ -2,7 +2,9 @@
 // each define `Db`, `Conn`, `This`, `FOR_UPDATE`, `SKIP_LOCKED` and `This::begin_write`, then
 // `include!` this file. The SQL text is shared (both dialects accept `$n` placeholders, row-value
 // comparisons and `RETURNING`); the lock clauses are the only dialect words, so the two backends
-// cannot drift apart.
+// cannot drift apart. Where the backends differ in how, not what, each defines the step:
+// `read_api_key_by_hash` and `read_session` (the request path's point reads) and
+// `try_create_session` (one transaction per create, or SQLite's group commit).
 
 use idgate_core::idempotency::IDEMPOTENCY_TTL_SECS;
 use idgate_core::{
@@ -343,14 +345,16 @@ async fn expire_batch(
     Ok(expired)
 }
 
-/// Inserts the session and its idempotency record; `Ok(None)` when a concurrent request inserted
-/// the same idempotency key first (the caller retries and then finds that record).
-async fn try_create_session(
-    store: &This,
+/// The statements of a create, inside a write transaction the caller owns and ends: inserts the
+/// session and its idempotency record, or finds the record to replay. Only `Created` wrote
+/// anything to keep; on any other outcome the caller rolls back what this did. `Ok(None)` when a
+/// concurrent request inserted the same idempotency key first (the caller retries and then finds
+/// that record).
+async fn create_session_in(
+    tx: &mut Conn,
     session: &Session,
     idempotency: Option<&NewIdempotencyRecord>,
 ) -> StoreResult<Option<CreateOutcome>> {
-    let mut tx = store.begin_write().await?;
     if let Some(rec) = idempotency {
         let existing = sqlx::query_as::<_, IdempotencyRow>(sql(format!(
             "SELECT fingerprint, response_body, created_at FROM idempotency_keys \
@@ -366,7 +370,6 @@ async fn try_create_session(
                 .created_at
                 .saturating_add(IDEMPOTENCY_TTL_SECS * 1000);
             if rec.created_at.unix_ms() < live_until {
-                tx.rollback().await?;
                 return if existing.fingerprint == rec.fingerprint.as_str() {
                     Ok(Some(CreateOutcome::Replayed {
                         response_body: existing.response_body,
@@ -442,7 +445,6 @@ async fn try_create_session(
             Err(e) => return Err(e.into()),
         }
     }
-    tx.commit().await?;
     Ok(Some(CreateOutcome::Created))
 }
 
@@ -717,7 +719,7 @@ impl Store for This {
         // A second pass only happens when a concurrent request with the same key committed
         // between our lookup and our insert; the second pass then finds its record.
         for _ in 0..2 {
-            if let Some(outcome) = try_create_session(self, session, idempotency).await? {
+            if let Some(outcome) = self.try_create_session(session, idempotency).await? {
                 return Ok(outcome);
             }
         }
