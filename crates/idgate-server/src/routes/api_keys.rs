@@ -161,6 +161,9 @@ pub async fn list(
 }
 
 /// `PATCH /v1/api-keys/{id}`.
+///
+/// A change applies at once on the server that made it and within one second on other nodes of
+/// a PostgreSQL deployment, which serve recently used keys from a one-second cache.
 #[utoipa::path(patch, path = "/v1/api-keys/{id}", tag = "API keys", summary = "Rename, rescope, disable or enable an API key",
     params(("id" = String, Path, description = "The API key ID.")), request_body = UpdateApiKeyIn,
     responses(
@@ -193,6 +196,8 @@ pub async fn update(
 }
 
 /// `DELETE /v1/api-keys/{id}`.
+///
+/// Like a change, a deletion applies at once on this server and within one second on others.
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "API keys", summary = "Delete an API key",
     params(("id" = String, Path, description = "The API key ID.")),
     responses(

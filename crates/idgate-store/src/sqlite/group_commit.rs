@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Db, create_session_in};
 use crate::{CreateOutcome, NewIdempotencyRecord, StoreError, StoreResult};
 
-/// Creates committed by one transaction at most: bounds how long other writers wait for the
-/// writer lock (about 5 ms at this size).
+/// Creates committed by one transaction at most: bounds how long other writers (a cancel, the
+/// webhook worker) wait for the writer lock behind a group.
 const MAX_GROUP: usize = 64;
 /// Creates waiting for a group; a caller beyond this waits to enqueue.
 const QUEUE: usize = 1024;
