@@ -285,8 +285,6 @@ include!("backend/webhooks.rs");
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     /// The positions `api_key_row` and `session_row` read are the columns' places in the
     /// shared column lists.
     #[test]

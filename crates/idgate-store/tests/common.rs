@@ -24,7 +24,7 @@ pub struct Backend {
 
 enum Location {
     Sqlite(std::path::PathBuf),
-    Postgres(sqlx::postgres::PgConnectOptions),
+    Postgres(Box<sqlx::postgres::PgConnectOptions>),
 }
 
 impl Backend {
@@ -36,7 +36,7 @@ impl Backend {
                 AnyStore::Sqlite(SqliteStore::open(path).await.expect("open sqlite again"))
             }
             Location::Postgres(options) => AnyStore::Postgres(
-                PgStore::connect_with(options.clone())
+                PgStore::connect_with((**options).clone())
                     .await
                     .expect("connect pg store again"),
             ),
@@ -66,7 +66,7 @@ pub async fn backends() -> Vec<Backend> {
                         .await
                         .expect("connect pg store"),
                 ),
-                location: Location::Postgres(options),
+                location: Location::Postgres(Box::new(options)),
                 _dir: None,
             });
         }
