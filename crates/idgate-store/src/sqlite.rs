@@ -62,6 +62,7 @@ struct Readers {
 impl Readers {
     /// Connections kept idle; more are opened when more threads read at once, then closed.
     const KEEP: usize = 16;
+    const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 
     fn new(path: &Path) -> Self {
         Self {
@@ -77,9 +78,12 @@ impl Readers {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // Reads only, whatever a caller passes; a busy WAL checkpoint is waited out.
+        // Reads only, whatever a caller passes.
         conn.pragma_update(None, "query_only", true)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        // A WAL reader waits only while another process holds the file exclusively (recovery
+        // after a crash, or the last connection closing); this wait blocks an async worker, so
+        // it is short, and a read still busy after it fails instead.
+        conn.busy_timeout(Self::BUSY_TIMEOUT)?;
         Ok(conn)
     }
 
