@@ -25,6 +25,9 @@ pub const SESSIONS_CANCELLED: &str = "idgate_sessions_cancelled_total";
 /// Sessions moved to `expired` (by the sweeper or on read).
 pub const SESSIONS_EXPIRED: &str = "idgate_sessions_expired_total";
 
+/// Buckets of [`idgate_store::sqlite::CREATE_GROUP_SIZE`]: powers of two up to the store's cap of 64.
+const GROUP_SIZE_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+
 /// Latency buckets in seconds: sub-millisecond reads up to slow database calls.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -58,6 +61,12 @@ pub fn metrics_handle() -> PrometheusHandle {
                     Matcher::Full(HTTP_REQUEST_DURATION.to_owned()),
                     &LATENCY_BUCKETS,
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(idgate_store::sqlite::CREATE_GROUP_SIZE.to_owned()),
+                        &GROUP_SIZE_BUCKETS,
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -75,6 +84,10 @@ fn describe() {
         HTTP_REQUEST_DURATION,
         metrics::Unit::Seconds,
         "HTTP request latency by route template and status."
+    );
+    metrics::describe_histogram!(
+        idgate_store::sqlite::CREATE_GROUP_SIZE,
+        "Session creates committed together by one SQLite transaction (group commit)."
     );
     metrics::describe_counter!(SESSIONS_CREATED, "Verification sessions created.");
     metrics::describe_counter!(

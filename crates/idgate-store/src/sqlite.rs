@@ -11,6 +11,8 @@ use std::time::Duration;
 
 mod group_commit;
 
+pub use group_commit::CREATE_GROUP_SIZE;
+
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite, SqliteConnection, Transaction};
 

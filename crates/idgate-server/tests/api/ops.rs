@@ -41,6 +41,12 @@ async fn metrics_expose_route_latency_and_session_counters() {
         assert!(!text.contains(&id_of(&session)), "no ids in labels");
         assert!(text.contains("idgate_sessions_created_total"));
         assert!(text.contains("idgate_sessions_cancelled_total"));
+        if app.backend == idgate_server::testing::Backend::Sqlite {
+            assert!(
+                text.contains("idgate_sqlite_create_group_size_bucket{le=\"64\"}"),
+                "group commit sizes as a histogram: {text}"
+            );
+        }
     })
     .await;
 }

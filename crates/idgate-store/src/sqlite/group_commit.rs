@@ -22,6 +22,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Db, create_session_in};
 use crate::{CreateOutcome, NewIdempotencyRecord, StoreError, StoreResult};
 
+/// Histogram of how many creates each SQLite group commit carried: near 1 means the disk keeps
+/// up with arrivals, near [`MAX_GROUP`] that creates queue behind the flush.
+pub const CREATE_GROUP_SIZE: &str = "idgate_sqlite_create_group_size";
+
 /// Creates committed by one transaction at most: bounds how long other writers (a cancel, the
 /// webhook worker) wait for the writer lock behind a group.
 const MAX_GROUP: usize = 64;
@@ -76,6 +80,7 @@ async fn commit_groups(
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queued.recv_many(&mut group, MAX_GROUP).await > 0 {
+        metrics::histogram!(CREATE_GROUP_SIZE).record(group.len() as f64);
         let outcomes = {
             let _writer = writer.lock().await;
             run_group(&pool, &group).await
