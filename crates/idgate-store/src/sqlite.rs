@@ -3,18 +3,22 @@
 //! busy timeout so concurrent writers wait instead of failing. Write transactions start with
 //! `BEGIN IMMEDIATE`: they take the single write lock up front, which serialises read-modify-write
 //! steps (the SQLite counterpart of `SELECT … FOR UPDATE`) and avoids `SQLITE_BUSY` on upgrade.
+//!
+//! Two hot paths are specialised, each documented where it lives: the point reads of every
+//! request run on synchronous connections outside the sqlx pool ([`Readers`]), and session
+//! creates commit in groups (`sqlite/group_commit.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite, SqliteConnection, Transaction};
+
 mod group_commit;
 
 pub use group_commit::CREATE_GROUP_SIZE;
-
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite, SqliteConnection, Transaction};
 
 type Db = Sqlite;
 type Conn = SqliteConnection;
@@ -45,8 +49,8 @@ pub struct SqliteStore {
 ///
 /// Why: sqlx runs each SQLite connection on its own worker thread, so every query is two
 /// cross-thread hand-offs (request out, rows back), each a futex wake and a context switch. On
-/// the 2-core reference machine that cost ≈ 40 µs per query, more than the whole HTTP stack, while the
-/// B-tree seek itself takes a few µs. A primary-key or unique-index seek on a WAL database
+/// the 2-core reference machine that cost ≈ 40 µs per query, more than the whole HTTP stack,
+/// while the B-tree seek itself takes a few µs. A primary-key or unique-index seek on a WAL database
 /// never waits for the writer (readers see the last committed snapshot), so running it inline
 /// blocks the async worker for about as long as rendering the response does. Writes and scans
 /// stay on the sqlx pool.
