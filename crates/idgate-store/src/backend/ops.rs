@@ -147,9 +147,7 @@ async fn fetch_session_for_update(
 ) -> StoreResult<Option<Session>> {
     let row = match tenant {
         Some(t) => {
-            sqlx::query_as::<_, SessionRow>(sql(format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 AND org_id = $2 AND environment = $3{FOR_UPDATE}"
-            )))
+            sqlx::query_as::<_, SessionRow>(sql(format!("{}{FOR_UPDATE}", *SESSION_BY_ID)))
             .bind(id.as_str())
             .bind(t.org_id.as_str())
             .bind(t.environment.as_str())
