@@ -11,19 +11,9 @@ use emrtd::testkit::keys::{self, KeySource, RsaRole, SigningKey};
 use emrtd::tlv;
 
 fn bsi_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testdata/emrtd/bsi-erika"
-    ));
-    if dir.join("DG15_sk.pkcs8").exists() {
-        Some(dir)
-    } else {
-        println!(
-            "skipped: BSI reference passport files not found at {}",
-            dir.display()
-        );
-        None
-    }
+    idgate_testkit::shared_testdata("emrtd/bsi-erika/DG15_sk.pkcs8")?
+        .parent()
+        .map(Path::to_path_buf)
 }
 
 fn erika_chip(dir: &Path, hash: HashAlgorithm) -> VirtualChip {

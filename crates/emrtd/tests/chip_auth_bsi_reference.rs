@@ -10,19 +10,9 @@ use emrtd::testkit::chip::{CaPrivateKey, VirtualChip};
 use emrtd::testkit::keys::{self, EcPrivateKey};
 
 fn bsi_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testdata/emrtd/bsi-erika"
-    ));
-    if dir.join("DG14_sk.pkcs8").exists() {
-        Some(dir)
-    } else {
-        println!(
-            "skipped: BSI reference passport files not found at {}",
-            dir.display()
-        );
-        None
-    }
+    idgate_testkit::shared_testdata("emrtd/bsi-erika/DG14_sk.pkcs8")?
+        .parent()
+        .map(Path::to_path_buf)
 }
 
 /// The chip-authentication parameters DG14 announces (ICAO 9303-11 §9.2).

@@ -2,8 +2,6 @@
 //! files for every branch and error (ISO/IEC 19794-5 and 39794-5 faces, JPEG and JPEG 2000,
 //! DG14 SecurityInfos, DG15 RSA/EC keys).
 
-use std::path::PathBuf;
-
 use der::asn1::ObjectIdentifier;
 use emrtd::lds::dg2::{FaceEncoding, ImageFormat};
 use emrtd::lds::dg14::{AaSignatureAlgorithm, CaCipher, HashAlgorithm, KeyAgreement, SecurityInfo};
@@ -67,20 +65,7 @@ fn int(v: u8) -> Vec<u8> {
 
 /// The BSI reference passport files, or `None` (test skipped) when the shared test data is absent.
 fn bsi(name: &str) -> Option<Vec<u8>> {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "../../../shared/testdata/emrtd/bsi-erika",
-        name,
-    ]
-    .iter()
-    .collect();
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(_) => {
-            println!("skipped: {} not found", path.display());
-            None
-        }
-    }
+    idgate_testkit::read_shared_testdata(&format!("emrtd/bsi-erika/{name}"))
 }
 
 // ---- EF.COM ----

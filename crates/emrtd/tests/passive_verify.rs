@@ -12,17 +12,7 @@ fn fixture(path: &str) -> Vec<u8> {
 }
 
 fn bsi(name: &str) -> Option<Vec<u8>> {
-    let path = format!(
-        "{}/../../../shared/testdata/emrtd/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            println!("skipped: {path} not found");
-            None
-        }
-    }
+    idgate_testkit::read_shared_testdata(&format!("emrtd/{name}"))
 }
 
 fn store_with(family: &str) -> TrustStore {

@@ -3,17 +3,7 @@
 use emrtd::pki::{Certificate, MasterListSignature, PkiError, SourceReport, TrustStore};
 
 fn testdata(path: &str) -> Option<Vec<u8>> {
-    let path = format!(
-        "{}/../../../shared/testdata/emrtd/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            println!("skipped: {path} not found");
-            None
-        }
-    }
+    idgate_testkit::read_shared_testdata(&format!("emrtd/{path}"))
 }
 
 const ML: &str = "masterlists/DE_ML_2024-08-07-07-38-24.ml";

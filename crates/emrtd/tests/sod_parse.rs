@@ -5,17 +5,7 @@ use emrtd::crypto::{HashAlgorithm, SignatureAlgorithm};
 use emrtd::sod::{LdsSecurityObject, SignerIdentifier, Sod, SodError};
 
 fn bsi(name: &str) -> Option<Vec<u8>> {
-    let path = format!(
-        "{}/../../../shared/testdata/emrtd/bsi-erika/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    match std::fs::read(&path) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            println!("skipped: {path} not found");
-            None
-        }
-    }
+    idgate_testkit::read_shared_testdata(&format!("emrtd/bsi-erika/{name}"))
 }
 
 fn fixture(path: &str) -> Vec<u8> {

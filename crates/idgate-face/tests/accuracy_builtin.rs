@@ -29,9 +29,9 @@ fn engine() -> Option<&'static BuiltinEngine> {
         .get_or_init(|| match BuiltinEngine::load(&models_dir()) {
             Ok(e) => Some(e),
             Err(FaceError::ModelNotFound { path }) => {
-                eprintln!(
-                    "skipped: face model {} not found; run scripts/fetch-face-models.sh",
-                    path.display()
+                idgate_testkit::missing(
+                    idgate_testkit::Prereq::FaceModels,
+                    format!("face model {} not found", path.display()),
                 );
                 None
             }
@@ -45,9 +45,9 @@ fn photo(name: &str) -> Option<Image> {
     match std::fs::read(&path) {
         Ok(bytes) => Some(image::decode(&bytes).expect("registry photo decodes")),
         Err(_) => {
-            eprintln!(
-                "skipped: photo {} not found; run scripts/fetch-face-models.sh",
-                path.display()
+            idgate_testkit::missing(
+                idgate_testkit::Prereq::FaceModels,
+                format!("photo {} not found", path.display()),
             );
             None
         }

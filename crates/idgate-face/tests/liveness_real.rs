@@ -74,9 +74,9 @@ struct Photos {
 fn load_photo(name: &str) -> Option<Image> {
     let path = models_dir().join("photos").join(name);
     let Ok(bytes) = std::fs::read(&path) else {
-        eprintln!(
-            "skipped: photo {} not found; run scripts/fetch-face-models.sh",
-            path.display()
+        idgate_testkit::missing(
+            idgate_testkit::Prereq::FaceModels,
+            format!("photo {} not found", path.display()),
         );
         return None;
     };
@@ -96,9 +96,9 @@ fn fixture() -> Option<&'static (Memo, Photos)> {
             let engine = match BuiltinEngine::load(&models_dir()) {
                 Ok(engine) => engine,
                 Err(FaceError::ModelNotFound { path }) => {
-                    eprintln!(
-                        "skipped: face model {} not found; run scripts/fetch-face-models.sh",
-                        path.display()
+                    idgate_testkit::missing(
+                        idgate_testkit::Prereq::FaceModels,
+                        format!("face model {} not found", path.display()),
                     );
                     return None;
                 }

@@ -116,7 +116,7 @@ fn with_the_builtin_engine_another_photo_of_the_person_matches_and_someone_else_
     let engine = match BuiltinEngine::load(&models_dir()) {
         Ok(engine) => engine,
         Err(e) => {
-            eprintln!("skipped: {e}; run scripts/fetch-face-models.sh");
+            idgate_testkit::missing(idgate_testkit::Prereq::FaceModels, e);
             return;
         }
     };
@@ -138,7 +138,7 @@ fn with_the_builtin_engine_another_photo_of_the_person_matches_and_someone_else_
     let (Some(selfie), Some(same), Some(other)) =
         (load("obama.jpg"), load("obama3.jpg"), load("biden.jpg"))
     else {
-        eprintln!("skipped: photos not found; run scripts/fetch-face-models.sh");
+        idgate_testkit::missing(idgate_testkit::Prereq::FaceModels, "photos not found");
         return;
     };
     let faces = engine.detect(&selfie).unwrap();

@@ -24,9 +24,9 @@ fn engine() -> Option<&'static BuiltinEngine> {
         .get_or_init(|| match BuiltinEngine::load(&models_dir()) {
             Ok(e) => Some(e),
             Err(FaceError::ModelNotFound { path }) => {
-                eprintln!(
-                    "skipped: face model {} not found; run scripts/fetch-face-models.sh",
-                    path.display()
+                idgate_testkit::missing(
+                    idgate_testkit::Prereq::FaceModels,
+                    format!("face model {} not found", path.display()),
                 );
                 None
             }
@@ -39,9 +39,9 @@ fn photo_bytes(name: &str) -> Option<Vec<u8>> {
     let path = models_dir().join("photos").join(name);
     let bytes = std::fs::read(&path);
     if bytes.is_err() {
-        eprintln!(
-            "skipped: photo {} not found; run scripts/fetch-face-models.sh",
-            path.display()
+        idgate_testkit::missing(
+            idgate_testkit::Prereq::FaceModels,
+            format!("photo {} not found", path.display()),
         );
     }
     bytes.ok()
@@ -237,7 +237,10 @@ fn a_jpeg2000_portrait_matches_the_jpeg_of_the_same_photo() {
             String::from_utf8_lossy(&out.stderr)
         ),
         Err(_) => {
-            eprintln!("skipped: opj_compress not installed (Debian libopenjp2-tools)");
+            idgate_testkit::missing(
+                idgate_testkit::Prereq::OpenJpeg,
+                "opj_compress not installed",
+            );
             return;
         }
     }

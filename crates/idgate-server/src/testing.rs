@@ -28,13 +28,11 @@ pub enum Backend {
     Postgres,
 }
 
-/// SQLite always; PostgreSQL when `IDGATE_TEST_DATABASE_URL` is set.
+/// SQLite always; PostgreSQL when `IDGATE_TEST_DATABASE_URL` is set (under CI it must be).
 pub fn backends() -> Vec<Backend> {
     let mut backends = vec![Backend::Sqlite];
-    if std::env::var_os(TEST_DATABASE_URL_VAR).is_some_and(|v| !v.is_empty()) {
+    if idgate_testkit::postgres_url().is_some() {
         backends.push(Backend::Postgres);
-    } else {
-        eprintln!("note: {TEST_DATABASE_URL_VAR} not set; PostgreSQL half skipped");
     }
     backends
 }

@@ -56,25 +56,18 @@ pub async fn backends() -> Vec<Backend> {
         location: Location::Sqlite(path),
         _dir: Some(dir),
     });
-    match std::env::var("IDGATE_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => {
-            let options = fresh_pg(&url).await;
-            out.push(Backend {
-                name: "postgres",
-                store: AnyStore::Postgres(
-                    PgStore::connect_with(options.clone())
-                        .await
-                        .expect("connect pg store"),
-                ),
-                location: Location::Postgres(Box::new(options)),
-                _dir: None,
-            });
-        }
-        _ => {
-            eprintln!(
-                "skipped: PostgreSQL backend (set IDGATE_TEST_DATABASE_URL, see scripts/start-postgres.sh)"
-            );
-        }
+    if let Some(url) = idgate_testkit::postgres_url() {
+        let options = fresh_pg(&url).await;
+        out.push(Backend {
+            name: "postgres",
+            store: AnyStore::Postgres(
+                PgStore::connect_with(options.clone())
+                    .await
+                    .expect("connect pg store"),
+            ),
+            location: Location::Postgres(Box::new(options)),
+            _dir: None,
+        });
     }
     out
 }

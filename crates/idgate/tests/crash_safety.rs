@@ -162,7 +162,6 @@ fn every_acknowledged_create_survives_sigkill_on_sqlite() {
 #[test]
 fn every_acknowledged_create_survives_sigkill_on_postgres() {
     let Some(base) = postgres_url() else {
-        eprintln!("skipped: IDGATE_TEST_DATABASE_URL not set (see scripts/start-postgres.sh)");
         return;
     };
     let url = fresh_postgres_database(&base, "idgate_crash");

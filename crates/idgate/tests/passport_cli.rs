@@ -4,16 +4,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn testdata() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testdata/emrtd"
-    ));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: {} not found", dir.display());
-        None
-    }
+    idgate_testkit::shared_testdata("emrtd")
 }
 
 fn fixtures(family: &str) -> PathBuf {

@@ -183,7 +183,6 @@ async fn every_event_arrives_after_sigkill_mid_send_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_event_arrives_after_sigkill_mid_send_on_postgres() {
     let Some(base) = support::postgres_url() else {
-        eprintln!("skipped: IDGATE_TEST_DATABASE_URL not set (see scripts/start-postgres.sh)");
         return;
     };
     let url = support::fresh_postgres_database(&base, "idgate_whcrash");
@@ -194,7 +193,6 @@ async fn every_event_arrives_after_sigkill_mid_send_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_on_one_postgres_database_deliver_each_event_exactly_once() {
     let Some(base) = support::postgres_url() else {
-        eprintln!("skipped: two nodes need PostgreSQL; IDGATE_TEST_DATABASE_URL not set");
         return;
     };
     let url = support::fresh_postgres_database(&base, "idgate_whtwo");

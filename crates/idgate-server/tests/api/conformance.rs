@@ -53,6 +53,10 @@ fn seeds() -> Option<&'static Seeds> {
         .get_or_init(|| {
             let dir = Path::new(SEEDS_DIR);
             if !dir.is_dir() {
+                idgate_testkit::missing(
+                    idgate_testkit::Prereq::Seeds,
+                    format!("{SEEDS_DIR} not found"),
+                );
                 return None;
             }
             Some(Seeds {
@@ -62,9 +66,6 @@ fn seeds() -> Option<&'static Seeds> {
             })
         })
         .as_ref();
-    if seeds.is_none() {
-        eprintln!("skipped: seed pages not found at {SEEDS_DIR}");
-    }
     seeds
 }
 

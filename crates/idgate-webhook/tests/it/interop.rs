@@ -15,14 +15,12 @@ const SCRIPT: &str = concat!(
 );
 
 fn python_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import standardwebhooks, jwcrypto"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok =
+        idgate_testkit::command_succeeds("python3", &["-c", "import standardwebhooks, jwcrypto"]);
     if !ok {
-        eprintln!(
-            "skipped: python3 with `standardwebhooks` and `jwcrypto` not found (pip install standardwebhooks jwcrypto)"
+        idgate_testkit::missing(
+            idgate_testkit::Prereq::PythonReceiver,
+            "python3 with `standardwebhooks` and `jwcrypto` not found",
         );
     }
     ok
@@ -182,8 +180,9 @@ fn node_available() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !(modules && node) {
-        eprintln!(
-            "skipped: node with `standardwebhooks` and `jose` not found (cd scripts/webhook-interop && npm ci)"
+        idgate_testkit::missing(
+            idgate_testkit::Prereq::NodeReceiver,
+            "node with `standardwebhooks` and `jose` not found",
         );
     }
     modules && node

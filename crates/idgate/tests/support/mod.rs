@@ -124,11 +124,10 @@ impl Drop for Node {
 
 // ---- PostgreSQL --------------------------------------------------------------------------------
 
-/// `IDGATE_TEST_DATABASE_URL` when set and not empty.
+/// `IDGATE_TEST_DATABASE_URL` when set and not empty; otherwise the test is skipped (failed
+/// under CI) through `idgate_testkit`.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("IDGATE_TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
+    idgate_testkit::postgres_url()
 }
 
 /// An empty database named `<prefix>_<pid>_<nanos>` on the server of `base`, so a run sees only

@@ -1,0 +1,55 @@
+//! The prerequisites a test can need, each with the one way to provide it.
+
+/// The environment variable naming the PostgreSQL server the tests may use.
+pub const DATABASE_URL_ENV: &str = "IDGATE_TEST_DATABASE_URL";
+
+/// Something outside the Rust toolchain that a test needs. `.ci/run` provides every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prereq {
+    /// A PostgreSQL server: every storage and API test also runs on it.
+    Postgres,
+    /// Real-world passport files and master lists in `../shared/testdata`.
+    SharedTestdata,
+    /// The API's seed pages in `../shared/seeds`.
+    Seeds,
+    /// Face-model weights and the registry photos.
+    FaceModels,
+    /// OpenJPEG's command-line tools, to make JPEG 2000 portraits.
+    OpenJpeg,
+    /// Python with the `standardwebhooks` and `jwcrypto` libraries (independent receiver).
+    PythonReceiver,
+    /// Node.js with the `standardwebhooks` and `jose` packages (independent receiver).
+    NodeReceiver,
+}
+
+impl Prereq {
+    /// The name the skip summary counts by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgresql",
+            Self::SharedTestdata => "shared-testdata",
+            Self::Seeds => "shared-seeds",
+            Self::FaceModels => "face-models",
+            Self::OpenJpeg => "openjpeg-tools",
+            Self::PythonReceiver => "python-receiver",
+            Self::NodeReceiver => "node-receiver",
+        }
+    }
+
+    /// How to provide it.
+    pub fn how(self) -> &'static str {
+        match self {
+            Self::Postgres => {
+                "run `eval \"$(scripts/start-postgres.sh)\"` to start one and set IDGATE_TEST_DATABASE_URL"
+            }
+            Self::SharedTestdata => {
+                "place the shared test data beside the checkout (../shared/testdata)"
+            }
+            Self::Seeds => "place the API seed pages beside the checkout (../shared/seeds)",
+            Self::FaceModels => "run scripts/fetch-face-models.sh",
+            Self::OpenJpeg => "install Debian's libopenjp2-tools (opj_compress)",
+            Self::PythonReceiver => "run `pip install standardwebhooks jwcrypto`",
+            Self::NodeReceiver => "run `cd scripts/webhook-interop && npm ci`",
+        }
+    }
+}
