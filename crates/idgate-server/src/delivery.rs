@@ -9,7 +9,9 @@
 //! fallback poll picks up retries and other nodes' events. Sends run concurrently under a global
 //! limit and a per-endpoint limit, so one slow receiver cannot starve the others. Outcomes are
 //! recorded in batches (one transaction for many attempts), which keeps a single SQLite writer
-//! far above 1,000 deliveries a second.
+//! far above 1,000 deliveries a second. A send keeps its endpoint slot until its outcome is
+//! committed, so after a crash at most `per_endpoint_concurrency` sends per endpoint can be
+//! repeated: the ones whose outcome was not yet written.
 //!
 //! Nothing readable is stored: the JWE is made at send time and dropped after the attempt. Logs
 //! carry delivery, event and endpoint ids only, never bodies or secrets.
@@ -29,7 +31,7 @@ use idgate_webhook::delivery::{AttemptError, AttemptReport};
 use idgate_webhook::keys::RecipientKey;
 use idgate_webhook::ssrf::{SsrfError, SsrfPolicy};
 use idgate_webhook::{Event as WireEvent, WebhookSecret};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::state::AppState;
@@ -110,7 +112,7 @@ struct Ctx {
     client: reqwest::Client,
     policy: SsrfPolicy,
     per_endpoint: Mutex<HashMap<EndpointId, Arc<Semaphore>>>,
-    results: mpsc::UnboundedSender<AttemptResult>,
+    results: mpsc::UnboundedSender<Sent>,
 }
 
 impl Ctx {
@@ -271,16 +273,28 @@ async fn purge(state: &AppState, settings: &DeliverySettings) {
     }
 }
 
+/// An attempt's outcome on its way to the recorder, with the endpoint slot it still holds: the
+/// slot is freed only once the outcome is committed, so the sends a crash can make us repeat
+/// never exceed the endpoint's concurrency.
+struct Sent {
+    result: AttemptResult,
+    endpoint_slot: OwnedSemaphorePermit,
+}
+
 /// Records outcomes in batches until every sender is gone. A batch that cannot be written is
 /// retried a few times; if the database stays away the deliveries' leases expire and they are
 /// sent again (at-least-once).
 async fn record_loop(
     state: AppState,
     owner: String,
-    mut rx: mpsc::UnboundedReceiver<AttemptResult>,
+    mut rx: mpsc::UnboundedReceiver<Sent>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_RECORD_BATCH);
-    while rx.recv_many(&mut batch, MAX_RECORD_BATCH).await > 0 {
+    let mut sent = Vec::with_capacity(MAX_RECORD_BATCH);
+    while rx.recv_many(&mut sent, MAX_RECORD_BATCH).await > 0 {
+        let (batch, endpoint_slots): (Vec<_>, Vec<_>) = sent
+            .drain(..)
+            .map(|s| (s.result, s.endpoint_slot))
+            .unzip();
         let mut tries = 0;
         let recorded = loop {
             match state
@@ -320,14 +334,14 @@ async fn record_loop(
                 ),
             }
         }
-        batch.clear();
+        drop(endpoint_slots);
     }
 }
 
 /// Sends one claimed delivery under the per-endpoint limit and queues its outcome.
 async fn deliver(ctx: &Ctx, delivery: ClaimedDelivery, claimed_at: Instant) {
     let limit = ctx.endpoint_limit(&delivery.endpoint.id);
-    let Ok(_endpoint_permit) = limit.acquire_owned().await else {
+    let Ok(endpoint_slot) = limit.acquire_owned().await else {
         return;
     };
     let budget = idgate_webhook::ssrf::TOTAL_TIMEOUT + LEASE_SAFETY;
@@ -361,7 +375,10 @@ async fn deliver(ctx: &Ctx, delivery: ClaimedDelivery, claimed_at: Instant) {
         "webhook attempt"
     );
     // The receiver is gone only during shutdown after all senders were dropped.
-    let _ = ctx.results.send(result);
+    let _ = ctx.results.send(Sent {
+        result,
+        endpoint_slot,
+    });
 }
 
 /// Why a delivery could not even be attempted: recorded as a final failure with this kind, since

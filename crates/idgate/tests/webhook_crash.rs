@@ -1,13 +1,17 @@
 //! Webhook delivery guarantees of the built binary (issue 4, webhooks.md "Delivery guarantees"):
 //!
 //! - at-least-once across a crash: 1,000 events wait for an encryption key, the key is uploaded
-//!   so all become due at once, `idgate serve` is SIGKILLed while sends are in flight and started
-//!   again on the same data; every event reaches the receiver, and only sends that were in
-//!   flight at the kill may arrive twice. Runs on SQLite, and on a fresh PostgreSQL database
-//!   when `IDGATE_TEST_DATABASE_URL` is set.
+//!   so all become due at once, `idgate serve` is SIGKILLed while the receiver holds requests
+//!   open (checked) and started again on the same data; every event reaches the receiver, and
+//!   only sends that were in flight at the kill arrive twice: at most the per-endpoint
+//!   concurrency. Runs on SQLite and on a fresh PostgreSQL database.
+//! - no event lost when the kill lands in the state changes themselves: sessions are cancelled
+//!   concurrently (each cancel writes the state change and its event in one transaction) and
+//!   the server is SIGKILLed with cancels in flight; after the restart every acknowledged cancel
+//!   has its event, and every event is delivered.
 //! - no duplicate sends between nodes: two `idgate serve` processes share one PostgreSQL
 //!   database (and one data directory, so the same server secrets) and deliver 500 events
-//!   released at once; each arrives exactly once.
+//!   released at once; each arrives exactly once, and both nodes send a share.
 //!
 //! The receiver runs in the test on loopback, which is why the server runs with
 //! `--allow-private-webhooks`. It checks the Standard Webhooks signature of every delivery and
@@ -17,6 +21,8 @@ mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use idgate_webhook::{Receiver, WebhookSecret};
@@ -29,6 +35,10 @@ const KILL_AFTER: usize = 250;
 /// Events released at once in the two-node test.
 const TWO_NODE_EVENTS: usize = 500;
 
+/// `IDGATE_WEBHOOK_PER_ENDPOINT_CONCURRENCY` of [`worker_env`]: sends in flight to the one
+/// endpoint at most, so at most this many can repeat after a kill.
+const PER_ENDPOINT_CONCURRENCY: usize = 16;
+
 /// Worker settings for a short run: the shortest lease the server accepts (25 s), so a killed
 /// node's claims are free again within seconds rather than the default minute, and a short
 /// fallback poll so a second node finds work quickly.
@@ -37,7 +47,10 @@ fn worker_env() -> Vec<(&'static str, String)> {
         ("IDGATE_WEBHOOK_LEASE_SECS", "25".to_owned()),
         ("IDGATE_WEBHOOK_POLL_INTERVAL_MS", "50".to_owned()),
         ("IDGATE_WEBHOOK_CONCURRENCY", "64".to_owned()),
-        ("IDGATE_WEBHOOK_PER_ENDPOINT_CONCURRENCY", "16".to_owned()),
+        (
+            "IDGATE_WEBHOOK_PER_ENDPOINT_CONCURRENCY",
+            PER_ENDPOINT_CONCURRENCY.to_string(),
+        ),
         ("IDGATE_WEBHOOK_RETRY_BASE_MS", "200".to_owned()),
     ]
 }
@@ -116,14 +129,20 @@ async fn crash_mid_send_and_recover(data_dir: &Path, database_url: Option<&str>)
     let released = Instant::now();
     api.add_key(&endpoint, &public_pem).await;
     assert!(
-        sink.wait_for_count(KILL_AFTER, Duration::from_secs(60))
+        sink.wait_for_count_mid_send(KILL_AFTER, Duration::from_secs(60))
             .await,
         "only {} of {CRASH_EVENTS} deliveries arrived within 60 s of uploading the key",
         sink.count()
     );
+    let in_flight_at_kill = sink.in_flight();
     node.kill();
     let killed = Instant::now();
     let at_kill = sink.count();
+    assert!(in_flight_at_kill > 0, "the kill did not land mid-send");
+    assert!(
+        at_kill < CRASH_EVENTS,
+        "every event was delivered before the kill"
+    );
     eprintln!(
         "killed after {:.2}s with {at_kill} deliveries received",
         killed.duration_since(released).as_secs_f64()
@@ -162,6 +181,11 @@ async fn crash_mid_send_and_recover(data_dir: &Path, database_url: Option<&str>)
     );
     let decrypted = verify_deliveries(&sink, &secret, &private);
     let duplicates = sink.count() - received.len();
+    assert!(
+        duplicates <= PER_ENDPOINT_CONCURRENCY,
+        "{duplicates} events arrived twice; only the {PER_ENDPOINT_CONCURRENCY} sends that can \
+         be in flight may repeat (in flight at the kill: {in_flight_at_kill})"
+    );
     eprintln!(
         "events {CRASH_EVENTS}, received {} ({} distinct), duplicates {duplicates}, \
          all arrived {:.2}s after the restart ({:.2}s after the kill), signatures checked {}, \
@@ -172,6 +196,103 @@ async fn crash_mid_send_and_recover(data_dir: &Path, database_url: Option<&str>)
         since_kill.as_secs_f64(),
         sink.count(),
     );
+}
+
+/// Cancels sessions with 16 requests in flight while deliveries flow, SIGKILLs the server once
+/// [`KILL_AFTER`] cancels were acknowledged, restarts it and checks the outbox promise: every
+/// acknowledged cancel has its event, and every event (acknowledged or not) reaches the receiver.
+async fn crash_mid_state_change_and_recover(data_dir: &Path, database_url: Option<&str>) {
+    let env = worker_env();
+    let node = Node::start(data_dir, database_url, &env);
+    let key = node.key.clone().expect("first start prints a key");
+    let api = Api::new(node.addr, &key);
+    let sink = Sink::start(Duration::ZERO, false).await;
+    let (endpoint, _secret) = api.create_endpoint(&sink.url).await;
+    let (_private, public_pem) = support::receiver_key();
+    api.add_key(&endpoint, &public_pem).await;
+
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (api, acked, in_flight) = (api.clone(), acked.clone(), in_flight.clone());
+        writers.spawn(async move {
+            loop {
+                in_flight.fetch_add(1, Ordering::SeqCst);
+                let done = api.try_create_and_cancel().await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                match done {
+                    Some(id) => acked.lock().unwrap().insert(id),
+                    None => return,
+                };
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < KILL_AFTER || in_flight.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "cancels too slow to reach {KILL_AFTER}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    node.kill();
+    while let Some(joined) = writers.join_next().await {
+        joined.expect("writer task");
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+
+    let node = Node::start(data_dir, database_url, &env);
+    let api = Api::new(node.addr, &key);
+    let events = api.cancelled_events_by_session().await;
+    let without_event: Vec<_> = acked
+        .iter()
+        .filter(|id| !events.contains_key(*id))
+        .collect();
+    assert!(
+        without_event.is_empty(),
+        "{} of {} acknowledged cancels have no event after the kill, e.g. {:?}",
+        without_event.len(),
+        acked.len(),
+        without_event.first()
+    );
+    let event_ids: HashSet<String> = events.values().cloned().collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let undelivered = event_ids.difference(&sink.distinct_ids()).count();
+        if undelivered == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{undelivered} of {} events never arrived (90 s after the restart)",
+            event_ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "acknowledged cancels {}, events after the restart {} (committed but unanswered {}), \
+         all delivered",
+        acked.len(),
+        event_ids.len(),
+        event_ids.len() - acked.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_event_is_lost_when_sigkill_lands_mid_state_change_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    crash_mid_state_change_and_recover(dir.path(), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_event_is_lost_when_sigkill_lands_mid_state_change_on_postgres() {
+    let Some(base) = support::postgres_url() else {
+        return;
+    };
+    let url = support::fresh_postgres_database(&base, "idgate_whstate");
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    crash_mid_state_change_and_recover(dir.path(), Some(&url)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -257,5 +378,9 @@ async fn two_nodes_on_one_postgres_database_deliver_each_event_exactly_once() {
         shares.iter().sum::<u64>(),
         TWO_NODE_EVENTS as u64,
         "the nodes' success counters add up to the events"
+    );
+    assert!(
+        shares.iter().all(|&share| share > 0),
+        "one node sent everything: {shares:?}"
     );
 }

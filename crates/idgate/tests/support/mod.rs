@@ -6,7 +6,7 @@
 //! Each user takes only part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -185,6 +185,102 @@ pub fn with_database_name(url: &str, name: &str) -> String {
     }
 }
 
+/// Where Debian's PostgreSQL 15 server binaries live (`scripts/start-postgres.sh` installs them).
+const POSTGRES_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A PostgreSQL cluster of one test's own, for tests that kill the database server: made and
+/// started by `scripts/start-postgres.sh` in a temporary directory on a free port, shut down
+/// (immediately) on drop.
+pub struct PrivatePostgres {
+    data_dir: std::path::PathBuf,
+    port: u16,
+    _parent: tempfile::TempDir,
+}
+
+impl PrivatePostgres {
+    /// A new cluster, started; `None` after `idgate_testkit::missing` when the server binaries
+    /// are not installed.
+    pub fn start_new() -> Option<Self> {
+        if !Path::new(POSTGRES_BIN).join("initdb").exists() {
+            idgate_testkit::missing(
+                idgate_testkit::Prereq::Postgres,
+                format!("PostgreSQL server binaries not found in {POSTGRES_BIN}"),
+            );
+            return None;
+        }
+        let parent = tempfile::tempdir().expect("temporary directory");
+        // The server runs as the `postgres` user when the tests run as root: let it in.
+        std::fs::set_permissions(
+            parent.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod the temporary directory");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let postgres = Self {
+            data_dir: parent.path().join("pgdata"),
+            port,
+            _parent: parent,
+        };
+        postgres.start();
+        Some(postgres)
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the cluster (creating it the first time) and waits until it accepts connections.
+    pub fn start(&self) {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/start-postgres.sh"
+        );
+        let status = Command::new("bash")
+            .arg(script)
+            .arg(&self.data_dir)
+            .arg(self.port.to_string())
+            .stdout(Stdio::null())
+            .status()
+            .expect("run scripts/start-postgres.sh");
+        assert!(status.success(), "scripts/start-postgres.sh failed");
+    }
+
+    /// `pg_ctl stop -m immediate`: every server process exits at once, without a checkpoint,
+    /// as after a power cut; the next start replays the write-ahead log.
+    pub fn kill_immediately(&self) {
+        let pg_ctl = format!(
+            "'{POSTGRES_BIN}/pg_ctl' -D '{}' -m immediate -w stop",
+            self.data_dir.display()
+        );
+        let mut command = if is_root() {
+            let mut su = Command::new("su");
+            su.args(["postgres", "-s", "/bin/sh", "-c", &pg_ctl]);
+            su
+        } else {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", &pg_ctl]);
+            sh
+        };
+        let _ = command.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.kill_immediately();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
 // ---- the integrator API ------------------------------------------------------------------------
 
 /// A plain reqwest client (ring as the rustls provider; only `http://` is used here).
@@ -239,6 +335,43 @@ impl Api {
             serde_json::from_slice(&bytes).expect("JSON response")
         };
         (status, value)
+    }
+
+    /// Creates a session and cancels it; the session's id once the cancel was acknowledged,
+    /// `None` when either request got no answer (the server is gone).
+    pub async fn try_create_and_cancel(&self) -> Option<String> {
+        let created = self
+            .client
+            .post(format!("{}/v1/sessions", self.base))
+            .bearer_auth(&self.key)
+            .json(&json!({}))
+            .send()
+            .await
+            .ok()?;
+        assert!(
+            created.status().is_success(),
+            "create answered {}",
+            created.status()
+        );
+        let created: Value = created.json().await.ok()?;
+        let id = created["data"]["id"]
+            .as_str()
+            .expect("session id")
+            .to_owned();
+        let cancelled = self
+            .client
+            .post(format!("{}/v1/sessions/{id}/cancel", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .ok()?;
+        assert!(
+            cancelled.status().is_success(),
+            "cancel answered {}",
+            cancelled.status()
+        );
+        // The status line arrived: acknowledged, even if the body is cut off.
+        Some(id)
     }
 
     async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -347,6 +480,18 @@ impl Api {
             .collect()
     }
 
+    /// Session id → id of its [`CANCELLED`] event, for every such event of the tenant.
+    pub async fn cancelled_events_by_session(&self) -> HashMap<String, String> {
+        self.all(&format!("/v1/events?type={CANCELLED}"))
+            .await
+            .iter()
+            .map(|e| {
+                let field = |name: &str| e[name].as_str().expect(name).to_owned();
+                (field("session_id"), field("id"))
+            })
+            .collect()
+    }
+
     /// How many deliveries are in `status`.
     pub async fn count_deliveries(&self, status: &str) -> usize {
         self.all(&format!("/v1/webhooks/deliveries?status={status}"))
@@ -406,6 +551,8 @@ struct SinkState {
     delay: Duration,
     keep_requests: bool,
     count: AtomicUsize,
+    /// Requests received and not answered yet.
+    in_flight: AtomicUsize,
     arrivals: Mutex<Vec<Arrival>>,
     body_len: AtomicUsize,
 }
@@ -435,10 +582,12 @@ async fn receive(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(Arrival { id, request });
+    state.in_flight.fetch_add(1, Ordering::AcqRel);
     state.count.fetch_add(1, Ordering::Release);
     if !state.delay.is_zero() {
         tokio::time::sleep(state.delay).await;
     }
+    state.in_flight.fetch_sub(1, Ordering::AcqRel);
     StatusCode::OK
 }
 
@@ -449,6 +598,7 @@ impl Sink {
             delay,
             keep_requests,
             count: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
             arrivals: Mutex::new(Vec::new()),
             body_len: AtomicUsize::new(0),
         });
@@ -469,6 +619,11 @@ impl Sink {
     /// Requests received so far (duplicates included).
     pub fn count(&self) -> usize {
         self.state.count.load(Ordering::Acquire)
+    }
+
+    /// Requests received whose answer is still being held back (`delay`).
+    pub fn in_flight(&self) -> usize {
+        self.state.in_flight.load(Ordering::Acquire)
     }
 
     /// Size of the last body received.
@@ -497,8 +652,19 @@ impl Sink {
 
     /// Waits until `count()` reaches `n`, polling every millisecond; `false` after `within`.
     pub async fn wait_for_count(&self, n: usize, within: Duration) -> bool {
+        self.wait_until(within, || self.count() >= n).await
+    }
+
+    /// Waits until `count()` reaches `n` while a request is held open, so a kill right after
+    /// lands mid-send; `false` after `within`.
+    pub async fn wait_for_count_mid_send(&self, n: usize, within: Duration) -> bool {
+        self.wait_until(within, || self.count() >= n && self.in_flight() > 0)
+            .await
+    }
+
+    async fn wait_until(&self, within: Duration, done: impl Fn() -> bool) -> bool {
         let deadline = Instant::now() + within;
-        while self.count() < n {
+        while !done() {
             if Instant::now() >= deadline {
                 return false;
             }
