@@ -6,7 +6,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use common::{LEFT, NEUTRAL, Pose, RIGHT, frame_image, frame_index, landmarks};
@@ -255,7 +255,7 @@ fn a_slow_matcher_times_out_with_the_configured_limit() {
         delay: Duration::from_secs(3),
     });
     let engine = HttpEngine::new(&m.url, Duration::from_millis(300), None).unwrap();
-    let started = Instant::now();
+    // Had the limit not applied, the reply would have come (after 3 s) and detect succeeded.
     let err = engine.detect(&frame_image(0)).unwrap_err();
     assert!(
         matches!(
@@ -267,7 +267,6 @@ fn a_slow_matcher_times_out_with_the_configured_limit() {
         ),
         "{err:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(2));
 }
 
 #[test]
