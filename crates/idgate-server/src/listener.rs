@@ -6,7 +6,8 @@
 //! - a request head must arrive within `header_read_timeout` (from the accept, or from the first
 //!   byte of a later request); then the client gets `408 REQUEST_TIMEOUT` and the connection is
 //!   closed (RFC 9110 §15.5.9, RFC 9112 §9.5 on closing);
-//! - a keep-alive connection idle for `keep_alive_timeout` is closed quietly;
+//! - a keep-alive connection idle for `keep_alive_timeout` is closed quietly, and so is one whose
+//!   client stops reading its response for that long;
 //! - graceful shutdown stops accepting, lets in-flight requests finish (up to
 //!   [`ConnectionLimits::drain_timeout`]) and closes idle connections.
 //!
@@ -20,7 +21,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::Router;
@@ -221,48 +222,69 @@ enum Stage {
     Busy,
 }
 
-/// The stage shared by a connection's socket wrapper and its service.
+/// The stage shared by a connection's socket wrapper and its service, and the waker of a read
+/// that is waiting without a deadline (while busy): when the request is done, that read must
+/// be polled again to arm the idle deadline, or an idle connection would never be timed out.
 #[derive(Debug)]
-struct Phase(Mutex<Stage>);
+struct Phase(Mutex<PhaseState>);
+
+#[derive(Debug)]
+struct PhaseState {
+    stage: Stage,
+    parked_read: Option<Waker>,
+}
 
 impl Phase {
     fn new(accepted: Instant) -> Self {
-        Self(Mutex::new(Stage::Waiting {
-            since: accepted,
-            first: true,
+        Self(Mutex::new(PhaseState {
+            stage: Stage::Waiting {
+                since: accepted,
+                first: true,
+            },
+            parked_read: None,
         }))
     }
 
-    fn stage(&self) -> Stage {
-        *self
-            .0
+    fn lock(&self) -> std::sync::MutexGuard<'_, PhaseState> {
+        self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn set(&self, stage: Stage) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = stage;
+    fn busy(&self) {
+        self.lock().stage = Stage::Busy;
+    }
+
+    /// The request is done: wait for the next one, waking a read parked while busy.
+    fn done(&self) {
+        let parked = {
+            let mut state = self.lock();
+            state.stage = Stage::Waiting {
+                since: Instant::now(),
+                first: false,
+            };
+            state.parked_read.take()
+        };
+        if let Some(waker) = parked {
+            waker.wake();
+        }
     }
 
     /// Bytes arrived: a waiting connection now has a request head in progress. On a new
     /// connection the head deadline still counts from the accept.
     fn received(&self) {
-        let mut stage = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Stage::Waiting { since, first } = *stage {
+        let mut state = self.lock();
+        if let Stage::Waiting { since, first } = state.stage {
             let since = if first { since } else { Instant::now() };
-            *stage = Stage::Head { since };
+            state.stage = Stage::Head { since };
         }
     }
 
-    /// The read deadline of the current stage and what expiring means.
-    fn deadline(&self, limits: &ConnectionLimits) -> Option<(Instant, Expiry)> {
-        match self.stage() {
+    /// The read deadline of the current stage and what expiring means; while busy there is
+    /// none, and `waker` is kept to be woken by [`Phase::done`].
+    fn deadline(&self, limits: &ConnectionLimits, waker: &Waker) -> Option<(Instant, Expiry)> {
+        let mut state = self.lock();
+        match state.stage {
             Stage::Waiting { since, first: true } => {
                 Some((since + limits.header_read_timeout, Expiry::NothingSent))
             }
@@ -271,7 +293,10 @@ impl Phase {
                 first: false,
             } => Some((since + limits.keep_alive_timeout, Expiry::Idle)),
             Stage::Head { since } => Some((since + limits.header_read_timeout, Expiry::Head)),
-            Stage::Busy => None,
+            Stage::Busy => {
+                state.parked_read = Some(waker.clone());
+                None
+            }
         }
     }
 }
@@ -298,6 +323,11 @@ struct DeadlineIo {
     timer: Pin<Box<Sleep>>,
     /// A write is waiting for the client to read: a canned answer now would interleave with it.
     write_blocked: bool,
+    /// Since when writes have been waiting for the client to read, and the deadline timer for it:
+    /// a client that stops reading a large response (a slow read) is as idle as one that stops
+    /// sending, and is closed after `keep_alive_timeout`.
+    write_stalled_since: Option<Instant>,
+    write_timer: Pin<Box<Sleep>>,
 }
 
 impl DeadlineIo {
@@ -314,7 +344,36 @@ impl DeadlineIo {
             canned,
             timer: Box::pin(tokio::time::sleep(limits.header_read_timeout)),
             write_blocked: false,
+            write_stalled_since: None,
+            write_timer: Box::pin(tokio::time::sleep(limits.keep_alive_timeout)),
         }
+    }
+
+    /// Records the outcome of a write and enforces the slow-read deadline on a pending one.
+    fn after_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if result.is_ready() {
+            self.write_blocked = false;
+            self.write_stalled_since = None;
+            return result;
+        }
+        self.write_blocked = true;
+        let since = *self.write_stalled_since.get_or_insert_with(Instant::now);
+        let deadline = since + self.limits.keep_alive_timeout;
+        if self.write_timer.deadline() != deadline {
+            self.write_timer.as_mut().reset(deadline);
+        }
+        if self.write_timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        metrics::counter!(HTTP_TIMEOUTS, "kind" => TimeoutKind::Idle.as_str()).increment(1);
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client did not read the response within the keep-alive timeout",
+        )))
     }
 }
 
@@ -336,7 +395,7 @@ impl AsyncRead for DeadlineIo {
             Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
             Poll::Pending => {}
         }
-        let Some((deadline, expiry)) = this.phase.deadline(&this.limits) else {
+        let Some((deadline, expiry)) = this.phase.deadline(&this.limits, cx.waker()) else {
             return Poll::Pending;
         };
         if this.timer.deadline() != deadline {
@@ -381,8 +440,7 @@ impl AsyncWrite for DeadlineIo {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.stream).poll_write(cx, buf);
-        this.write_blocked = result.is_pending();
-        result
+        this.after_write(cx, result)
     }
 
     fn poll_write_vectored(
@@ -392,8 +450,7 @@ impl AsyncWrite for DeadlineIo {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
-        this.write_blocked = result.is_pending();
-        result
+        this.after_write(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -423,7 +480,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        self.phase.set(Stage::Busy);
+        self.phase.busy();
         let busy = BusyUntilDropped(self.phase.clone());
         let router = self.router.clone();
         Box::pin(async move {
@@ -442,10 +499,7 @@ struct BusyUntilDropped(Arc<Phase>);
 
 impl Drop for BusyUntilDropped {
     fn drop(&mut self) {
-        self.0.set(Stage::Waiting {
-            since: Instant::now(),
-            first: false,
-        });
+        self.0.done();
     }
 }
 
