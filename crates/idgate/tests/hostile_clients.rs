@@ -244,3 +244,48 @@ async fn connections_over_the_bound_get_503_overloaded_and_are_closed() {
     };
     assert!(tokio::time::timeout(SLACK, served).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_responses_is_closed_after_the_keep_alive_timeout() {
+    let (_dir, node) = start(&[("IDGATE_KEEP_ALIVE_TIMEOUT_MS", ms(DEADLINE))]);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut stream = socket.connect(node.addr).await.expect("connect");
+    // Ten pipelined requests for the 1.5 MB Swagger UI bundle: more than the kernel's socket
+    // buffers hold (4 MiB at most for the server's send buffer), so writing them blocks on a
+    // client that does not read.
+    const REQUESTS: usize = 10;
+    let request = "GET /docs/swagger-ui-bundle.js HTTP/1.1\r\nhost: idgate\r\n\r\n";
+    stream
+        .write_all(request.repeat(REQUESTS).as_bytes())
+        .await
+        .expect("requests");
+    tokio::time::sleep(DEADLINE + Duration::from_secs(2)).await;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(SLACK, async {
+        let mut chunk = [0u8; 65536];
+        while let Ok(1..) = stream.read(&mut chunk).await.map(|n| {
+            received.extend_from_slice(&chunk[..n]);
+            n
+        }) {}
+    })
+    .await;
+    assert!(read.is_ok(), "the connection was kept open");
+    let text = String::from_utf8_lossy(&received);
+    let (head, _) = text
+        .split_once("\r\n\r\n")
+        .expect("a response head arrived");
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .and_then(|value| value.trim().parse().ok())
+        .expect("content-length");
+    assert!(
+        received.len() < REQUESTS * length,
+        "all {REQUESTS} responses were written to a client that did not read"
+    );
+}
