@@ -35,7 +35,7 @@ import threading
 import time
 
 
-def start_server(binary, extra_env):
+def start_server(binary, extra_env, nofile=None):
     data_dir = tempfile.mkdtemp(prefix="idgate-hostile-")
     env = dict(os.environ)
     env.pop("IDGATE_DATABASE_URL", None)
@@ -49,8 +49,13 @@ def start_server(binary, extra_env):
         }
     )
     env.update(extra_env)
+    def limit_descriptors():
+        if nofile:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
     proc = subprocess.Popen(
         [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir],
+        preexec_fn=limit_descriptors,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -199,6 +204,8 @@ async def slowloris(args, pid, host, port, key):
     print(f"normal GET /healthz during the attack: {status} in {latency * 1000:.1f} ms")
     await asyncio.sleep(max(0, args.hold - 2))
     after_fds = open_fds(pid)
+    status, latency = await timed_healthz(host, port)
+    print(f"normal GET /healthz after {args.hold} s: {status} in {latency * 1000:.1f} ms")
     stop.set()
     await asyncio.gather(*tasks)
     print(f"server descriptors after {args.hold} s: {after_fds}, RSS {rss_mib(pid):.1f} MiB")
@@ -311,13 +318,18 @@ def main():
     parser.add_argument("--rate", type=int, default=2000, help="overload: requests per second")
     parser.add_argument("--duration", type=int, default=15, help="overload: seconds of load")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
+    parser.add_argument(
+        "--server-nofile",
+        type=int,
+        help="soft and hard RLIMIT_NOFILE of the server, as a strict service manager sets it",
+    )
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     extra_env = dict(item.split("=", 1) for item in args.env)
     scenarios = ["slowloris", "overload"] if args.scenario == "both" else [args.scenario]
     for scenario in scenarios:
-        proc, data_dir, host, port, key = start_server(args.bin, extra_env)
+        proc, data_dir, host, port, key = start_server(args.bin, extra_env, args.server_nofile)
         print(f"== {scenario} against {args.bin} (pid {proc.pid}, {host}:{port})")
         try:
             if scenario == "slowloris":
