@@ -264,10 +264,12 @@ async fn a_client_that_stops_reading_its_responses_is_closed_after_the_keep_aliv
     let mut received = Vec::new();
     let read = tokio::time::timeout(SLACK, async {
         let mut chunk = [0u8; 65536];
-        while let Ok(1..) = stream.read(&mut chunk).await.map(|n| {
-            received.extend_from_slice(&chunk[..n]);
-            n
-        }) {}
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
     })
     .await;
     assert!(read.is_ok(), "the connection was kept open");
@@ -288,4 +290,41 @@ async fn a_client_that_stops_reading_its_responses_is_closed_after_the_keep_aliv
         received.len() < REQUESTS * length,
         "all {REQUESTS} responses were written to a client that did not read"
     );
+}
+
+#[tokio::test]
+async fn a_request_in_flight_at_sigterm_is_still_answered() {
+    let (_dir, node) = start(&[]);
+    let key = node.key.clone().expect("first start prints a key");
+    let body = br#"{"share_fields":{"age_over_18":{"required":true,"reason":"Age check."}}}"#;
+    let mut stream = TcpStream::connect(node.addr).await.expect("connect");
+    let head = format!(
+        "POST /v1/sessions HTTP/1.1\r\nhost: idgate\r\nauthorization: Bearer {key}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream
+        .write_all(&body[..10])
+        .await
+        .expect("part of the body");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let terminated = std::process::Command::new("kill")
+        .args(["-TERM", &node.pid().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(terminated.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream
+        .write_all(&body[10..])
+        .await
+        .expect("rest of the body");
+    let closed = read_until_closed(&mut stream, Instant::now(), SLACK).await;
+    assert!(
+        closed.received.starts_with("HTTP/1.1 200"),
+        "got {:?}",
+        closed.received
+    );
+    // The draining server no longer accepts connections.
+    assert!(TcpStream::connect(node.addr).await.is_err());
 }
