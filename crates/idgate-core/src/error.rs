@@ -60,6 +60,14 @@ pub enum ErrorCode {
     DeliveryNotRetryable,
     /// Replay of an event whose payload was erased or purged by retention.
     EventNotReplayable,
+    /// The client took longer than the server's deadline to send the request body
+    /// (RFC 9110 §15.5.9); the connection is closed after the answer.
+    RequestTimeout,
+    /// More requests arrived than the server serves at once; answered with `Retry-After`
+    /// instead of letting latency grow without bound (load shedding).
+    Overloaded,
+    /// The handler did not produce an answer within the server's time limit.
+    HandlerTimeout,
     /// The readiness probe could not reach the database.
     ServiceUnavailable,
     InternalServerError,
@@ -103,6 +111,9 @@ impl ErrorCode {
         Self::DeliveryNotFound,
         Self::DeliveryNotRetryable,
         Self::EventNotReplayable,
+        Self::RequestTimeout,
+        Self::Overloaded,
+        Self::HandlerTimeout,
         Self::ServiceUnavailable,
         Self::InternalServerError,
     ];
@@ -145,6 +156,9 @@ impl ErrorCode {
             Self::DeliveryNotFound => "DELIVERY_NOT_FOUND",
             Self::DeliveryNotRetryable => "DELIVERY_NOT_RETRYABLE",
             Self::EventNotReplayable => "EVENT_NOT_REPLAYABLE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::Overloaded => "OVERLOADED",
+            Self::HandlerTimeout => "HANDLER_TIMEOUT",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
@@ -184,11 +198,12 @@ impl ErrorCode {
             | Self::DeliveryNotRetryable
             | Self::EventNotReplayable => 409,
             Self::SessionCancelled | Self::SessionTerminal => 410,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,
             Self::InternalServerError => 500,
-            Self::ServiceUnavailable => 503,
+            Self::ServiceUnavailable | Self::Overloaded | Self::HandlerTimeout => 503,
         }
     }
 
@@ -230,6 +245,9 @@ impl ErrorCode {
             Self::DeliveryNotFound => "Delivery not found.",
             Self::DeliveryNotRetryable => "This delivery cannot be retried.",
             Self::EventNotReplayable => "This event can no longer be replayed.",
+            Self::RequestTimeout => "The request was not received in time.",
+            Self::Overloaded => "The server is overloaded.",
+            Self::HandlerTimeout => "The request took too long to process.",
             Self::ServiceUnavailable => "Service unavailable.",
             Self::InternalServerError => "Internal server error.",
         }
@@ -300,6 +318,15 @@ impl ErrorCode {
             }
             Self::EventNotReplayable => {
                 "The event's payload was erased with its session or removed after the retention period."
+            }
+            Self::RequestTimeout => {
+                "Send the request headers and body without pausing; the connection was closed, so open a new one."
+            }
+            Self::Overloaded => {
+                "Retry after the number of seconds given in `Retry-After`, with exponential backoff if it happens again."
+            }
+            Self::HandlerTimeout => {
+                "Retry the request; if it keeps happening, check the server's database and logs."
             }
             Self::ServiceUnavailable => "The database is not reachable; retry shortly.",
             Self::InternalServerError => "The server encountered an error.",

@@ -26,6 +26,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Config;
 use crate::error::DocsBase;
 use crate::extract::MAX_BODY_BYTES;
+use crate::limits::{ConnectionLimits, RequestLimits, buffer_body, descriptor_limit, shed_load};
 use crate::middleware::{catch_panic, finish_error_bodies};
 use crate::rate_limit::KeyRateLimiter;
 use crate::routes::{api_keys, docs, events, ops, sessions, webhooks};
@@ -57,6 +58,8 @@ pub struct App {
     delivery: crate::delivery::DeliverySettings,
     /// Off only in tests of other behaviours that inspect deliveries without a worker racing them.
     run_delivery_worker: bool,
+    /// Deadlines, the connection bound and load shedding ([`crate::limits`]).
+    limits: ConnectionLimits,
 }
 
 impl App {
@@ -98,6 +101,7 @@ impl App {
             sweep_interval: Duration::from_millis(config.sweep_interval_ms),
             delivery: config.delivery_settings(),
             run_delivery_worker: true,
+            limits: config.connection_limits(descriptor_limit()),
         })
     }
 
@@ -133,6 +137,11 @@ impl App {
         &self.state
     }
 
+    /// The HTTP limits in effect (the connection bound resolved from the descriptor limit).
+    pub fn limits(&self) -> &ConnectionLimits {
+        &self.limits
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
     /// and stops the sweeper before returning.
     pub async fn run(
@@ -157,10 +166,14 @@ impl App {
         } else {
             tokio::spawn(async { Ok(()) })
         };
-        let router = build_router(self.state);
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let docs_base = self.state.docs_base.0.clone();
+        let request_limits = RequestLimits::new(&self.limits, docs_base.clone());
+        // Outermost first: the body is in before the request competes for a slot.
+        let router = build_router(self.state)
+            .layer(from_fn_with_state(request_limits.clone(), shed_load))
+            .layer(from_fn_with_state(request_limits, buffer_body));
+        let served =
+            crate::listener::serve(self.listener, router, self.limits, &docs_base, shutdown).await;
         let _ = stop_tasks.send(true);
         if let Err(error) = sweeper.await {
             tracing::warn!(%error, "expiry sweeper ended abnormally");

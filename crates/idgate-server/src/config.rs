@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Environment variables read by [`Config::load`], each `IDGATE_` + the upper-cased key.
 /// Listed explicitly so unrelated `IDGATE_*` variables (for example `IDGATE_TEST_DATABASE_URL`)
 /// are not mistaken for configuration.
-const ENV_KEYS: [&str; 17] = [
+const ENV_KEYS: [&str; 24] = [
     "listen",
     "data_dir",
     "database_url",
@@ -33,6 +33,13 @@ const ENV_KEYS: [&str; 17] = [
     "webhook_retry_base_ms",
     "webhook_retry_max_delay_secs",
     "webhook_retention_days",
+    "header_read_timeout_ms",
+    "keep_alive_timeout_ms",
+    "request_body_timeout_ms",
+    "handler_timeout_ms",
+    "max_connections",
+    "max_concurrent_requests",
+    "request_queue_timeout_ms",
 ];
 
 /// The effective configuration of one server process.
@@ -80,6 +87,25 @@ pub struct Config {
     pub webhook_retry_max_delay_secs: u64,
     /// Days an event's payload is kept once all its deliveries are final.
     pub webhook_retention_days: u32,
+    /// Time a client has to send a complete request head, counted from the connection being
+    /// accepted or the first byte of a later request; then `408` and the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// How long a keep-alive connection may sit idle between requests before it is closed.
+    pub keep_alive_timeout_ms: u64,
+    /// Time a client has to send a whole request body, counted from the end of its head;
+    /// then `408 REQUEST_TIMEOUT` and the connection is closed.
+    pub request_body_timeout_ms: u64,
+    /// Time a handler has to produce its response head; then `503 HANDLER_TIMEOUT`. Streamed
+    /// bodies (an event stream) are not cut by it.
+    pub handler_timeout_ms: u64,
+    /// Connections held open at once; past it new connections get `503 OVERLOADED` and are
+    /// closed. Unset: the process's descriptor limit minus a reserve (see [`crate::limits`]).
+    pub max_connections: Option<u32>,
+    /// Requests handled at once; more wait up to `request_queue_timeout_ms` for a slot, then
+    /// get `503 OVERLOADED` with `Retry-After`. `/healthz`, `/readyz` and `/metrics` are exempt.
+    pub max_concurrent_requests: u32,
+    /// Longest wait for a request slot before the request is shed.
+    pub request_queue_timeout_ms: u64,
 }
 
 /// Log line format.
@@ -110,6 +136,13 @@ impl Default for Config {
             webhook_retry_base_ms: 5000,
             webhook_retry_max_delay_secs: 10 * 3600,
             webhook_retention_days: 7,
+            header_read_timeout_ms: 10_000,
+            keep_alive_timeout_ms: 30_000,
+            request_body_timeout_ms: 20_000,
+            handler_timeout_ms: 30_000,
+            max_connections: None,
+            max_concurrent_requests: 256,
+            request_queue_timeout_ms: 100,
         }
     }
 }
@@ -202,6 +235,49 @@ impl Config {
                 return Err(ConfigError::Rule { field, reason });
             }
         }
+        let connection_rules: [(&'static str, bool, &'static str); 7] = [
+            (
+                "header_read_timeout_ms",
+                (10..=600_000).contains(&self.header_read_timeout_ms),
+                "must be between 10 and 600000",
+            ),
+            (
+                "keep_alive_timeout_ms",
+                (10..=3_600_000).contains(&self.keep_alive_timeout_ms),
+                "must be between 10 and 3600000",
+            ),
+            (
+                "request_body_timeout_ms",
+                (10..=3_600_000).contains(&self.request_body_timeout_ms),
+                "must be between 10 and 3600000",
+            ),
+            (
+                "handler_timeout_ms",
+                (10..=3_600_000).contains(&self.handler_timeout_ms),
+                "must be between 10 and 3600000",
+            ),
+            (
+                "max_connections",
+                self.max_connections
+                    .is_none_or(|max| (1..=1_000_000).contains(&max)),
+                "must be between 1 and 1000000",
+            ),
+            (
+                "max_concurrent_requests",
+                (1..=100_000).contains(&self.max_concurrent_requests),
+                "must be between 1 and 100000",
+            ),
+            (
+                "request_queue_timeout_ms",
+                self.request_queue_timeout_ms <= 60_000,
+                "must be at most 60000",
+            ),
+        ];
+        for (field, ok, reason) in connection_rules {
+            if !ok {
+                return Err(ConfigError::Rule { field, reason });
+            }
+        }
         for (field, value) in [
             ("public_url", &self.public_url),
             ("docs_base_url", &self.docs_base_url),
@@ -234,6 +310,24 @@ impl Config {
                 ..defaults.retry
             },
             retention: Duration::from_secs(u64::from(self.webhook_retention_days) * 24 * 3600),
+        }
+    }
+
+    /// The connection limits in effect; `max_connections` unset is derived from `fd_limit`, the
+    /// process's current descriptor limit (`None` when it is unlimited or unknown).
+    pub fn connection_limits(&self, fd_limit: Option<u64>) -> crate::limits::ConnectionLimits {
+        use std::time::Duration;
+        crate::limits::ConnectionLimits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            keep_alive_timeout: Duration::from_millis(self.keep_alive_timeout_ms),
+            request_body_timeout: Duration::from_millis(self.request_body_timeout_ms),
+            handler_timeout: Duration::from_millis(self.handler_timeout_ms),
+            max_connections: self.max_connections.map_or_else(
+                || crate::limits::default_max_connections(fd_limit),
+                |max| max as usize,
+            ),
+            max_concurrent_requests: self.max_concurrent_requests as usize,
+            request_queue_timeout: Duration::from_millis(self.request_queue_timeout_ms),
         }
     }
 

@@ -98,3 +98,40 @@ fn public_and_docs_urls_default_from_the_bound_address() {
         "http://127.0.0.1:4321/docs"
     );
 }
+
+#[test]
+fn connection_limits_default_to_the_documented_values() {
+    let limits = Config::default().connection_limits(Some(1024));
+    assert_eq!(limits.header_read_timeout.as_millis(), 10_000);
+    assert_eq!(limits.keep_alive_timeout.as_millis(), 30_000);
+    assert_eq!(limits.request_body_timeout.as_millis(), 20_000);
+    assert_eq!(limits.handler_timeout.as_millis(), 30_000);
+    assert_eq!(limits.max_connections, 768);
+    assert_eq!(limits.max_concurrent_requests, 256);
+    assert_eq!(limits.request_queue_timeout.as_millis(), 100);
+}
+
+#[test]
+fn a_configured_connection_bound_overrides_the_descriptor_default() {
+    Jail::expect_with(|jail| {
+        jail.set_env("IDGATE_MAX_CONNECTIONS", "20");
+        let config = Config::load(None).expect("loads");
+        assert_eq!(config.connection_limits(Some(1024)).max_connections, 20);
+        Ok(())
+    });
+}
+
+#[test]
+fn zero_request_slots_are_rejected() {
+    Jail::expect_with(|jail| {
+        jail.set_env("IDGATE_MAX_CONCURRENT_REQUESTS", "0");
+        assert!(matches!(
+            Config::load(None),
+            Err(ConfigError::Rule {
+                field: "max_concurrent_requests",
+                ..
+            })
+        ));
+        Ok(())
+    });
+}

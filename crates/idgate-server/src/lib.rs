@@ -12,6 +12,8 @@ pub mod delivery;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod limits;
+mod listener;
 pub mod middleware;
 pub mod openapi;
 pub mod rate_limit;

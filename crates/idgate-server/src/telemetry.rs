@@ -25,6 +25,40 @@ pub const SESSIONS_CANCELLED: &str = "idgate_sessions_cancelled_total";
 /// Sessions moved to `expired` (by the sweeper or on read).
 pub const SESSIONS_EXPIRED: &str = "idgate_sessions_expired_total";
 
+/// Client connections currently held open.
+pub const HTTP_CONNECTIONS_OPEN: &str = "idgate_http_connections_open";
+/// Connections answered `503` and closed because `max_connections` were already open.
+pub const HTTP_CONNECTIONS_REFUSED: &str = "idgate_http_connections_refused_total";
+/// Deadlines that expired, labelled by [`TimeoutKind`].
+pub const HTTP_TIMEOUTS: &str = "idgate_http_timeouts_total";
+/// Requests answered `503 OVERLOADED` because no request slot freed up in time.
+pub const HTTP_REQUESTS_SHED: &str = "idgate_http_requests_shed_total";
+
+/// Which deadline of [`crate::limits::ConnectionLimits`] expired (the `kind` label of
+/// [`HTTP_TIMEOUTS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// The request head was not complete within `header_read_timeout_ms`.
+    Header,
+    /// A keep-alive connection sat idle longer than `keep_alive_timeout_ms`.
+    Idle,
+    /// The request body was not complete within `request_body_timeout_ms`.
+    Body,
+    /// The handler had no response within `handler_timeout_ms`.
+    Handler,
+}
+
+impl TimeoutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Idle => "idle",
+            Self::Body => "body",
+            Self::Handler => "handler",
+        }
+    }
+}
+
 /// Buckets of [`idgate_store::sqlite::CREATE_GROUP_SIZE`]: powers of two up to the store's cap of 64.
 const GROUP_SIZE_BUCKETS: [f64; 7] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
@@ -88,6 +122,19 @@ fn describe() {
     metrics::describe_histogram!(
         idgate_store::sqlite::CREATE_GROUP_SIZE,
         "Session creates committed together by one SQLite transaction (group commit)."
+    );
+    metrics::describe_gauge!(HTTP_CONNECTIONS_OPEN, "Client connections currently open.");
+    metrics::describe_counter!(
+        HTTP_CONNECTIONS_REFUSED,
+        "Connections refused with 503 because max_connections were open."
+    );
+    metrics::describe_counter!(
+        HTTP_TIMEOUTS,
+        "Connection and request deadlines that expired, by kind (header, idle, body, handler)."
+    );
+    metrics::describe_counter!(
+        HTTP_REQUESTS_SHED,
+        "Requests answered 503 OVERLOADED because no request slot freed up in time."
     );
     metrics::describe_counter!(SESSIONS_CREATED, "Verification sessions created.");
     metrics::describe_counter!(

@@ -53,9 +53,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.allow_private_webhooks = true;
     }
     idgate_server::telemetry::init_tracing(config.log_format);
+    raise_descriptor_limit();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let app = App::build(&config).await?;
+        let limits = app.limits();
+        tracing::info!(
+            max_connections = limits.max_connections,
+            max_concurrent_requests = limits.max_concurrent_requests,
+            "connection limits"
+        );
         let first_key = bootstrap(app.state()).await?;
         let public = app.public_url().to_owned();
         println!("idgate listening on {}", app.local_addr());
@@ -70,6 +77,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("idgate stopped");
         anyhow::Ok(())
     })
+}
+
+/// One descriptor per client connection: the default connection bound is derived from the
+/// descriptor limit, so raise the soft limit to the hard one first (docs/connection-limits.md).
+fn raise_descriptor_limit() {
+    #[cfg(unix)]
+    match idgate_server::limits::raise_descriptor_limit() {
+        Ok(limit) => {
+            let show = |value: Option<u64>| value.map_or("unlimited".to_owned(), |v| v.to_string());
+            tracing::info!(
+                before = show(limit.before),
+                now = show(limit.now),
+                hard = show(limit.hard),
+                "descriptor limit raised to the hard limit"
+            );
+        }
+        Err(error) => tracing::warn!(%error, "cannot raise the descriptor limit"),
+    }
 }
 
 /// First start: an empty database gets the default organization and one all-scopes live key.

@@ -108,6 +108,11 @@ impl Node {
         )
     }
 
+    /// The server's process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown hook, no flush, no lease given back.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
