@@ -338,4 +338,19 @@ mod tests {
             "public operations are not 401"
         );
     }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let document = serde_json::to_value(document()).unwrap();
+        let mut ids = Vec::new();
+        for item in document["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                ids.push(operation["operationId"].as_str().unwrap().to_owned());
+            }
+        }
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "{ids:?}");
+    }
 }

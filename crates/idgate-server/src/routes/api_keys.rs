@@ -195,7 +195,7 @@ fn key_id(raw: &str) -> Result<ApiKeyId, ApiError> {
 }
 
 /// `POST /v1/api-keys`.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "API keys", summary = "Create an API key", request_body = CreateApiKeyIn,
+#[utoipa::path(post, path = "/v1/api-keys", operation_id = "createApiKey", tag = "API keys", summary = "Create an API key", request_body = CreateApiKeyIn,
     responses(
         (status = 200, description = "The new key, including its secret `key` (shown once).", body = Data<ApiKeyCreatedOut>),
         (status = 403, description = "The key lacks `keys:manage`, or a test key asked for a live key.")))]
@@ -238,7 +238,7 @@ pub async fn create(
 }
 
 /// `GET /v1/api-keys`.
-#[utoipa::path(get, path = "/v1/api-keys", tag = "API keys", summary = "List API keys", params(ListApiKeysQuery),
+#[utoipa::path(get, path = "/v1/api-keys", operation_id = "listApiKeys", tag = "API keys", summary = "List API keys", params(ListApiKeysQuery),
     responses(
         (status = 200, description = "A page of keys (never their secrets).", body = Page<ApiKeyOut>),
         (status = 404, description = "`starting_after` names no key of this list.")))]
@@ -278,7 +278,7 @@ pub async fn list(
 ///
 /// A change applies at once on the server that made it and within one second on other nodes of
 /// a PostgreSQL deployment, which serve recently used keys from a one-second cache.
-#[utoipa::path(patch, path = "/v1/api-keys/{id}", tag = "API keys", summary = "Rename, rescope, disable or enable an API key",
+#[utoipa::path(patch, path = "/v1/api-keys/{id}", operation_id = "updateApiKey", tag = "API keys", summary = "Rename, rescope, disable or enable an API key",
     params(("id" = String, Path, pattern = r"^key_[A-Za-z0-9]{64}$", description = "The API key ID.")), request_body = UpdateApiKeyIn,
     responses(
         (status = 200, description = "The updated key.", body = Data<ApiKeyOut>),
@@ -311,7 +311,7 @@ pub async fn update(
 /// `DELETE /v1/api-keys/{id}`.
 ///
 /// Like a change, a deletion applies at once on this server and within one second on others.
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "API keys", summary = "Delete an API key",
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", operation_id = "deleteApiKey", tag = "API keys", summary = "Delete an API key",
     params(("id" = String, Path, pattern = r"^key_[A-Za-z0-9]{64}$", description = "The API key ID.")),
     responses(
         (status = 204, description = "Deleted; the key no longer authenticates."),

@@ -157,7 +157,7 @@ fn delivery_status_schema() -> Schema {
 // ---- handlers --------------------------------------------------------------------------------
 
 /// `GET /v1/webhooks/deliveries`.
-#[utoipa::path(get, path = "/v1/webhooks/deliveries", tag = "Webhooks", summary = "List deliveries with their attempts", params(ListDeliveriesQuery),
+#[utoipa::path(get, path = "/v1/webhooks/deliveries", operation_id = "listDeliveries", tag = "Webhooks", summary = "List deliveries with their attempts", params(ListDeliveriesQuery),
     responses(
         (status = 200, description = "A page of deliveries, newest first.", body = Page<DeliveryOut>),
         (status = 404, description = "`starting_after` names no delivery of this list.")))]
@@ -200,7 +200,7 @@ pub async fn list_deliveries(
 }
 
 /// `GET /v1/webhooks/deliveries/{id}`.
-#[utoipa::path(get, path = "/v1/webhooks/deliveries/{id}", tag = "Webhooks", summary = "Get a delivery with its attempts",
+#[utoipa::path(get, path = "/v1/webhooks/deliveries/{id}", operation_id = "getDelivery", tag = "Webhooks", summary = "Get a delivery with its attempts",
     params(("id" = String, Path, pattern = r"^whd_[A-Za-z0-9]{64}$", description = "The delivery ID.")),
     responses(
         (status = 200, description = "The delivery.", body = Data<DeliveryOut>),
@@ -221,7 +221,7 @@ pub async fn get_delivery(
 }
 
 /// `POST /v1/webhooks/deliveries/{id}/retry`.
-#[utoipa::path(post, path = "/v1/webhooks/deliveries/{id}/retry", tag = "Webhooks", summary = "Retry a delivery",
+#[utoipa::path(post, path = "/v1/webhooks/deliveries/{id}/retry", operation_id = "retryDelivery", tag = "Webhooks", summary = "Retry a delivery",
     description = "A `failed` delivery is sent again and a `pending` one is made due now; attempt numbers continue. `succeeded` (replay the event instead), `cancelled` (its session was erased) and `blocked_no_key` (activate a key instead) answer 409.",
     params(("id" = String, Path, pattern = r"^whd_[A-Za-z0-9]{64}$", description = "The delivery ID.")),
     responses(

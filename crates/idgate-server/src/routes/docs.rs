@@ -14,7 +14,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The errors reference page.
-#[utoipa::path(get, path = "/docs/errors", tag = "Documentation", summary = "The error reference", security(()),
+#[utoipa::path(get, path = "/docs/errors", operation_id = "errorReference", tag = "Documentation", summary = "The error reference", security(()),
     responses((status = 200, description = "Every error code with its status, message and hint.", body = String, content_type = "text/html")))]
 pub async fn errors_page() -> impl IntoResponse {
     (

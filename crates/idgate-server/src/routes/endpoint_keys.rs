@@ -240,7 +240,7 @@ fn canonical_jwk(key: &RecipientKey) -> serde_json::Value {
 // ---- handlers --------------------------------------------------------------------------------
 
 /// `POST /v1/webhooks/endpoints/{id}/keys`.
-#[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/keys", tag = "Webhooks", summary = "Upload an encryption key",
+#[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/keys", operation_id = "createEncryptionKey", tag = "Webhooks", summary = "Upload an encryption key",
     description = "The new key becomes the endpoint's active key (the others are deactivated) and deliveries waiting for a key are sent.",
     params(("id" = String, Path, pattern = r"^whe_[A-Za-z0-9]{64}$", description = "The endpoint ID.")),
     request_body = CreateKeyIn,
@@ -282,7 +282,7 @@ pub async fn create_key(
 }
 
 /// `GET /v1/webhooks/endpoints/{id}/keys`.
-#[utoipa::path(get, path = "/v1/webhooks/endpoints/{id}/keys", tag = "Webhooks", summary = "List an endpoint's encryption keys",
+#[utoipa::path(get, path = "/v1/webhooks/endpoints/{id}/keys", operation_id = "listEncryptionKeys", tag = "Webhooks", summary = "List an endpoint's encryption keys",
     params(("id" = String, Path, pattern = r"^whe_[A-Za-z0-9]{64}$", description = "The endpoint ID."), ListKeysQuery),
     responses(
         (status = 200, description = "A page of keys, newest first.", body = Page<EncryptionKeyOut>),
@@ -351,7 +351,7 @@ async fn set_key_active(
 }
 
 /// `POST /v1/webhooks/endpoints/{id}/keys/{key_id}/deactivate`.
-#[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/keys/{key_id}/deactivate", tag = "Webhooks", summary = "Deactivate an encryption key",
+#[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/keys/{key_id}/deactivate", operation_id = "deactivateEncryptionKey", tag = "Webhooks", summary = "Deactivate an encryption key",
     description = "Idempotent. Without an active key the endpoint's deliveries wait (`blocked_no_key`) until a key is activated.",
     params(("id" = String, Path, pattern = r"^whe_[A-Za-z0-9]{64}$", description = "The endpoint ID."), ("key_id" = String, Path, pattern = r"^whk_[A-Za-z0-9]{64}$", description = "The key ID.")),
     responses(
@@ -366,7 +366,7 @@ pub async fn deactivate_key(
 }
 
 /// `POST /v1/webhooks/endpoints/{id}/keys/{key_id}/reactivate`.
-#[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/keys/{key_id}/reactivate", tag = "Webhooks", summary = "Reactivate an encryption key",
+#[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/keys/{key_id}/reactivate", operation_id = "reactivateEncryptionKey", tag = "Webhooks", summary = "Reactivate an encryption key",
     description = "Makes this the endpoint's active key (deactivating the others) and releases deliveries waiting for a key. Idempotent.",
     params(("id" = String, Path, pattern = r"^whe_[A-Za-z0-9]{64}$", description = "The endpoint ID."), ("key_id" = String, Path, pattern = r"^whk_[A-Za-z0-9]{64}$", description = "The key ID.")),
     responses(

@@ -110,7 +110,7 @@ fn event_id(raw: &str) -> Result<EventId, ApiError> {
 }
 
 /// `GET /v1/events`.
-#[utoipa::path(get, path = "/v1/events", tag = "Events", summary = "List events", params(ListEventsQuery),
+#[utoipa::path(get, path = "/v1/events", operation_id = "listEvents", tag = "Events", summary = "List events", params(ListEventsQuery),
     responses(
         (status = 200, description = "A page of events, newest first.", body = Page<EventOut>),
         (status = 404, description = "`starting_after` names no event of this list.")))]
@@ -154,7 +154,7 @@ pub async fn list(
 }
 
 /// `GET /v1/events/{id}`.
-#[utoipa::path(get, path = "/v1/events/{id}", tag = "Events", summary = "Get an event",
+#[utoipa::path(get, path = "/v1/events/{id}", operation_id = "getEvent", tag = "Events", summary = "Get an event",
     params(("id" = String, Path, pattern = r"^evt_[A-Za-z0-9]{64}$", description = "The event ID.")),
     responses(
         (status = 200, description = "The event.", body = Data<EventOut>),
@@ -175,7 +175,7 @@ pub async fn get(
 }
 
 /// `POST /v1/events/{id}/replay`.
-#[utoipa::path(post, path = "/v1/events/{id}/replay", tag = "Events", summary = "Replay an event",
+#[utoipa::path(post, path = "/v1/events/{id}/replay", operation_id = "replayEvent", tag = "Events", summary = "Replay an event",
     description = "Creates new deliveries of the event to the endpoints that receive it now: the session's named endpoints if it named any, else every enabled endpoint subscribed to the type. Endpoints without an active key get a `blocked_no_key` delivery.",
     params(("id" = String, Path, pattern = r"^evt_[A-Za-z0-9]{64}$", description = "The event ID.")),
     responses(

@@ -31,14 +31,14 @@ pub struct Health {
 }
 
 /// `GET /healthz`: the process is up and serving; touches nothing else.
-#[utoipa::path(get, path = "/healthz", tag = "Operations", security(()),
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "Operations", security(()),
     responses((status = 200, description = "The process is up.", body = Data<Health>)))]
 pub async fn healthz() -> Data<Health> {
     Data::new(Health { status: "ok" })
 }
 
 /// `GET /readyz`: the database answers, so this node can serve API traffic.
-#[utoipa::path(get, path = "/readyz", tag = "Operations", security(()), responses(
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "Operations", security(()), responses(
     (status = 200, description = "The database is reachable.", body = Data<Health>),
     (status = 503, description = "The database is not reachable.")))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Data<Health>, ApiError> {
@@ -49,7 +49,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Data<Health>, ApiEr
 }
 
 /// `GET /metrics`: Prometheus text exposition format 0.0.4.
-#[utoipa::path(get, path = "/metrics", tag = "Operations", security(()), responses((status = 200, description = "Prometheus metrics.", body = String, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "Operations", security(()), responses((status = 200, description = "Prometheus metrics.", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -342,7 +342,7 @@ fn webhook_target_schema() -> Schema {
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// `POST /v1/sessions`.
-#[utoipa::path(post, path = "/v1/sessions", tag = "Sessions", summary = "Create a session",
+#[utoipa::path(post, path = "/v1/sessions", operation_id = "createSession", tag = "Sessions", summary = "Create a session",
     request_body(content = Option<CreateSessionBody>, description = "Optional; every field is optional."),
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$",
         description = "Replays the first response for 24 h when repeated with the same body.")),
@@ -439,7 +439,7 @@ pub struct ListSessionsQuery {
 }
 
 /// `GET /v1/sessions`.
-#[utoipa::path(get, path = "/v1/sessions", tag = "Sessions", summary = "List all sessions", params(ListSessionsQuery),
+#[utoipa::path(get, path = "/v1/sessions", operation_id = "listSessions", tag = "Sessions", summary = "List all sessions", params(ListSessionsQuery),
     responses(
         (status = 200, description = "Successful operation. Returns a list of verification sessions for the organization.", body = Page<SessionOut>),
         (status = 404, description = "`starting_after` names no session of this list.")))]
@@ -493,7 +493,7 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
 }
 
 /// `GET /v1/sessions/{id}`.
-#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "Sessions", summary = "Get a session by ID",
+#[utoipa::path(get, path = "/v1/sessions/{id}", operation_id = "getSession", tag = "Sessions", summary = "Get a session by ID",
     params(("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The ID of the verification session to retrieve (e.g. vs_...).")),
     responses(
         (status = 200, description = "Successful operation.", body = Data<SessionOut>),
@@ -519,7 +519,7 @@ pub async fn get(
 }
 
 /// `POST /v1/sessions/{id}/cancel`.
-#[utoipa::path(post, path = "/v1/sessions/{id}/cancel", tag = "Sessions", summary = "Cancel a session",
+#[utoipa::path(post, path = "/v1/sessions/{id}/cancel", operation_id = "cancelSession", tag = "Sessions", summary = "Cancel a session",
     params(("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The ID of the verification session to cancel (e.g. vs_...).")),
     responses(
         (status = 204, description = "Session cancelled."),
@@ -548,7 +548,7 @@ pub async fn cancel(
 }
 
 /// `DELETE /v1/sessions/{id}`.
-#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "Sessions", summary = "Erase a terminal session",
+#[utoipa::path(delete, path = "/v1/sessions/{id}", operation_id = "eraseSession", tag = "Sessions", summary = "Erase a terminal session",
     params(("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The ID of the verification session to erase.")),
     responses(
         (status = 204, description = "Session, attempts and event payloads erased."),
@@ -587,7 +587,7 @@ pub struct ListAttemptsQuery {
 }
 
 /// `GET /v1/sessions/{id}/attempts`.
-#[utoipa::path(get, path = "/v1/sessions/{id}/attempts", tag = "Sessions", summary = "List the attempts of a session",
+#[utoipa::path(get, path = "/v1/sessions/{id}/attempts", operation_id = "listAttempts", tag = "Sessions", summary = "List the attempts of a session",
     params(("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The ID of the verification session."), ListAttemptsQuery),
     responses(
         (status = 200, description = "Attempts, oldest first.", body = Page<AttemptOut>),

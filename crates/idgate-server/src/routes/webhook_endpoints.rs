@@ -230,7 +230,7 @@ fn new_secret() -> Result<WebhookSecret, ApiError> {
 // ---- handlers --------------------------------------------------------------------------------
 
 /// `POST /v1/webhooks/endpoints`.
-#[utoipa::path(post, path = "/v1/webhooks/endpoints", tag = "Webhooks", summary = "Create a webhook endpoint",
+#[utoipa::path(post, path = "/v1/webhooks/endpoints", operation_id = "createWebhookEndpoint", tag = "Webhooks", summary = "Create a webhook endpoint",
     request_body = CreateEndpointBody,
     responses(
         (status = 200, description = "The endpoint with its `signing_secret` (shown once).", body = Data<EndpointWithSecretOut>),
@@ -259,7 +259,7 @@ pub async fn create_endpoint(
 }
 
 /// `GET /v1/webhooks/endpoints`.
-#[utoipa::path(get, path = "/v1/webhooks/endpoints", tag = "Webhooks", summary = "List webhook endpoints", params(ListEndpointsQuery),
+#[utoipa::path(get, path = "/v1/webhooks/endpoints", operation_id = "listWebhookEndpoints", tag = "Webhooks", summary = "List webhook endpoints", params(ListEndpointsQuery),
     responses(
         (status = 200, description = "A page of endpoints, newest first.", body = Page<EndpointOut>),
         (status = 404, description = "`starting_after` names no endpoint of this list.")))]
@@ -301,7 +301,7 @@ pub async fn list_endpoints(
 }
 
 /// `GET /v1/webhooks/endpoints/{id}`.
-#[utoipa::path(get, path = "/v1/webhooks/endpoints/{id}", tag = "Webhooks", summary = "Get a webhook endpoint",
+#[utoipa::path(get, path = "/v1/webhooks/endpoints/{id}", operation_id = "getWebhookEndpoint", tag = "Webhooks", summary = "Get a webhook endpoint",
     params(("id" = String, Path, pattern = r"^whe_[A-Za-z0-9]{64}$", description = "The endpoint ID.")),
     responses(
         (status = 200, description = "The endpoint.", body = Data<EndpointOut>),
@@ -322,7 +322,7 @@ pub async fn get_endpoint(
 }
 
 /// `PATCH /v1/webhooks/endpoints/{id}`.
-#[utoipa::path(patch, path = "/v1/webhooks/endpoints/{id}", tag = "Webhooks", summary = "Update a webhook endpoint",
+#[utoipa::path(patch, path = "/v1/webhooks/endpoints/{id}", operation_id = "updateWebhookEndpoint", tag = "Webhooks", summary = "Update a webhook endpoint",
     params(("id" = String, Path, pattern = r"^whe_[A-Za-z0-9]{64}$", description = "The endpoint ID.")),
     request_body = UpdateEndpointBody,
     responses(
@@ -352,7 +352,7 @@ pub async fn update_endpoint(
 }
 
 /// `DELETE /v1/webhooks/endpoints/{id}`.
-#[utoipa::path(delete, path = "/v1/webhooks/endpoints/{id}", tag = "Webhooks", summary = "Delete a webhook endpoint",
+#[utoipa::path(delete, path = "/v1/webhooks/endpoints/{id}", operation_id = "deleteWebhookEndpoint", tag = "Webhooks", summary = "Delete a webhook endpoint",
     params(("id" = String, Path, pattern = r"^whe_[A-Za-z0-9]{64}$", description = "The endpoint ID.")),
     responses(
         (status = 204, description = "Deleted with its keys and deliveries."),
@@ -373,7 +373,7 @@ pub async fn delete_endpoint(
 }
 
 /// `POST /v1/webhooks/endpoints/{id}/rotate-secret`.
-#[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/rotate-secret", tag = "Webhooks", summary = "Rotate the signing secret",
+#[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/rotate-secret", operation_id = "rotateWebhookSecret", tag = "Webhooks", summary = "Rotate the signing secret",
     description = "Issues a new signing secret, returned once. The previous secret keeps signing next to it for 24 hours, so deliveries carry two `v1,` signatures meanwhile.",
     params(("id" = String, Path, pattern = r"^whe_[A-Za-z0-9]{64}$", description = "The endpoint ID.")),
     responses(
