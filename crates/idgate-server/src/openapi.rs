@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use axum::Router;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, SchemaType, Type};
@@ -54,6 +55,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut document) = routes().split_for_parts();
     complete_error_responses(&mut document);
+    add_links(&mut document);
     (router, document)
 }
 
@@ -193,6 +195,85 @@ fn error_schema(is_list: bool) -> RefOr<Schema> {
             .item(ObjectBuilder::new().required("pagination"))
             .build(),
     ))
+}
+
+// ---- links ------------------------------------------------------------------------------------
+
+/// Where the ids a `200` response returns lead (OpenAPI links): operation, link name, target
+/// operation and its parameters. Links that follow from names alone (`GET /v1/sessions` →
+/// `GET /v1/sessions/{id}`) clients infer; these are the ones they cannot.
+const LINKS: &[(&str, &str, &str, &[(&str, &str)])] = &[
+    (
+        "createEncryptionKey",
+        "DeactivateKey",
+        "deactivateEncryptionKey",
+        &[
+            ("id", "$request.path.id"),
+            ("key_id", "$response.body#/data/id"),
+        ],
+    ),
+    (
+        "createEncryptionKey",
+        "ReactivateKey",
+        "reactivateEncryptionKey",
+        &[
+            ("id", "$request.path.id"),
+            ("key_id", "$response.body#/data/id"),
+        ],
+    ),
+    (
+        "listEvents",
+        "GetEvent",
+        "getEvent",
+        &[("id", "$response.body#/data/0/id")],
+    ),
+    (
+        "listEvents",
+        "ReplayEvent",
+        "replayEvent",
+        &[("id", "$response.body#/data/0/id")],
+    ),
+    (
+        "listDeliveries",
+        "RetryDelivery",
+        "retryDelivery",
+        &[("id", "$response.body#/data/0/id")],
+    ),
+    (
+        "replayEvent",
+        "GetDelivery",
+        "getDelivery",
+        &[("id", "$response.body#/data/deliveries/0/id")],
+    ),
+];
+
+fn add_links(document: &mut utoipa::openapi::OpenApi) {
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.put,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let Some(id) = operation.operation_id.clone() else {
+                continue;
+            };
+            let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") else {
+                continue;
+            };
+            for (_, name, target, parameters) in LINKS.iter().filter(|link| link.0 == id) {
+                let link = parameters.iter().fold(
+                    LinkBuilder::new().operation_id(*target),
+                    |link, (name, value)| link.parameter(*name, *value),
+                );
+                ok.links.insert((*name).to_owned(), RefOr::T(link.build()));
+            }
+        }
+    }
 }
 
 // ---- schema helpers used by the wire types -------------------------------------------------
@@ -337,6 +418,36 @@ mod tests {
             document["paths"]["/healthz"]["get"]["responses"]["401"].is_null(),
             "public operations are not 401"
         );
+    }
+
+    #[test]
+    fn every_link_names_documented_operations_and_parameters() {
+        let document = serde_json::to_value(document()).unwrap();
+        let operations: Vec<&serde_json::Value> = document["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .collect();
+        let by_id = |id: &str| {
+            operations
+                .iter()
+                .find(|operation| operation["operationId"] == id)
+                .unwrap_or_else(|| panic!("no operation {id}"))
+        };
+        for (from, name, target, parameters) in LINKS {
+            let link = &by_id(from)["responses"]["200"]["links"][name];
+            assert_eq!(link["operationId"], *target);
+            let names: Vec<&str> = by_id(target)["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            for (parameter, _) in *parameters {
+                assert!(names.contains(parameter), "{target} has no `{parameter}`");
+            }
+        }
     }
 
     #[test]
