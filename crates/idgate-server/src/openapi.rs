@@ -202,49 +202,58 @@ fn error_schema(is_list: bool) -> RefOr<Schema> {
 /// Where the ids a `200` response returns lead (OpenAPI links): operation, link name, target
 /// operation and its parameters. Links that follow from names alone (`GET /v1/sessions` →
 /// `GET /v1/sessions/{id}`) clients infer; these are the ones they cannot.
-const LINKS: &[(&str, &str, &str, &[(&str, &str)])] = &[
-    (
-        "createEncryptionKey",
-        "DeactivateKey",
-        "deactivateEncryptionKey",
-        &[
+/// One link: from the `200` of operation `from`, named `name`, to operation `to`.
+struct Link {
+    from: &'static str,
+    name: &'static str,
+    to: &'static str,
+    /// Target parameter → runtime expression.
+    parameters: &'static [(&'static str, &'static str)],
+}
+
+const LINKS: &[Link] = &[
+    Link {
+        from: "createEncryptionKey",
+        name: "DeactivateKey",
+        to: "deactivateEncryptionKey",
+        parameters: &[
             ("id", "$request.path.id"),
             ("key_id", "$response.body#/data/id"),
         ],
-    ),
-    (
-        "createEncryptionKey",
-        "ReactivateKey",
-        "reactivateEncryptionKey",
-        &[
+    },
+    Link {
+        from: "createEncryptionKey",
+        name: "ReactivateKey",
+        to: "reactivateEncryptionKey",
+        parameters: &[
             ("id", "$request.path.id"),
             ("key_id", "$response.body#/data/id"),
         ],
-    ),
-    (
-        "listEvents",
-        "GetEvent",
-        "getEvent",
-        &[("id", "$response.body#/data/0/id")],
-    ),
-    (
-        "listEvents",
-        "ReplayEvent",
-        "replayEvent",
-        &[("id", "$response.body#/data/0/id")],
-    ),
-    (
-        "listDeliveries",
-        "RetryDelivery",
-        "retryDelivery",
-        &[("id", "$response.body#/data/0/id")],
-    ),
-    (
-        "replayEvent",
-        "GetDelivery",
-        "getDelivery",
-        &[("id", "$response.body#/data/deliveries/0/id")],
-    ),
+    },
+    Link {
+        from: "listEvents",
+        name: "GetEvent",
+        to: "getEvent",
+        parameters: &[("id", "$response.body#/data/0/id")],
+    },
+    Link {
+        from: "listEvents",
+        name: "ReplayEvent",
+        to: "replayEvent",
+        parameters: &[("id", "$response.body#/data/0/id")],
+    },
+    Link {
+        from: "listDeliveries",
+        name: "RetryDelivery",
+        to: "retryDelivery",
+        parameters: &[("id", "$response.body#/data/0/id")],
+    },
+    Link {
+        from: "replayEvent",
+        name: "GetDelivery",
+        to: "getDelivery",
+        parameters: &[("id", "$response.body#/data/deliveries/0/id")],
+    },
 ];
 
 fn add_links(document: &mut utoipa::openapi::OpenApi) {
@@ -265,12 +274,13 @@ fn add_links(document: &mut utoipa::openapi::OpenApi) {
             let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") else {
                 continue;
             };
-            for (_, name, target, parameters) in LINKS.iter().filter(|link| link.0 == id) {
-                let link = parameters.iter().fold(
-                    LinkBuilder::new().operation_id(*target),
-                    |link, (name, value)| link.parameter(*name, *value),
+            for link in LINKS.iter().filter(|link| link.from == id) {
+                let built = link.parameters.iter().fold(
+                    LinkBuilder::new().operation_id(link.to),
+                    |built, (name, value)| built.parameter(*name, *value),
                 );
-                ok.links.insert((*name).to_owned(), RefOr::T(link.build()));
+                ok.links
+                    .insert(link.name.to_owned(), RefOr::T(built.build()));
             }
         }
     }
@@ -435,17 +445,21 @@ mod tests {
                 .find(|operation| operation["operationId"] == id)
                 .unwrap_or_else(|| panic!("no operation {id}"))
         };
-        for (from, name, target, parameters) in LINKS {
-            let link = &by_id(from)["responses"]["200"]["links"][name];
-            assert_eq!(link["operationId"], *target);
-            let names: Vec<&str> = by_id(target)["parameters"]
+        for link in LINKS {
+            let documented = &by_id(link.from)["responses"]["200"]["links"][link.name];
+            assert_eq!(documented["operationId"], link.to);
+            let names: Vec<&str> = by_id(link.to)["parameters"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .filter_map(|p| p["name"].as_str())
                 .collect();
-            for (parameter, _) in *parameters {
-                assert!(names.contains(parameter), "{target} has no `{parameter}`");
+            for (parameter, _) in link.parameters {
+                assert!(
+                    names.contains(parameter),
+                    "{} has no `{parameter}`",
+                    link.to
+                );
             }
         }
     }
