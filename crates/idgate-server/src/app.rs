@@ -10,7 +10,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, header};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, patch, post};
 use idgate_core::{Clock, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -20,7 +19,6 @@ use tower_http::request_id::{
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
@@ -29,7 +27,6 @@ use crate::extract::MAX_BODY_BYTES;
 use crate::limits::{ConnectionLimits, RequestLimits, buffer_body, descriptor_limit, shed_load};
 use crate::middleware::{catch_panic, finish_error_bodies};
 use crate::rate_limit::KeyRateLimiter;
-use crate::routes::{api_keys, docs, events, ops, sessions, webhooks};
 use crate::secrets::{SecretsError, ServerSecrets};
 use crate::state::{AppServices, AppState, SharedStore};
 use crate::telemetry::{metrics_handle, record_request_metrics};
@@ -210,62 +207,12 @@ pub async fn open_store(config: &Config) -> Result<SharedStore, StartError> {
 /// The full router with every layer; the state carries everything handlers need.
 pub fn build_router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let api = Router::new()
-        .route("/v1/sessions", get(sessions::list).post(sessions::create))
-        .route(
-            "/v1/sessions/{id}",
-            get(sessions::get).delete(sessions::erase),
-        )
-        .route("/v1/sessions/{id}/cancel", post(sessions::cancel))
-        .route("/v1/sessions/{id}/attempts", get(sessions::attempts))
-        .route("/v1/api-keys", get(api_keys::list).post(api_keys::create))
-        .route(
-            "/v1/api-keys/{id}",
-            patch(api_keys::update).delete(api_keys::delete),
-        )
-        .route(
-            "/v1/webhooks/endpoints",
-            get(webhooks::list_endpoints).post(webhooks::create_endpoint),
-        )
-        .route(
-            "/v1/webhooks/endpoints/{id}",
-            get(webhooks::get_endpoint)
-                .patch(webhooks::update_endpoint)
-                .delete(webhooks::delete_endpoint),
-        )
-        .route(
-            "/v1/webhooks/endpoints/{id}/rotate-secret",
-            post(webhooks::rotate_secret),
-        )
-        .route(
-            "/v1/webhooks/endpoints/{id}/keys",
-            get(webhooks::list_keys).post(webhooks::create_key),
-        )
-        .route(
-            "/v1/webhooks/endpoints/{id}/keys/{key_id}/deactivate",
-            post(webhooks::deactivate_key),
-        )
-        .route(
-            "/v1/webhooks/endpoints/{id}/keys/{key_id}/reactivate",
-            post(webhooks::reactivate_key),
-        )
-        .route("/v1/webhooks/deliveries", get(webhooks::list_deliveries))
-        .route("/v1/webhooks/deliveries/{id}", get(webhooks::get_delivery))
-        .route(
-            "/v1/webhooks/deliveries/{id}/retry",
-            post(webhooks::retry_delivery),
-        )
-        .route("/v1/events", get(events::list))
-        .route("/v1/events/{id}", get(events::get))
-        .route("/v1/events/{id}/replay", post(events::replay))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/docs/errors", get(docs::errors_page))
-        .with_state(state.clone());
+    // Every route comes with its OpenAPI documentation (see `openapi`).
+    let (api, document) = openapi::split();
+    let api = api.with_state(state.clone());
     Router::new()
         .merge(api)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         // Unknown routes and axum's own 405 (which keeps its `Allow` header) get their
         // envelope from `finish_error_bodies`.
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })

@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use idgate_core::{ApiKey, ApiKeySecret, ErrorCode, Scope, Tenant};
 use idgate_store::Store;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::rate_limit::retry_after_secs;
 use crate::state::AppState;
 
@@ -63,7 +63,8 @@ where
         let key = state
             .store
             .authenticate_api_key(&hash, state.clock.now())
-            .await?
+            .await
+            .map_err(|e| ApiError::from_store(e, Resource::ApiKey))?
             .filter(|key| key.enabled)
             .ok_or_else(unauthorized)?;
         state

@@ -1,5 +1,8 @@
 //! Success envelopes: `{"data":…,"error":null}`, lists adding
-//! `"pagination":{"limit","has_more","next_cursor"}` (seeds 002 and 004).
+//! `"pagination":{"limit","has_more","next_cursor"}` (seeds 002 and 004). The same generic types
+//! are serialised by the handlers and described in the OpenAPI document (`Data<SessionOut>`), so
+//! the document cannot describe an envelope the server does not send; the error envelope is
+//! [`crate::error::ErrorBody`].
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -10,17 +13,21 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Pagination {
     /// The maximum number of items returned.
+    #[schema(minimum = 1, maximum = 100)]
     pub limit: u32,
     /// Whether there are more items available after this page.
     pub has_more: bool,
     /// Cursor to use as `starting_after` to fetch the next page of results, or null if there are no more items.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
 /// A single object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Data<T> {
     pub data: T,
+    /// Always null in a success response.
+    #[schema(schema_with = crate::openapi::null_schema, required = true)]
     pub error: Option<()>,
 }
 
@@ -57,9 +64,11 @@ fn json_response<T: Serialize>(body: &T) -> Response {
 }
 
 /// A page of a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
+    /// Always null in a success response.
+    #[schema(schema_with = crate::openapi::null_schema, required = true)]
     pub error: Option<()>,
     pub pagination: Pagination,
 }

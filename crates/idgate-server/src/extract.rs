@@ -101,6 +101,13 @@ pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Parses `bytes` into `T`, naming the JSON path of the first problem in the error message.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body of this API is an object; serde would otherwise read a struct from an array of
+    // its field values in order (`[null, null]`).
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::invalid_request(
+            "Invalid request body: must be a JSON object.",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();

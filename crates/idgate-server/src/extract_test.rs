@@ -52,6 +52,22 @@ fn malformed_json_and_trailing_data_are_rejected() {
 }
 
 #[test]
+fn an_array_body_is_refused_instead_of_filling_fields_in_order() {
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Optional {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        count: Option<u32>,
+    }
+    assert_eq!(
+        message(parse_json::<Optional>(b" [null, null]").unwrap_err()),
+        "Invalid request body: must be a JSON object."
+    );
+}
+
+#[test]
 fn a_number_beyond_any_json_number_names_its_field() {
     let text = message(parse_json::<Body>(br#"{"name":"a","count":1e400}"#).unwrap_err());
     assert!(

@@ -18,7 +18,6 @@ pub mod middleware;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
-pub mod schema;
 pub mod secrets;
 pub mod state;
 pub mod sweeper;

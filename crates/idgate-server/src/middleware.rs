@@ -34,31 +34,51 @@ pub const MAX_LIMIT: u32 = 100;
 pub async fn catch_panic(request: Request, next: Next) -> Response {
     match AssertUnwindSafe(next.run(request)).catch_unwind().await {
         Ok(response) => response,
-        Err(_) => {
-            tracing::error!("request handler panicked");
-            ApiError::new(ErrorCode::InternalServerError).into_response()
-        }
+        Err(_) => ApiError::new(ErrorCode::InternalServerError)
+            .with_cause(&"request handler panicked")
+            .into_response(),
     }
 }
 
 /// Writes the body of every error response: [`PendingError`]s left by [`ApiError`], and any other
 /// 4xx/5xx that is not already JSON (mapped by status). Adds `pagination` with the effective
-/// limit on list routes.
+/// limit on list routes. Logs the cause an error carries, once, with the request's id and route:
+/// constructors of [`ApiError`] never log, so one failure is one log line.
 pub async fn finish_error_bodies(
     State(docs): State<DocsBase>,
     request: Request,
     next: Next,
 ) -> Response {
     let list_limit = list_limit(&request);
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let mut response = next.run(request).await;
     let pending = match response.extensions_mut().remove::<PendingError>() {
         Some(pending) => pending,
         None if is_foreign_error(&response) => PendingError {
             error: foreign_error(response.status()),
             pagination_limit: None,
+            cause: None,
         },
         None => return response,
     };
+    if let Some(cause) = &pending.cause {
+        let code = pending.error.code.as_str();
+        if response.status().is_server_error() {
+            tracing::error!(request_id, %method, route, code, error = %cause, "request failed");
+        } else {
+            tracing::warn!(request_id, %method, route, code, error = %cause, "request failed");
+        }
+    }
     let pending = PendingError {
         pagination_limit: pending.pagination_limit.or(list_limit),
         ..pending

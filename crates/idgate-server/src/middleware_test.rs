@@ -70,3 +70,24 @@ async fn framework_errors_are_rewritten_as_envelopes() {
     assert_eq!(status, StatusCode::IM_A_TEAPOT);
     assert_eq!(body["error"]["code"], "INVALID_REQUEST");
 }
+
+#[test]
+fn the_list_routes_are_the_documented_operations_with_a_limit() {
+    let document = serde_json::to_value(crate::openapi::document()).unwrap();
+    let mut documented: Vec<&str> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, item)| {
+            item["get"]["parameters"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["name"] == "limit" && p["in"] == "query")
+            })
+        })
+        .map(|(path, _)| path.as_str())
+        .collect();
+    documented.sort_unstable();
+    let mut listed = LIST_ROUTES.to_vec();
+    listed.sort_unstable();
+    assert_eq!(documented, listed);
+}

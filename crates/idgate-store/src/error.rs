@@ -1,7 +1,7 @@
 //! Storage errors. Database details stay in the `source` chain for logs and never reach an API
-//! message: [`StoreError::to_api_error`] maps everything unexpected to the opaque 500.
+//! message: the HTTP layer maps everything unexpected to the opaque 500.
 
-use idgate_core::{Error, ErrorCode, TransitionError};
+use idgate_core::TransitionError;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -64,28 +64,6 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 }
 
 impl StoreError {
-    /// The API error for this failure. `NotFound` is the generic one; routes that know the
-    /// resource use its specific strings (e.g. [`Error::session_not_found`]).
-    pub fn to_api_error(&self) -> Error {
-        match self {
-            Self::NotFound => ErrorCode::NotFound.into(),
-            Self::SessionNotTerminal => ErrorCode::SessionNotTerminal.into(),
-            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused.into(),
-            Self::WebhookEndpointNotFound => ErrorCode::WebhookEndpointNotFound.into(),
-            Self::CursorNotFound => {
-                Error::invalid_param("starting_after", "must be the ID of an item of this list")
-            }
-            Self::Transition(t) => t.to_error(),
-            Self::Conflict(_)
-            | Self::Corrupt(_)
-            | Self::InvalidUrl
-            | Self::Database(_)
-            | Self::GroupCommit(_)
-            | Self::SqliteRead(_)
-            | Self::Migrate(_) => Error::internal(),
-        }
-    }
-
     /// Whether the database refused a row because of a unique constraint.
     pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
         matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())

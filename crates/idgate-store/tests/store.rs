@@ -1460,33 +1460,3 @@ async fn any_store_refuses_unknown_urls() {
         Err(StoreError::InvalidUrl)
     ));
 }
-
-#[tokio::test]
-async fn store_errors_map_to_the_api_catalog_without_details() {
-    use idgate_core::ErrorCode;
-    assert_eq!(
-        StoreError::NotFound.to_api_error().code,
-        ErrorCode::NotFound
-    );
-    assert_eq!(
-        StoreError::SessionNotTerminal.to_api_error().code,
-        ErrorCode::SessionNotTerminal
-    );
-    assert_eq!(
-        StoreError::IdempotencyKeyReused.to_api_error().code,
-        ErrorCode::IdempotencyKeyReused
-    );
-    assert_eq!(
-        StoreError::WebhookEndpointNotFound.to_api_error().code,
-        ErrorCode::WebhookEndpointNotFound
-    );
-    let db =
-        StoreError::Database(sqlx::Error::Protocol("SELECT secret FROM t".into())).to_api_error();
-    assert_eq!(db, idgate_core::Error::internal());
-    assert!(
-        StoreError::CursorNotFound
-            .to_api_error()
-            .message
-            .contains("starting_after")
-    );
-}

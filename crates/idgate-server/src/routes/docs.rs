@@ -4,8 +4,18 @@
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use idgate_core::ErrorCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(errors_page))
+}
 
 /// The errors reference page.
+#[utoipa::path(get, path = "/docs/errors", operation_id = "errorReference", tag = "Documentation", summary = "The error reference", security(()),
+    responses((status = 200, description = "Every error code with its status, message and hint.", body = String, content_type = "text/html")))]
 pub async fn errors_page() -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],

@@ -6,16 +6,28 @@ use axum::extract::{Path, State};
 use idgate_core::{
     ErrorCode, Event, EventFilter, EventId, EventType, Limit, PageRequest, Scope, Timestamp,
 };
-use idgate_store::{ReplayOutcome, StoreError, WebhookStore};
+use idgate_store::{ReplayOutcome, WebhookStore};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::Schema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
 use crate::envelope::{Data, Page};
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::extract::ApiQuery;
-use crate::routes::webhooks::{DeliveryOut, envelope};
+use crate::openapi::string_enum;
+use crate::routes::cursor;
+use crate::routes::deliveries::DeliveryOut;
 use crate::state::AppState;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get))
+        .routes(routes!(replay))
+}
 
 /// An event as stored: ids, type and the non-personal details of the change. The claims of a
 /// verification are never here; they travel only inside the encrypted webhook payload.
@@ -25,11 +37,11 @@ pub struct EventOut {
     #[schema(pattern = r"^evt_[A-Za-z0-9]{64}$")]
     pub id: String,
     #[serde(rename = "type")]
-    #[schema(value_type = String)]
+    #[schema(schema_with = event_type_schema)]
     pub event_type: EventType,
     #[schema(pattern = r"^vs_[A-Za-z0-9]{64}$")]
     pub session_id: String,
-    #[schema(required = true)]
+    #[schema(required = true, pattern = r"^va_[A-Za-z0-9]{64}$")]
     pub attempt_id: Option<String>,
     /// Status, failure code and tries used; `{}` once erased or past retention.
     #[schema(value_type = Object)]
@@ -55,6 +67,7 @@ impl From<&Event> for EventOut {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = EventReplay)]
 pub struct ReplayOut {
+    #[schema(pattern = r"^evt_[A-Za-z0-9]{64}$")]
     pub event_id: String,
     /// One per endpoint that receives the event now; empty when none does.
     pub deliveries: Vec<DeliveryOut>,
@@ -67,7 +80,7 @@ pub struct ReplayOut {
 pub struct ListEventsQuery {
     /// Only events of this type.
     #[serde(rename = "type")]
-    #[param(rename = "type", value_type = Option<String>)]
+    #[param(rename = "type", schema_with = event_type_schema)]
     event_type: Option<String>,
     /// Only events of this session.
     #[param(value_type = Option<String>, pattern = r"^vs_[A-Za-z0-9]{64}$")]
@@ -81,28 +94,26 @@ pub struct ListEventsQuery {
     /// Maximum number of events to return. Defaults to 10.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
-    /// ID of the last event of the previous page.
+    /// ID of the last event of the previous page; one that names no event of this list is
+    /// `404 NOT_FOUND`.
     #[param(value_type = Option<String>, pattern = r"^evt_[A-Za-z0-9]{64}$")]
     starting_after: Option<String>,
 }
 
-fn event_id(raw: &str) -> Result<EventId, ApiError> {
-    EventId::parse(raw).map_err(|_| ApiError::new(ErrorCode::EventNotFound))
+fn event_type_schema() -> Schema {
+    string_enum(EventType::ALL.iter().map(|t| t.as_str()), "The event type.")
 }
 
-fn event_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::new(ErrorCode::EventNotFound),
-        other => ApiError::from(other),
-    }
+/// A malformed id cannot name an event of this tenant: same answer as an unknown one.
+fn event_id(raw: &str) -> Result<EventId, ApiError> {
+    EventId::parse(raw).map_err(|_| ApiError::not_found(Resource::Event))
 }
 
 /// `GET /v1/events`.
-#[utoipa::path(get, path = "/v1/events", tag = "Events", summary = "List events", params(ListEventsQuery),
+#[utoipa::path(get, path = "/v1/events", operation_id = "listEvents", tag = "Events", summary = "List events", params(ListEventsQuery),
     responses(
-        (status = 200, description = "A page of events, newest first.", body = crate::routes::events::EventListEnvelope),
-        (status = 400, description = "Invalid query parameter.", body = crate::schema::ListErrorEnvelope),
-        (status = 403, description = "The key lacks `webhooks:read`.", body = crate::schema::ListErrorEnvelope)))]
+        (status = 200, description = "A page of events, newest first.", body = Page<EventOut>),
+        (status = 404, description = "`starting_after` names no event of this list.")))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -116,17 +127,11 @@ pub async fn list(
         query.created_from.as_deref(),
         query.created_to.as_deref(),
     )?;
-    let starting_after = query
-        .starting_after
-        .as_deref()
-        .map(|raw| {
-            EventId::parse(raw).map_err(|_| {
-                ApiError::invalid_request(
-                    "Invalid `starting_after`: must be an event ID (evt_ followed by 64 letters and digits).",
-                )
-            })
-        })
-        .transpose()?;
+    let starting_after = cursor(
+        query.starting_after.as_deref(),
+        EventId::parse,
+        "an event ID (evt_ followed by 64 letters and digits)",
+    )?;
     let page = state
         .store
         .list_events(
@@ -137,7 +142,8 @@ pub async fn list(
                 starting_after,
             },
         )
-        .await?;
+        .await
+        .map_err(|e| ApiError::from_store(e, Resource::Event))?;
     let items = page.items.iter().map(EventOut::from).collect();
     Ok(Page::new(
         items,
@@ -148,11 +154,11 @@ pub async fn list(
 }
 
 /// `GET /v1/events/{id}`.
-#[utoipa::path(get, path = "/v1/events/{id}", tag = "Events", summary = "Get an event",
+#[utoipa::path(get, path = "/v1/events/{id}", operation_id = "getEvent", tag = "Events", summary = "Get an event",
     params(("id" = String, Path, pattern = r"^evt_[A-Za-z0-9]{64}$", description = "The event ID.")),
     responses(
-        (status = 200, description = "The event.", body = crate::routes::events::EventEnvelope),
-        (status = 404, description = "No such event for this key.", body = crate::schema::ErrorEnvelope)))]
+        (status = 200, description = "The event.", body = Data<EventOut>),
+        (status = 404, description = "No such event for this key.")))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -164,18 +170,18 @@ pub async fn get(
         .store
         .get_event(&auth.tenant(), &id)
         .await
-        .map_err(event_error)?;
+        .map_err(|e| ApiError::from_store(e, Resource::Event))?;
     Ok(Data::new(EventOut::from(&event)))
 }
 
 /// `POST /v1/events/{id}/replay`.
-#[utoipa::path(post, path = "/v1/events/{id}/replay", tag = "Events", summary = "Replay an event",
+#[utoipa::path(post, path = "/v1/events/{id}/replay", operation_id = "replayEvent", tag = "Events", summary = "Replay an event",
     description = "Creates new deliveries of the event to the endpoints that receive it now: the session's named endpoints if it named any, else every enabled endpoint subscribed to the type. Endpoints without an active key get a `blocked_no_key` delivery.",
     params(("id" = String, Path, pattern = r"^evt_[A-Za-z0-9]{64}$", description = "The event ID.")),
     responses(
-        (status = 200, description = "The new deliveries.", body = crate::routes::events::ReplayEnvelope),
-        (status = 404, description = "No such event for this key.", body = crate::schema::ErrorEnvelope),
-        (status = 409, description = "The event's payload was erased or purged.", body = crate::schema::ErrorEnvelope)))]
+        (status = 200, description = "The new deliveries.", body = Data<ReplayOut>),
+        (status = 404, description = "No such event for this key."),
+        (status = 409, description = "The event's payload was erased or purged.")))]
 pub async fn replay(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -187,7 +193,7 @@ pub async fn replay(
         .store
         .replay_event(&auth.tenant(), &id, state.clock.now())
         .await
-        .map_err(event_error)?;
+        .map_err(|e| ApiError::from_store(e, Resource::Event))?;
     match outcome {
         ReplayOutcome::Replayed(deliveries) => {
             if !deliveries.is_empty() {
@@ -201,16 +207,3 @@ pub async fn replay(
         ReplayOutcome::PayloadGone => Err(ApiError::new(ErrorCode::EventNotReplayable)),
     }
 }
-
-envelope!(EventEnvelope, EventOut, "One event.");
-envelope!(
-    EventListEnvelope,
-    EventOut,
-    "A page of events, newest first.",
-    paginated
-);
-envelope!(
-    ReplayEnvelope,
-    ReplayOut,
-    "The deliveries created by a replay."
-);

@@ -4,38 +4,352 @@
 //! Handlers parse and authorize, call the domain (idgate-core) and the store, and let
 //! [`ApiError`] map every failure; no session rule is decided here.
 
+use std::borrow::Cow;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use idgate_core::{
-    CreateSessionRequest, ErrorCode, IdempotencyKey, Limit, PageRequest, RequestFingerprint, Scope,
-    Session, SessionFilter, SessionId, SessionStatus,
+    Attempt, AttemptId, AttemptPhase, AttemptStatus, CreateSessionRequest, ErrorCode, FailureCode,
+    IdempotencyKey, Limit, Metadata, PageRequest, RequestFingerprint, Scope, Session,
+    SessionFilter, SessionId, SessionStatus, ShareFields, Timestamp, WebhookTarget,
 };
 use idgate_store::{CreateOutcome, NewIdempotencyRecord, Store};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
 use crate::envelope::{Data, Page};
-use crate::error::ApiError;
+use crate::error::{ApiError, Resource};
 use crate::extract::{ApiQuery, parse_json, require_json_content_type};
-use crate::schema::{AttemptOut, SessionOut};
+use crate::openapi::{nullable_string_enum, string_enum};
+use crate::routes::cursor;
 use crate::state::AppState;
 use crate::telemetry::{SESSIONS_CANCELLED, SESSIONS_CREATED};
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get, erase))
+        .routes(routes!(cancel))
+        .routes(routes!(attempts))
+}
+
+// ---- wire types ------------------------------------------------------------------------------
+
+/// A verification session (seed 002 fields, plus `metadata`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
+pub struct SessionOut {
+    /// The ID of the verification session.
+    #[schema(pattern = r"^vs_[A-Za-z0-9]{64}$")]
+    pub id: String,
+    #[schema(schema_with = session_status_schema)]
+    pub status: SessionStatus,
+    #[schema(schema_with = failure_code_schema, required = true)]
+    pub failure_code: Option<FailureCode>,
+    /// Number of NFC chip-read failures the session has consumed. The session terminalizes on the 3rd failure.
+    #[schema(minimum = 0, maximum = 3)]
+    pub nfc_tries_used: u8,
+    /// Number of liveness check failures the session has consumed. The session terminalizes on the 3rd failure.
+    #[schema(minimum = 0, maximum = 3)]
+    pub liveness_tries_used: u8,
+    /// Version of the session share contract.
+    pub contract_version: u32,
+    /// Effective normalized share fields used by this session.
+    #[schema(schema_with = share_fields_schema)]
+    pub share_fields: ShareFields,
+    /// The URL to redirect to after the verification session is completed, if provided by the integrator.
+    #[schema(required = true)]
+    pub redirect_url: Option<String>,
+    #[schema(schema_with = webhook_target_schema, required = true)]
+    pub webhook_endpoint_id: WebhookTarget,
+    /// The URL that the platform should send the user to in order to complete the verification.
+    /// Includes the one-shot `cancel_token` as a query parameter.
+    pub verification_url: String,
+    /// One-shot token the hosted page passes back when the person cancels. Returned only on session creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_token: Option<String>,
+    /// Integrator data: up to 20 string keys to string values.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub metadata: Metadata,
+    /// The expiration time of the verification session.
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+    /// The time the session reached a terminal state, or null if not yet terminal.
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    pub completed_at: Option<Timestamp>,
+    /// The time the verification session was created.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// The time the verification session was last updated.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl SessionOut {
+    /// `with_cancel_token` only for the create response (api.md). Takes the session by value:
+    /// its share contract and metadata move into the response instead of being copied.
+    pub fn new(session: Session, public_url: &str, with_cancel_token: bool) -> Self {
+        let token = session.cancel_token.expose();
+        Self {
+            id: session.id.to_string(),
+            status: session.status,
+            failure_code: session.failure_code,
+            nfc_tries_used: session.nfc_tries_used,
+            liveness_tries_used: session.liveness_tries_used,
+            contract_version: session.contract_version,
+            verification_url: format!("{public_url}/verify/{}?cancel_token={token}", session.id),
+            cancel_token: with_cancel_token.then(|| token.clone()),
+            share_fields: session.share_fields,
+            redirect_url: session.redirect_url,
+            webhook_endpoint_id: session.webhook_endpoint_id,
+            metadata: session.metadata,
+            expires_at: session.expires_at,
+            completed_at: session.completed_at,
+            created_at: session.created_at,
+            updated_at: session.updated_at,
+        }
+    }
+}
+
+/// One end-user try inside a session.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Attempt)]
+pub struct AttemptOut {
+    #[schema(pattern = r"^va_[A-Za-z0-9]{64}$")]
+    pub id: String,
+    #[schema(pattern = r"^vs_[A-Za-z0-9]{64}$")]
+    pub session_id: String,
+    #[schema(schema_with = attempt_status_schema)]
+    pub status: AttemptStatus,
+    #[schema(schema_with = failure_code_schema, required = true)]
+    pub failure_code: Option<FailureCode>,
+    #[schema(schema_with = attempt_phase_schema)]
+    pub phase: AttemptPhase,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime, required = true)]
+    pub completed_at: Option<Timestamp>,
+}
+
+impl From<&Attempt> for AttemptOut {
+    fn from(a: &Attempt) -> Self {
+        Self {
+            id: a.id.to_string(),
+            session_id: a.session_id.to_string(),
+            status: a.status,
+            failure_code: a.failure_code,
+            phase: a.phase,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            completed_at: a.completed_at,
+        }
+    }
+}
+
+/// Body of `POST /v1/sessions`: idgate-core's request, which reads each field as raw JSON so
+/// every rule answers with its own message; its schema is written here, next to the handler.
+#[derive(Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub struct CreateSessionBody(CreateSessionRequest);
+
+impl ToSchema for CreateSessionBody {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("CreateSession")
+    }
+}
+
+impl PartialSchema for CreateSessionBody {
+    fn schema() -> RefOr<Schema> {
+        use idgate_core::create::{EXPIRES_IN_RANGE, MAX_METADATA_KEYS, MAX_METADATA_VALUE_CHARS};
+        let metadata = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+            .max_properties(Some(MAX_METADATA_KEYS))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(idgate_core::create::MAX_METADATA_KEY_CHARS)),
+            ))
+            .additional_properties(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(MAX_METADATA_VALUE_CHARS)),
+            ))
+            .description(Some(
+                "Up to 20 keys of 1 to 40 characters to string values of at most 500 characters.",
+            ));
+        ObjectBuilder::new()
+            .description(Some("Every field is optional."))
+            .property("redirect_url", crate::openapi::redirect_url_schema())
+            .property("share_fields", share_fields_request_schema())
+            .property("webhook_endpoint_id", webhook_target_schema())
+            .property(
+                "expires_in",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+                    .minimum(Some(*EXPIRES_IN_RANGE.start()))
+                    .maximum(Some(*EXPIRES_IN_RANGE.end()))
+                    .description(Some("Seconds until `expires_at`; default 3600.")),
+            )
+            .property("metadata", metadata)
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ))
+            .into()
+    }
+}
+
+fn session_status_schema() -> Schema {
+    string_enum(
+        SessionStatus::ALL.iter().map(|s| s.as_str()),
+        "The status of the verification session.",
+    )
+}
+
+fn failure_code_schema() -> Schema {
+    nullable_string_enum(
+        FailureCode::ALL.iter().map(|c| c.as_str()),
+        "Terminal failure code when status='failed'. Null in any other state.",
+    )
+}
+
+fn attempt_status_schema() -> Schema {
+    string_enum(
+        AttemptStatus::ALL.iter().map(|s| s.as_str()),
+        "Status of an attempt.",
+    )
+}
+
+fn attempt_phase_schema() -> Schema {
+    string_enum(
+        AttemptPhase::ALL.iter().map(|p| p.as_str()),
+        "Where an attempt is in the end-user flow.",
+    )
+}
+
+/// The effective contract: claim key → `{required, reason, source}`.
+fn share_fields_schema() -> Schema {
+    let entry = ObjectBuilder::new()
+        .property(
+            "required",
+            ObjectBuilder::new()
+                .schema_type(Type::Boolean)
+                .description(Some("Whether this field must always be shared.")),
+        )
+        .required("required")
+        .property(
+            "reason",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("Reason shown to the user for this field.")),
+        )
+        .required("reason")
+        .property(
+            "source",
+            string_enum(
+                ["default", "rc"],
+                "Whether the field came from defaults or the integrator's request.",
+            ),
+        )
+        .required("source");
+    Schema::Object(
+        ObjectBuilder::new()
+            .additional_properties(Some(entry))
+            .description(Some(
+                "Effective normalized share fields used by this session.",
+            ))
+            .build(),
+    )
+}
+
+/// The requested contract: claim key → `{required, reason}` (api.md "Share contract").
+fn share_fields_request_schema() -> Schema {
+    use idgate_core::share::{MAX_REASON_CHARS, MAX_SHARE_FIELDS, STATIC_CLAIMS};
+    let entry = ObjectBuilder::new()
+        .property("required", ObjectBuilder::new().schema_type(Type::Boolean))
+        .required("required")
+        .property(
+            "reason",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"\S"))
+                .max_length(Some(MAX_REASON_CHARS))
+                .description(Some(
+                    "1 to 200 characters once trimmed and inner whitespace collapsed.",
+                )),
+        )
+        .required("reason")
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ));
+    let claims: Vec<&str> = STATIC_CLAIMS.iter().map(|(key, _)| *key).collect();
+    Schema::Object(
+        ObjectBuilder::new()
+            .max_properties(Some(MAX_SHARE_FIELDS))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(format!(
+                        "^(?:{}|age_over_(?:1[2-9]|[2-9][0-9]|1[0-2][0-9]|130))$",
+                        claims.join("|")
+                    ))),
+            ))
+            .additional_properties(Some(entry))
+            .description(Some(
+                "Map of claim key to `{required, reason}`; omitted means the default contract. \
+                 At most one age gate (`age_over_<N>`, N in 12..130), never together with `date_of_birth`.",
+            ))
+            .build(),
+    )
+}
+
+/// `webhook_endpoint_id`: one endpoint, a list of 1–16 distinct endpoints, or null.
+fn webhook_target_schema() -> Schema {
+    let id = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^whe_[A-Za-z0-9]{64}$"))
+    };
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(id())
+            .item(
+                ArrayBuilder::new()
+                    .items(id())
+                    .min_items(Some(1))
+                    .max_items(Some(idgate_core::create::MAX_WEBHOOK_ENDPOINTS))
+                    .unique_items(true),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some(
+                "The webhook endpoint or endpoint list selected for this session, or null when events fan out to all enabled subscribed endpoints.",
+            ))
+            .build(),
+    )
+}
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// `POST /v1/sessions`.
-#[utoipa::path(post, path = "/v1/sessions", tag = "Sessions", summary = "Create a session",
-    request_body(content = crate::schema::CreateSessionIn, description = "Optional; every field is optional."),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h when repeated with the same body.")),
+#[utoipa::path(post, path = "/v1/sessions", operation_id = "createSession", tag = "Sessions", summary = "Create a session",
+    request_body(content = Option<CreateSessionBody>, description = "Optional; every field is optional."),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$",
+        description = "Replays the first response for 24 h when repeated with the same body.")),
     responses(
-        (status = 200, description = "The new session, including `cancel_token`.", body = crate::schema::SessionEnvelope),
-        (status = 400, description = "Invalid request or share contract.", body = crate::schema::ErrorEnvelope),
-        (status = 401, description = "Missing or invalid API key.", body = crate::schema::ErrorEnvelope),
-        (status = 403, description = "The key lacks `sessions:write`.", body = crate::schema::ErrorEnvelope),
-        (status = 409, description = "`Idempotency-Key` reused with a different body.", body = crate::schema::ErrorEnvelope),
-        (status = 500, description = "Internal server error.", body = crate::schema::ErrorEnvelope)))]
+        (status = 200, description = "The new session, including `cancel_token`.", body = Data<SessionOut>),
+        (status = 400, description = "Invalid request or share contract, or a named webhook endpoint that does not exist."),
+        (status = 409, description = "`Idempotency-Key` reused with a different body.")))]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -64,7 +378,7 @@ pub async fn create(
                 "Invalid request body: must be a JSON object.",
             ));
         }
-        parse_json(&body)?
+        parse_json::<CreateSessionBody>(&body)?.0
     };
     let spec = request.validate()?;
     let session = Session::create(&tenant, spec, state.clock.now());
@@ -86,7 +400,7 @@ pub async fn create(
         .store
         .create_session(&session, record.as_ref())
         .await
-        .map_err(ApiError::from_session_store)?
+        .map_err(|e| ApiError::from_store(e, Resource::Session))?
     {
         CreateOutcome::Created => {
             metrics::counter!(SESSIONS_CREATED).increment(1);
@@ -107,7 +421,7 @@ fn json_response(status: StatusCode, body: String) -> Response {
 #[into_params(parameter_in = Query)]
 pub struct ListSessionsQuery {
     /// Filter sessions by status.
-    #[param(value_type = Option<crate::schema::SessionStatusSchema>)]
+    #[param(schema_with = session_status_schema)]
     status: Option<String>,
     /// Return sessions created at or after this ISO 8601 timestamp.
     #[param(value_type = Option<String>, format = DateTime)]
@@ -119,17 +433,16 @@ pub struct ListSessionsQuery {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// Cursor of the last item from the previous page. When provided, the next page of results will be returned.
+    /// A well-formed ID that names no session of this list is `404 NOT_FOUND`.
     #[param(value_type = Option<String>, pattern = r"^vs_[A-Za-z0-9]{64}$")]
     starting_after: Option<String>,
 }
 
 /// `GET /v1/sessions`.
-#[utoipa::path(get, path = "/v1/sessions", tag = "Sessions", summary = "List all sessions", params(ListSessionsQuery),
+#[utoipa::path(get, path = "/v1/sessions", operation_id = "listSessions", tag = "Sessions", summary = "List all sessions", params(ListSessionsQuery),
     responses(
-        (status = 200, description = "Successful operation. Returns a list of verification sessions for the organization.", body = crate::schema::SessionListEnvelope),
-        (status = 400, description = "Invalid query parameter.", body = crate::schema::ListErrorEnvelope),
-        (status = 401, description = "Missing or invalid API key.", body = crate::schema::ListErrorEnvelope),
-        (status = 500, description = "Internal server error.", body = crate::schema::ListErrorEnvelope)))]
+        (status = 200, description = "Successful operation. Returns a list of verification sessions for the organization.", body = Page<SessionOut>),
+        (status = 404, description = "`starting_after` names no session of this list.")))]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -142,11 +455,11 @@ pub async fn list(
         query.created_from.as_deref(),
         query.created_to.as_deref(),
     )?;
-    let starting_after = query
-        .starting_after
-        .as_deref()
-        .map(parse_cursor)
-        .transpose()?;
+    let starting_after = cursor(
+        query.starting_after.as_deref(),
+        SessionId::parse,
+        "a session ID (vs_ followed by 64 letters and digits)",
+    )?;
     let page = state
         .store
         .list_sessions(
@@ -159,7 +472,7 @@ pub async fn list(
             state.clock.now(),
         )
         .await
-        .map_err(ApiError::from_session_store)?;
+        .map_err(|e| ApiError::from_store(e, Resource::Session))?;
     let items = page
         .items
         .into_iter()
@@ -173,10 +486,6 @@ pub async fn list(
     ))
 }
 
-fn parse_cursor(raw: &str) -> Result<SessionId, ApiError> {
-    SessionId::parse(raw).map_err(|_| ApiError::invalid_request("Invalid `starting_after`: must be a session ID (vs_ followed by 64 letters and digits)."))
-}
-
 /// A session id from the path: anything not matching `^vs_[A-Za-z0-9]{64}$` is
 /// `400 INVALID_SESSION_ID`, never a 404.
 fn session_id(raw: &str) -> Result<SessionId, ApiError> {
@@ -184,13 +493,12 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
 }
 
 /// `GET /v1/sessions/{id}`.
-#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "Sessions", summary = "Get a session by ID",
+#[utoipa::path(get, path = "/v1/sessions/{id}", operation_id = "getSession", tag = "Sessions", summary = "Get a session by ID",
     params(("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The ID of the verification session to retrieve (e.g. vs_...).")),
     responses(
-        (status = 200, description = "Successful operation.", body = crate::schema::SessionEnvelope),
-        (status = 400, description = "Malformed session ID.", body = crate::schema::ErrorEnvelope),
-        (status = 404, description = "Session not found.", body = crate::schema::ErrorEnvelope),
-        (status = 500, description = "Internal server error.", body = crate::schema::ErrorEnvelope)))]
+        (status = 200, description = "Successful operation.", body = Data<SessionOut>),
+        (status = 400, description = "Malformed session ID."),
+        (status = 404, description = "Session not found.")))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -202,7 +510,7 @@ pub async fn get(
         .store
         .get_session(&auth.tenant(), &id, state.clock.now())
         .await
-        .map_err(ApiError::from_session_store)?;
+        .map_err(|e| ApiError::from_store(e, Resource::Session))?;
     Ok(Data::new(SessionOut::new(
         session,
         &state.public_url,
@@ -211,13 +519,12 @@ pub async fn get(
 }
 
 /// `POST /v1/sessions/{id}/cancel`.
-#[utoipa::path(post, path = "/v1/sessions/{id}/cancel", tag = "Sessions", summary = "Cancel a session",
+#[utoipa::path(post, path = "/v1/sessions/{id}/cancel", operation_id = "cancelSession", tag = "Sessions", summary = "Cancel a session",
     params(("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The ID of the verification session to cancel (e.g. vs_...).")),
     responses(
         (status = 204, description = "Session cancelled."),
-        (status = 400, description = "Malformed session ID.", body = crate::schema::ErrorEnvelope),
-        (status = 404, description = "Session not found.", body = crate::schema::ErrorEnvelope),
-        (status = 500, description = "Internal server error.", body = crate::schema::ErrorEnvelope)))]
+        (status = 400, description = "Malformed session ID."),
+        (status = 404, description = "Session not found.")))]
 pub async fn cancel(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -230,7 +537,7 @@ pub async fn cancel(
         .store
         .cancel_session(&auth.tenant(), &id, now)
         .await
-        .map_err(ApiError::from_session_store)?;
+        .map_err(|e| ApiError::from_store(e, Resource::Session))?;
     // `now` is this call's instant: a session cancelled at it was cancelled by this call.
     if session.status == SessionStatus::Cancelled && session.completed_at == Some(now) {
         metrics::counter!(SESSIONS_CANCELLED).increment(1);
@@ -241,13 +548,13 @@ pub async fn cancel(
 }
 
 /// `DELETE /v1/sessions/{id}`.
-#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "Sessions", summary = "Erase a terminal session",
+#[utoipa::path(delete, path = "/v1/sessions/{id}", operation_id = "eraseSession", tag = "Sessions", summary = "Erase a terminal session",
     params(("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The ID of the verification session to erase.")),
     responses(
         (status = 204, description = "Session, attempts and event payloads erased."),
-        (status = 400, description = "Malformed session ID.", body = crate::schema::ErrorEnvelope),
-        (status = 404, description = "Session not found.", body = crate::schema::ErrorEnvelope),
-        (status = 409, description = "The session is not terminal; cancel it first.", body = crate::schema::ErrorEnvelope)))]
+        (status = 400, description = "Malformed session ID."),
+        (status = 404, description = "Session not found."),
+        (status = 409, description = "The session is not terminal; cancel it first.")))]
 pub async fn erase(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -259,7 +566,7 @@ pub async fn erase(
         .store
         .erase_session(&auth.tenant(), &id, state.clock.now())
         .await
-        .map_err(ApiError::from_session_store)?;
+        .map_err(|e| ApiError::from_store(e, Resource::Session))?;
     // Erasing an overdue session first expires it, which writes an event.
     state.delivery_wake.notify_one();
     Ok(StatusCode::NO_CONTENT)
@@ -273,18 +580,19 @@ pub struct ListAttemptsQuery {
     /// Maximum number of attempts to return. Defaults to 10.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
-    /// ID of the last attempt of the previous page.
+    /// ID of the last attempt of the previous page; one that names no attempt of this session
+    /// is `404 NOT_FOUND`.
     #[param(value_type = Option<String>, pattern = r"^va_[A-Za-z0-9]{64}$")]
     starting_after: Option<String>,
 }
 
 /// `GET /v1/sessions/{id}/attempts`.
-#[utoipa::path(get, path = "/v1/sessions/{id}/attempts", tag = "Sessions", summary = "List the attempts of a session",
+#[utoipa::path(get, path = "/v1/sessions/{id}/attempts", operation_id = "listAttempts", tag = "Sessions", summary = "List the attempts of a session",
     params(("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The ID of the verification session."), ListAttemptsQuery),
     responses(
-        (status = 200, description = "Attempts, oldest first.", body = crate::schema::AttemptListEnvelope),
-        (status = 400, description = "Malformed session ID or query.", body = crate::schema::ListErrorEnvelope),
-        (status = 404, description = "Session not found.", body = crate::schema::ListErrorEnvelope)))]
+        (status = 200, description = "Attempts, oldest first.", body = Page<AttemptOut>),
+        (status = 400, description = "Malformed session ID or query."),
+        (status = 404, description = "Session not found, or `starting_after` names no attempt of it.")))]
 pub async fn attempts(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -294,14 +602,11 @@ pub async fn attempts(
     auth.require(Scope::SessionsRead)?;
     let id = session_id(&id)?;
     let limit = Limit::from_query(query.limit.as_deref())?;
-    let starting_after = query
-        .starting_after
-        .as_deref()
-        .map(|raw| {
-            idgate_core::AttemptId::parse(raw)
-                .map_err(|_| ApiError::invalid_request("Invalid `starting_after`: must be an attempt ID (va_ followed by 64 letters and digits)."))
-        })
-        .transpose()?;
+    let starting_after = cursor(
+        query.starting_after.as_deref(),
+        AttemptId::parse,
+        "an attempt ID (va_ followed by 64 letters and digits)",
+    )?;
     let page = state
         .store
         .list_attempts(
@@ -314,7 +619,7 @@ pub async fn attempts(
             state.clock.now(),
         )
         .await
-        .map_err(ApiError::from_session_store)?;
+        .map_err(|e| ApiError::from_store(e, Resource::Session))?;
     let items: Vec<AttemptOut> = page.items.iter().map(AttemptOut::from).collect();
     Ok(Page::new(
         items,

@@ -12,6 +12,7 @@ mod events;
 mod isolation;
 mod malformed;
 mod ops;
+mod schemathesis;
 mod sessions_create;
 mod sessions_lifecycle;
 mod sessions_list;
