@@ -74,6 +74,12 @@ impl KeyCache {
         inner.entries.insert(hash, (key, Instant::now()));
     }
 
+    /// Forgets one key, found gone from the database; other cached keys stay valid.
+    pub(crate) fn remove(&self, hash: &ApiKeyHash) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.entries.remove(hash);
+    }
+
     /// Forgets every key; called after any change to a key commits.
     pub(crate) fn clear(&self) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());

@@ -691,21 +691,35 @@ impl Store for This {
         let stale = key
             .last_used_at
             .is_none_or(|t| t.unix_ms() < now.unix_ms() - LAST_USED_GRANULARITY_MS);
-        let record_use = key.enabled && stale;
-        if record_use {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
-            )
-            .bind(now.unix_ms())
-            .bind(key.id.as_str())
-            .bind(now.unix_ms() - LAST_USED_GRANULARITY_MS)
-            .execute(&self.pool)
-            .await?;
-            key.last_used_at = Some(now);
+        if !(key.enabled && stale) {
+            if !cached {
+                self.keys.insert(read_started, hash.clone(), key.clone());
+            }
+            return Ok(Some(key));
         }
-        if !cached || record_use {
-            self.keys.insert(read_started, hash.clone(), key.clone());
-        }
+        // Record the use and cache the row as the database has it after the write, never the
+        // copy in hand: that copy may be a cached one another node has since changed or deleted.
+        let recorded = sqlx::query_as::<_, ApiKeyRow>(sql(format!(
+            "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
+             AND (last_used_at IS NULL OR last_used_at < $3) RETURNING {API_KEY_COLUMNS}"
+        )))
+        .bind(now.unix_ms())
+        .bind(key.id.as_str())
+        .bind(now.unix_ms() - LAST_USED_GRANULARITY_MS)
+        .fetch_optional(&self.pool)
+        .await?;
+        // No row: the key is gone, or another node recorded a use within the minute; the
+        // database's current row (if any) decides.
+        let row = match recorded {
+            Some(row) => Some(row),
+            None => self.read_api_key_by_hash(hash).await?,
+        };
+        let Some(row) = row else {
+            self.keys.remove(hash);
+            return Ok(None);
+        };
+        let key = row.into_domain()?;
+        self.keys.insert(read_started, hash.clone(), key.clone());
         Ok(Some(key))
     }
 
