@@ -30,6 +30,7 @@ use idgate_core::{
     Session, SessionFilter, SessionId, Tenant, Timestamp,
 };
 
+pub mod changes;
 pub mod deliveries;
 pub mod error;
 mod key_cache;
@@ -38,6 +39,7 @@ mod rows;
 pub mod sqlite;
 pub mod webhooks;
 
+pub use changes::{Change, Subscription};
 pub use deliveries::DeliveryQueue;
 pub use error::StoreError;
 pub use postgres::PgStore;
@@ -256,6 +258,15 @@ impl AnyStore {
         match self {
             Self::Sqlite(s) => s.close().await,
             Self::Postgres(s) => s.close().await,
+        }
+    }
+
+    /// The changes committed from now on (see `changes.rs`): on PostgreSQL by every node on the
+    /// database, on SQLite by this process.
+    pub async fn subscribe(&self) -> StoreResult<Subscription> {
+        match self {
+            Self::Sqlite(s) => s.subscribe().await,
+            Self::Postgres(s) => s.subscribe().await,
         }
     }
 

@@ -190,9 +190,6 @@ pub async fn replay(
         .map_err(event_error)?;
     match outcome {
         ReplayOutcome::Replayed(deliveries) => {
-            if !deliveries.is_empty() {
-                state.delivery_wake.notify_one();
-            }
             Ok(Data::new(ReplayOut {
                 event_id: id.to_string(),
                 deliveries: deliveries.iter().map(DeliveryOut::from).collect(),

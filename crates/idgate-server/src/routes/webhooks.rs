@@ -397,10 +397,6 @@ pub async fn update_endpoint(
         .update_endpoint(&auth.tenant(), &id, &patch, now)
         .await
         .map_err(endpoint_error)?;
-    if patch.enabled == Some(true) {
-        // Its waiting deliveries may be sent again.
-        state.delivery_wake.notify_one();
-    }
     Ok(Data::new(EndpointOut::new(&endpoint, now)))
 }
 
@@ -497,9 +493,6 @@ pub async fn create_key(
         .add_key(&tenant, &key, now)
         .await
         .map_err(endpoint_error)?;
-    if activation.unblocked > 0 {
-        state.delivery_wake.notify_one();
-    }
     Ok(Data::new(EncryptionKeyOut::from(&activation.key)))
 }
 
@@ -569,9 +562,6 @@ async fn set_key_active(
             StoreError::NotFound => ApiError::new(ErrorCode::EncryptionKeyNotFound),
             other => ApiError::from(other),
         })?;
-    if activation.unblocked > 0 {
-        state.delivery_wake.notify_one();
-    }
     Ok(Data::new(EncryptionKeyOut::from(&activation.key)))
 }
 
@@ -812,10 +802,7 @@ pub async fn retry_delivery(
         .await
         .map_err(delivery_error)?;
     match outcome {
-        RetryOutcome::Retried(delivery) => {
-            state.delivery_wake.notify_one();
-            Ok(Data::new(DeliveryOut::from(&*delivery)))
-        }
+        RetryOutcome::Retried(delivery) => Ok(Data::new(DeliveryOut::from(&*delivery))),
         RetryOutcome::NotRetryable(status) => Err(DomainError::with_message(
             ErrorCode::DeliveryNotRetryable,
             format!("This delivery cannot be retried: it is {status}."),
