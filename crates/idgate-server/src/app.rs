@@ -102,6 +102,7 @@ impl App {
 
     /// Replaces the clock (tests drive expiry with a controllable clock).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.state.store.use_clock(clock.clone());
         self.state.services_mut().clock = clock;
         self
     }

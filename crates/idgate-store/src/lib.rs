@@ -270,6 +270,15 @@ impl AnyStore {
         }
     }
 
+    /// The clock that ages the cache of authenticated keys (the server passes its own, so tests
+    /// that drive time drive the cache too).
+    pub fn use_clock(&self, clock: std::sync::Arc<dyn idgate_core::Clock>) {
+        match self {
+            Self::Sqlite(s) => s.use_clock(clock),
+            Self::Postgres(s) => s.use_clock(clock),
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`, for logs and metrics.
     pub fn backend_name(&self) -> &'static str {
         match self {

@@ -114,6 +114,11 @@ impl PgStore {
         &self.pool
     }
 
+    /// Ages cached keys by `clock` (see `key_cache.rs`).
+    pub fn use_clock(&self, clock: std::sync::Arc<dyn idgate_core::Clock>) {
+        self.keys.use_clock(clock);
+    }
+
     /// Closes every connection; later operations fail with `PoolClosed`.
     pub async fn close(&self) {
         if let Some(listening) = self.listening.get() {

@@ -260,6 +260,11 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// Ages cached keys by `clock` (see `key_cache.rs`).
+    pub fn use_clock(&self, clock: Arc<dyn idgate_core::Clock>) {
+        self.keys.use_clock(clock);
+    }
+
     /// Closes every connection; later operations fail with `PoolClosed`.
     pub async fn close(&self) {
         self.readers.close();
