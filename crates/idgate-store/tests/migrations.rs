@@ -138,6 +138,9 @@ async fn sqlite_schema(pool: &sqlx::SqlitePool) -> Schema {
     schema
 }
 
+/// `(table, index, unique, columns, predicate, backs a constraint)`.
+type PgIndexRow = (String, String, bool, Vec<String>, Option<String>, bool);
+
 async fn postgres_schema(pool: &sqlx::PgPool) -> Schema {
     let tables: Vec<(String,)> = sqlx::query_as(
         "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() \
@@ -159,7 +162,7 @@ async fn postgres_schema(pool: &sqlx::PgPool) -> Schema {
     .fetch_all(pool)
     .await
     .expect("postgres columns");
-    let indexes: Vec<(String, String, bool, Vec<String>, Option<String>, bool)> = sqlx::query_as(
+    let indexes: Vec<PgIndexRow> = sqlx::query_as(
         "SELECT t.relname::text, i.relname::text, ix.indisunique, \
          ARRAY(SELECT pg_get_indexdef(ix.indexrelid, k + 1, true) \
                || CASE WHEN ix.indoption[k] & 1 = 1 THEN ' DESC' ELSE '' END \
