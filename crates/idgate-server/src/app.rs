@@ -88,7 +88,6 @@ impl App {
             public_url: public_url.into(),
             docs_base: DocsBase(docs_base.into()),
             metrics: metrics_handle(),
-            delivery_wake: Arc::new(tokio::sync::Notify::new()),
             allow_private_webhooks: config.allow_private_webhooks,
         });
         Ok(Self {
@@ -104,6 +103,7 @@ impl App {
 
     /// Replaces the clock (tests drive expiry with a controllable clock).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.state.store.use_clock(clock.clone());
         self.state.services_mut().clock = clock;
         self
     }
@@ -151,7 +151,6 @@ impl App {
             self.state.clock.clone(),
             self.state.limiter.clone(),
             self.sweep_interval,
-            self.state.delivery_wake.clone(),
             stop_rx.clone(),
         ));
         let delivery = if self.run_delivery_worker {

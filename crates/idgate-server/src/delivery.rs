@@ -4,9 +4,10 @@
 //! happened. Runs in every node beside the expiry sweeper; the store's leases keep nodes from
 //! sending the same delivery at once.
 //!
-//! Why this shape (and not kayle's cron, kayle-webhooks.md): a commit that writes events rings
-//! [`AppState::delivery_wake`], so a first attempt leaves within milliseconds, and a short
-//! fallback poll picks up retries and other nodes' events. Sends run concurrently under a global
+//! Why this shape (and not kayle's cron, kayle-webhooks.md): the store announces every commit
+//! that makes deliveries due (`idgate_store::changes`; on PostgreSQL to every node), so a first
+//! attempt leaves within milliseconds, and a short fallback poll picks up retries and missed
+//! announcements. Sends run concurrently under a global
 //! limit and a per-endpoint limit, so one slow receiver cannot starve the others. Outcomes are
 //! recorded in batches (one transaction for many attempts), which keeps a single SQLite writer
 //! far above 1,000 deliveries a second. A send keeps its endpoint slot until its outcome is
@@ -172,6 +173,15 @@ pub async fn run(
     let mut last_purge: Option<Instant> = None;
     // Whether the last claim filled every slot it asked for: more is probably due.
     let mut backlog = false;
+    // Commits that make deliveries due wake the loop, on this node and (PostgreSQL) every other
+    // one; the poll interval is only the fallback for announcements that were missed.
+    let mut changes = match state.store.subscribe().await {
+        Ok(changes) => Some(changes),
+        Err(error) => {
+            tracing::warn!(%error, "cannot subscribe to committed changes; polling only");
+            None
+        }
+    };
 
     loop {
         if *shutdown.borrow() {
@@ -200,6 +210,10 @@ pub async fn run(
         let want = u32::try_from(free)
             .unwrap_or(MAX_CLAIM_BATCH)
             .min(MAX_CLAIM_BATCH);
+        // The claim below sees every change announced so far.
+        if let Some(changes) = changes.as_mut() {
+            changes.skip_announced();
+        }
         let lease_ms = i64::try_from(settings.lease.as_millis()).unwrap_or(i64::MAX);
         let claimed = match state
             .store
@@ -230,9 +244,16 @@ pub async fn run(
             });
         }
         if got < want as usize {
-            // Caught up: sleep until a commit rings, the poll interval passes or shutdown.
+            // Caught up: sleep until a commit makes deliveries due, the poll interval passes or
+            // shutdown.
+            let due = async {
+                match changes.as_mut() {
+                    Some(changes) => changes.deliveries_due().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = state.delivery_wake.notified() => {}
+                _ = due => {}
                 _ = tokio::time::sleep(settings.poll_interval) => {}
                 _ = shutdown.changed() => {}
             }

@@ -155,6 +155,7 @@ impl RequestLimits {
             &PendingError {
                 error,
                 pagination_limit: None,
+                cause: None,
             },
             &self.docs_base,
         );

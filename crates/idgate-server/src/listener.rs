@@ -90,6 +90,7 @@ fn canned(status_line: &str, extra_headers: &str, code: ErrorCode, docs_base: &s
         &PendingError {
             error: DomainError::new(code),
             pagination_limit: None,
+            cause: None,
         },
         docs_base,
     );

@@ -49,9 +49,6 @@ pub struct AppServices {
     pub public_url: Arc<str>,
     pub docs_base: DocsBase,
     pub metrics: PrometheusHandle,
-    /// Rung after every commit that may have made deliveries due (new events, retry, replay, a
-    /// key activated), so the delivery worker sends at once instead of at its next poll.
-    pub delivery_wake: Arc<tokio::sync::Notify>,
     /// The operator's `allow_private_webhooks` switch, checked when an endpoint URL is accepted
     /// and again when a delivery is sent.
     pub allow_private_webhooks: bool,

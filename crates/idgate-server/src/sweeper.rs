@@ -29,7 +29,6 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     limiter: Arc<KeyRateLimiter>,
     interval: Duration,
-    delivery_wake: Arc<tokio::sync::Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut ticks: u32 = 0;
@@ -40,8 +39,6 @@ pub async fn run(
         match store.expire_overdue(clock.now(), SWEEP_BATCH).await {
             Ok(0) => {}
             Ok(expired) => {
-                // The expired events' deliveries are due now.
-                delivery_wake.notify_one();
                 metrics::counter!(SESSIONS_EXPIRED).increment(u64::try_from(expired).unwrap_or(0));
                 tracing::info!(expired, "expired overdue sessions");
                 // A full batch means more are waiting: go again without sleeping.

@@ -30,6 +30,7 @@ use idgate_core::{
     Session, SessionFilter, SessionId, Tenant, Timestamp,
 };
 
+pub mod changes;
 pub mod deliveries;
 pub mod error;
 mod key_cache;
@@ -38,6 +39,7 @@ mod rows;
 pub mod sqlite;
 pub mod webhooks;
 
+pub use changes::{Change, Subscription};
 pub use deliveries::DeliveryQueue;
 pub use error::StoreError;
 pub use postgres::PgStore;
@@ -256,6 +258,24 @@ impl AnyStore {
         match self {
             Self::Sqlite(s) => s.close().await,
             Self::Postgres(s) => s.close().await,
+        }
+    }
+
+    /// The changes committed from now on (see `changes.rs`): on PostgreSQL by every node on the
+    /// database, on SQLite by this process.
+    pub async fn subscribe(&self) -> StoreResult<Subscription> {
+        match self {
+            Self::Sqlite(s) => s.subscribe().await,
+            Self::Postgres(s) => s.subscribe().await,
+        }
+    }
+
+    /// The clock that ages the cache of authenticated keys (the server passes its own, so tests
+    /// that drive time drive the cache too).
+    pub fn use_clock(&self, clock: std::sync::Arc<dyn idgate_core::Clock>) {
+        match self {
+            Self::Sqlite(s) => s.use_clock(clock),
+            Self::Postgres(s) => s.use_clock(clock),
         }
     }
 

@@ -12,6 +12,7 @@ use sqlx::{PgConnection, Pool, Postgres, Transaction};
 type Db = Postgres;
 type Conn = PgConnection;
 type This = PgStore;
+type Tx = PgTx;
 
 const FOR_UPDATE: &str = " FOR UPDATE";
 const SKIP_LOCKED: &str = " SKIP LOCKED";
@@ -24,6 +25,48 @@ pub struct PgStore {
     pool: Pool<Db>,
     /// Recently authenticated keys (see `key_cache.rs`).
     keys: std::sync::Arc<crate::key_cache::KeyCache>,
+    /// Rebroadcasts what the `LISTEN` connection hears (see `changes.rs`).
+    changes: crate::changes::Changes,
+    /// The `LISTEN` connection, opened by the first subscriber.
+    listening: std::sync::Arc<tokio::sync::OnceCell<crate::changes::PgListening>>,
+}
+
+/// A write transaction that announces what it changed: `pg_notify` runs inside it just before
+/// `COMMIT`, so every node hears of the change exactly when it becomes visible.
+struct PgTx {
+    tx: Transaction<'static, Db>,
+    pending: crate::changes::Pending,
+}
+
+impl PgTx {
+    fn note(&mut self, change: crate::changes::Change) {
+        self.pending.note(change);
+    }
+
+    async fn commit(mut self) -> Result<(), sqlx::Error> {
+        if !self.pending.is_empty() {
+            self.pending.notify_in(&mut self.tx).await?;
+        }
+        self.tx.commit().await
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for PgTx {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for PgTx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
 }
 
 impl PgStore {
@@ -43,7 +86,27 @@ impl PgStore {
         Ok(Self {
             pool,
             keys: Default::default(),
+            changes: Default::default(),
+            listening: Default::default(),
         })
+    }
+
+    /// The changes committed from now on by any node on this database (see `changes.rs`).
+    pub async fn subscribe(&self) -> crate::StoreResult<crate::changes::Subscription> {
+        // Subscribe before listening starts, so nothing heard in between is lost.
+        let subscription = self.changes.subscribe();
+        self.listening
+            .get_or_try_init(|| {
+                crate::changes::PgListening::start(&self.pool, self.changes.clone())
+            })
+            .await?;
+        Ok(subscription)
+    }
+
+    /// Announces a change committed outside a [`PgTx`] (a single statement on the pool).
+    async fn announce(&self, change: crate::changes::Change) -> crate::StoreResult<()> {
+        crate::changes::notify_one(&self.pool, &change).await?;
+        Ok(())
     }
 
     /// The connection pool, for components that own further tables (the webhook worker).
@@ -51,13 +114,24 @@ impl PgStore {
         &self.pool
     }
 
+    /// Ages cached keys by `clock` (see `key_cache.rs`).
+    pub fn use_clock(&self, clock: std::sync::Arc<dyn idgate_core::Clock>) {
+        self.keys.use_clock(clock);
+    }
+
     /// Closes every connection; later operations fail with `PoolClosed`.
     pub async fn close(&self) {
+        if let Some(listening) = self.listening.get() {
+            listening.stop().await;
+        }
         self.pool.close().await;
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Db>, sqlx::Error> {
-        self.pool.begin().await
+    async fn begin_write(&self) -> Result<PgTx, sqlx::Error> {
+        Ok(PgTx {
+            tx: self.pool.begin().await?,
+            pending: Default::default(),
+        })
     }
 
     /// One transaction per create: PostgreSQL already flushes the commits of concurrent

@@ -23,6 +23,7 @@ pub use group_commit::CREATE_GROUP_SIZE;
 type Db = Sqlite;
 type Conn = SqliteConnection;
 type This = SqliteStore;
+type Tx = WriteTx;
 
 /// Row locks are implied by `BEGIN IMMEDIATE`; SQLite has no lock clause.
 const FOR_UPDATE: &str = "";
@@ -42,6 +43,8 @@ pub struct SqliteStore {
     keys: Arc<crate::key_cache::KeyCache>,
     /// Session creates, committed in groups (see `sqlite/group_commit.rs`).
     creates: group_commit::CreateQueue,
+    /// Announces committed changes to this process (see `changes.rs`).
+    changes: crate::changes::Changes,
 }
 
 /// Connections that run the point reads of every authenticated request (the key by its hash,
@@ -170,15 +173,27 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::rows::SessionRo
 /// to API writes) those sleeps stalled the claim loop and capped deliveries per second. Waiting
 /// on an async mutex hands the database to the next writer the moment the previous transaction
 /// ends. Other processes on the same file (the CLI) still meet the busy timeout.
+///
+/// It also carries what the transaction changed ([`crate::changes::Pending`]), announced to
+/// this process's subscribers once the commit succeeded.
 struct WriteTx {
     // Declared first so it is dropped (rolled back) before the lock is released.
     tx: Transaction<'static, Db>,
     _writer: tokio::sync::OwnedMutexGuard<()>,
+    pending: crate::changes::Pending,
+    changes: crate::changes::Changes,
 }
 
 impl WriteTx {
+    fn note(&mut self, change: crate::changes::Change) {
+        self.pending.note(change);
+    }
+
     async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        self.tx.commit().await?;
+        drop(self._writer);
+        self.pending.publish(&self.changes);
+        Ok(())
     }
 
     async fn rollback(self) -> Result<(), sqlx::Error> {
@@ -225,12 +240,29 @@ impl SqliteStore {
             writer,
             readers: Arc::new(Readers::new(path)),
             keys: Arc::default(),
+            changes: Default::default(),
         })
+    }
+
+    /// The changes committed through this store from now on (see `changes.rs`).
+    pub async fn subscribe(&self) -> crate::StoreResult<crate::changes::Subscription> {
+        Ok(self.changes.subscribe())
+    }
+
+    /// Announces a change committed outside a [`WriteTx`] (a single statement on the pool).
+    async fn announce(&self, change: crate::changes::Change) -> crate::StoreResult<()> {
+        self.changes.publish(change);
+        Ok(())
     }
 
     /// The connection pool, for components that own further tables (the webhook worker).
     pub fn pool(&self) -> &Pool<Db> {
         &self.pool
+    }
+
+    /// Ages cached keys by `clock` (see `key_cache.rs`).
+    pub fn use_clock(&self, clock: Arc<dyn idgate_core::Clock>) {
+        self.keys.use_clock(clock);
     }
 
     /// Closes every connection; later operations fail with `PoolClosed`.
@@ -245,6 +277,8 @@ impl SqliteStore {
         Ok(WriteTx {
             tx,
             _writer: writer,
+            pending: Default::default(),
+            changes: self.changes.clone(),
         })
     }
 

@@ -74,7 +74,7 @@ pub async fn backends() -> Vec<Backend> {
 
 /// A new schema named after random letters, and the options whose connections use it as
 /// `search_path`.
-async fn fresh_pg(url: &str) -> sqlx::postgres::PgConnectOptions {
+pub async fn fresh_pg(url: &str) -> sqlx::postgres::PgConnectOptions {
     use sqlx::Connection;
     let schema = format!(
         "t_{}",

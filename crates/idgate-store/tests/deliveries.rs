@@ -592,3 +592,76 @@ async fn payloads_are_purged_after_retention_once_every_delivery_is_final() {
     })
     .await;
 }
+
+/// Waits up to five seconds for a change `want` accepts; whether one came.
+async fn announced(
+    subscription: &mut idgate_store::Subscription,
+    want: impl Fn(&idgate_store::Change) -> bool,
+) -> bool {
+    tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while !want(&subscription.recv().await) {}
+    })
+    .await
+    .is_ok()
+}
+
+/// A read that finds a session overdue expires it with its event; that commit wakes the
+/// delivery worker like any other, although no caller asked for a write.
+#[tokio::test]
+async fn a_read_that_expires_a_session_announces_the_event_and_its_due_delivery() {
+    use idgate_store::Change;
+    each(async |b| {
+        let tenant = org(&b.store).await;
+        endpoint(&b.store, &tenant, r#"["*"]"#, true).await;
+        let session = session_at(&b.store, &tenant, t(0)).await;
+        let mut changes = b.store.subscribe().await.unwrap();
+
+        let read = b
+            .store
+            .get_session(&tenant, &session.id, t(2 * HOUR_MS))
+            .await
+            .unwrap();
+
+        assert_eq!(read.status, idgate_core::SessionStatus::Expired);
+        assert!(
+            announced(&mut changes, |c| *c == Change::Session(session.id.clone())).await,
+            "{}: the expiry's event was not announced",
+            b.name
+        );
+        assert!(
+            announced(&mut changes, |c| *c == Change::Deliveries).await,
+            "{}: the expiry's delivery was not announced",
+            b.name
+        );
+    })
+    .await;
+}
+
+/// PostgreSQL nodes share one database: a commit on one node wakes the subscribers of every
+/// other node (`LISTEN`/`NOTIFY`), so each node's worker sends at once.
+#[tokio::test]
+async fn a_commit_on_one_postgres_node_wakes_the_subscribers_of_another() {
+    use idgate_store::Change;
+    each(async |b| {
+        if b.name != "postgres" {
+            return;
+        }
+        let other = b.another_node().await;
+        let mut on_other = other.subscribe().await.unwrap();
+        let tenant = org(&b.store).await;
+        endpoint(&b.store, &tenant, r#"["*"]"#, true).await;
+
+        let session = cancelled_session(&b.store, &tenant, t(1)).await;
+
+        assert!(
+            announced(&mut on_other, |c| *c == Change::Session(session.id.clone())).await,
+            "the other node did not hear the cancellation"
+        );
+        assert!(
+            announced(&mut on_other, |c| *c == Change::Deliveries).await,
+            "the other node did not hear the due delivery"
+        );
+        other.close().await;
+    })
+    .await;
+}

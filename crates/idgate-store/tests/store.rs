@@ -197,6 +197,42 @@ async fn a_key_disabled_on_another_node_stops_authenticating_within_a_second() {
     }
 }
 
+/// Hardening (issue 11): the write that records a key's use answers with the row it wrote, so a
+/// node whose cache still holds a key deleted on another node refuses it instead of caching it
+/// again.
+#[tokio::test]
+async fn a_cached_key_deleted_on_another_node_is_refused_when_its_use_is_recorded() {
+    for b in backends().await {
+        let tenant = org(&b.store).await;
+        let (key, secret) = api_key(&b.store, &tenant.org_id, "ci", t(1)).await;
+        let hash = secret.hash(b"server-secret");
+        assert!(
+            b.store
+                .authenticate_api_key(&hash, t(2))
+                .await
+                .unwrap()
+                .is_some(),
+            "{}",
+            b.name
+        );
+        let other = b.another_node().await;
+        other
+            .delete_api_key(&tenant.api_keys(), &key.id)
+            .await
+            .unwrap();
+        // More than a minute later by the request's clock, the use is due to be recorded again.
+        let later = t(2 + 61_000);
+        for _ in 0..2 {
+            assert_eq!(
+                b.store.authenticate_api_key(&hash, later).await.unwrap(),
+                None,
+                "{}",
+                b.name
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn api_keys_of_another_organization_are_invisible() {
     for b in backends().await {

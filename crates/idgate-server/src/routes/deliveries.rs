@@ -241,10 +241,7 @@ pub async fn retry_delivery(
         .await
         .map_err(|e| ApiError::from_store(e, Resource::Delivery))?;
     match outcome {
-        RetryOutcome::Retried(delivery) => {
-            state.delivery_wake.notify_one();
-            Ok(Data::new(DeliveryOut::from(&*delivery)))
-        }
+        RetryOutcome::Retried(delivery) => Ok(Data::new(DeliveryOut::from(&*delivery))),
         RetryOutcome::NotRetryable(status) => Err(DomainError::with_message(
             ErrorCode::DeliveryNotRetryable,
             format!("This delivery cannot be retried: it is {status}."),

@@ -275,9 +275,6 @@ pub async fn create_key(
         .add_key(&tenant, &key, now)
         .await
         .map_err(|e| ApiError::from_store(e, Resource::WebhookEndpoint))?;
-    if activation.unblocked > 0 {
-        state.delivery_wake.notify_one();
-    }
     Ok(Data::new(EncryptionKeyOut::from(&activation.key)))
 }
 
@@ -344,9 +341,6 @@ async fn set_key_active(
         .set_key_active(&tenant, &endpoint, &key, active, state.clock.now())
         .await
         .map_err(|e| ApiError::from_store(e, Resource::EncryptionKey))?;
-    if activation.unblocked > 0 {
-        state.delivery_wake.notify_one();
-    }
     Ok(Data::new(EncryptionKeyOut::from(&activation.key)))
 }
 

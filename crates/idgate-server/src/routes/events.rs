@@ -196,9 +196,6 @@ pub async fn replay(
         .map_err(|e| ApiError::from_store(e, Resource::Event))?;
     match outcome {
         ReplayOutcome::Replayed(deliveries) => {
-            if !deliveries.is_empty() {
-                state.delivery_wake.notify_one();
-            }
             Ok(Data::new(ReplayOut {
                 event_id: id.to_string(),
                 deliveries: deliveries.iter().map(DeliveryOut::from).collect(),

@@ -542,8 +542,6 @@ pub async fn cancel(
     if session.status == SessionStatus::Cancelled && session.completed_at == Some(now) {
         metrics::counter!(SESSIONS_CANCELLED).increment(1);
     }
-    // The cancelled (or expired) event's deliveries are due now: send without a polling delay.
-    state.delivery_wake.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -567,8 +565,6 @@ pub async fn erase(
         .erase_session(&auth.tenant(), &id, state.clock.now())
         .await
         .map_err(|e| ApiError::from_store(e, Resource::Session))?;
-    // Erasing an overdue session first expires it, which writes an event.
-    state.delivery_wake.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }
 

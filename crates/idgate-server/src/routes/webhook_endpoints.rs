@@ -344,10 +344,6 @@ pub async fn update_endpoint(
         .update_endpoint(&auth.tenant(), &id, &patch, now)
         .await
         .map_err(|e| ApiError::from_store(e, Resource::WebhookEndpoint))?;
-    if patch.enabled == Some(true) {
-        // Its waiting deliveries may be sent again.
-        state.delivery_wake.notify_one();
-    }
     Ok(Data::new(EndpointOut::new(&endpoint, now)))
 }
 

@@ -243,7 +243,6 @@ pub async fn add_key(app: &TestApp, endpoint: &Endpoint) {
         .unblock_endpoint(&endpoint.id, app.state.clock.now())
         .await
         .unwrap();
-    app.state.delivery_wake.notify_one();
 }
 
 /// Creates a session (optionally naming endpoints) and cancels it: one cancelled event.

@@ -10,7 +10,8 @@ mod delivery_queue {
         WebhookTarget,
     };
 
-    use super::{Conn, FOR_UPDATE, SKIP_LOCKED, This};
+    use super::{Conn, FOR_UPDATE, SKIP_LOCKED, This, Tx};
+    use crate::changes::Change;
     use crate::StoreError;
     use crate::StoreResult;
     use crate::deliveries::{
@@ -56,7 +57,7 @@ mod delivery_queue {
     /// the fan-out of new events and by replay, so a replay reaches exactly the endpoints a new
     /// event would. Returns the new deliveries' ids in endpoint creation order.
     pub(super) async fn route_event(
-        conn: &mut Conn,
+        tx: &mut Tx,
         event: &Event,
         target: &WebhookTarget,
         at: Timestamp,
@@ -70,7 +71,7 @@ mod delivery_queue {
         )
         .bind(event.org_id.as_str())
         .bind(event.environment.as_str())
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut **tx)
         .await?;
         let mut created = Vec::new();
         for (endpoint_id, types, has_key) in candidates {
@@ -100,8 +101,11 @@ mod delivery_queue {
             .bind(status)
             .bind(due)
             .bind(at.unix_ms())
-            .execute(&mut *conn)
+            .execute(&mut **tx)
             .await?;
+            if has_key {
+                tx.note(Change::Deliveries);
+            }
             created.push(id);
         }
         Ok(created)
@@ -109,20 +113,20 @@ mod delivery_queue {
 
     /// The outbox fan-out, run by `insert_events` inside the transaction of the state change:
     /// each event is routed by [`route_event`], due at the event's time.
-    pub(super) async fn fan_out(conn: &mut Conn, events: &[Event]) -> StoreResult<()> {
+    pub(super) async fn fan_out(tx: &mut Tx, events: &[Event]) -> StoreResult<()> {
         let mut targets: HashMap<SessionId, WebhookTarget> = HashMap::new();
         for event in events {
             let target = match targets.get(&event.session_id) {
                 Some(target) => target.clone(),
                 None => {
-                    let target = session_target(conn, &event.session_id)
+                    let target = session_target(tx, &event.session_id)
                         .await?
                         .unwrap_or(WebhookTarget::AllSubscribed);
                     targets.insert(event.session_id.clone(), target.clone());
                     target
                 }
             };
-            route_event(conn, event, &target, event.created_at).await?;
+            route_event(tx, event, &target, event.created_at).await?;
         }
         Ok(())
     }
@@ -398,6 +402,9 @@ mod delivery_queue {
             .bind(endpoint.as_str())
             .execute(&self.pool)
             .await?;
+            if done.rows_affected() > 0 {
+                self.announce(Change::Deliveries).await?;
+            }
             Ok(done.rows_affected())
         }
 

@@ -19,6 +19,7 @@ use crate::rows::{
     API_KEY_COLUMNS, ATTEMPT_COLUMNS, ApiKeyRow, AttemptRow, CursorRow, EVENT_COLUMNS, EventRow,
     IdempotencyRow, OrganizationRow, SESSION_COLUMNS, SessionRow, json_text, scopes_json,
 };
+use crate::changes::Change;
 use crate::{CreateOutcome, NewIdempotencyRecord, Store, StoreError, StoreResult};
 
 /// Authentication records a key's use at most this often, so reads do not become writes.
@@ -264,7 +265,7 @@ async fn close_open_attempts(
 /// The outbox write. Every event of the system passes here, inside the transaction of its state
 /// change, together with its webhook delivery rows (`delivery_queue::fan_out`), so a crash can
 /// neither lose a delivery nor produce one for a change that did not commit.
-async fn insert_events(conn: &mut Conn, events: &[Event]) -> StoreResult<()> {
+async fn insert_events(tx: &mut Tx, events: &[Event]) -> StoreResult<()> {
     for (seq, e) in (0_i64..).zip(events) {
         sqlx::query(
             "INSERT INTO events (id, org_id, environment, session_id, attempt_id, type, created_at, data, seq) \
@@ -279,15 +280,16 @@ async fn insert_events(conn: &mut Conn, events: &[Event]) -> StoreResult<()> {
         .bind(e.created_at.unix_ms())
         .bind(json_text(&e.data))
         .bind(seq)
-        .execute(&mut *conn)
+        .execute(&mut **tx)
         .await?;
+        tx.note(Change::Session(e.session_id.clone()));
     }
-    delivery_queue::fan_out(conn, events).await
+    delivery_queue::fan_out(tx, events).await
 }
 
 /// Expires `session` if it is overdue, writing state, attempts and event. Returns whether it did.
 async fn expire_if_overdue(
-    conn: &mut Conn,
+    tx: &mut Tx,
     session: &mut Session,
     now: Timestamp,
 ) -> StoreResult<bool> {
@@ -296,15 +298,15 @@ async fn expire_if_overdue(
     }
     let before = session.status;
     let events = session.expire(now)?;
-    save_session_state(conn, session, before).await?;
-    close_open_attempts(conn, &session.id, now).await?;
-    insert_events(conn, &events).await?;
+    save_session_state(tx, session, before).await?;
+    close_open_attempts(tx, &session.id, now).await?;
+    insert_events(tx, &events).await?;
     Ok(true)
 }
 
 /// Loads, for update, the overdue sessions matching an optional tenant and expires them.
 async fn expire_batch(
-    conn: &mut Conn,
+    tx: &mut Tx,
     tenant: Option<&Tenant>,
     now: Timestamp,
     batch: u32,
@@ -319,7 +321,7 @@ async fn expire_batch(
             .bind(t.org_id.as_str())
             .bind(t.environment.as_str())
             .bind(i64::from(batch))
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut **tx)
             .await?
         }
         None => {
@@ -329,14 +331,14 @@ async fn expire_batch(
             )))
             .bind(now.unix_ms())
             .bind(i64::from(batch))
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut **tx)
             .await?
         }
     };
     let mut expired = 0;
     for row in rows {
         let mut session = row.into_domain()?;
-        if expire_if_overdue(conn, &mut session, now).await? {
+        if expire_if_overdue(tx, &mut session, now).await? {
             expired += 1;
         }
     }
@@ -681,7 +683,7 @@ impl Store for This {
         now: Timestamp,
     ) -> StoreResult<Option<ApiKey>> {
         let read_started = self.keys.generation();
-        let (mut key, cached) = match self.keys.get(hash) {
+        let (key, cached) = match self.keys.get(hash) {
             Some(key) => (key, true),
             None => match self.read_api_key_by_hash(hash).await? {
                 Some(row) => (row.into_domain()?, false),
@@ -691,21 +693,35 @@ impl Store for This {
         let stale = key
             .last_used_at
             .is_none_or(|t| t.unix_ms() < now.unix_ms() - LAST_USED_GRANULARITY_MS);
-        let record_use = key.enabled && stale;
-        if record_use {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
-            )
-            .bind(now.unix_ms())
-            .bind(key.id.as_str())
-            .bind(now.unix_ms() - LAST_USED_GRANULARITY_MS)
-            .execute(&self.pool)
-            .await?;
-            key.last_used_at = Some(now);
+        if !(key.enabled && stale) {
+            if !cached {
+                self.keys.insert(read_started, hash.clone(), key.clone());
+            }
+            return Ok(Some(key));
         }
-        if !cached || record_use {
-            self.keys.insert(read_started, hash.clone(), key.clone());
-        }
+        // Record the use and cache the row as the database has it after the write, never the
+        // copy in hand: that copy may be a cached one another node has since changed or deleted.
+        let recorded = sqlx::query_as::<_, ApiKeyRow>(sql(format!(
+            "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
+             AND (last_used_at IS NULL OR last_used_at < $3) RETURNING {API_KEY_COLUMNS}"
+        )))
+        .bind(now.unix_ms())
+        .bind(key.id.as_str())
+        .bind(now.unix_ms() - LAST_USED_GRANULARITY_MS)
+        .fetch_optional(&self.pool)
+        .await?;
+        // No row: the key is gone, or another node recorded a use within the minute; the
+        // database's current row (if any) decides.
+        let row = match recorded {
+            Some(row) => Some(row),
+            None => self.read_api_key_by_hash(hash).await?,
+        };
+        let Some(row) = row else {
+            self.keys.remove(hash);
+            return Ok(None);
+        };
+        let key = row.into_domain()?;
+        self.keys.insert(read_started, hash.clone(), key.clone());
         Ok(Some(key))
     }
 

@@ -94,7 +94,7 @@ mod webhooks_impl {
     /// The endpoint has an active key now: its waiting deliveries become due at once, each with
     /// a whole retry window from now (it may have waited days for the key).
     async fn unblock_deliveries(
-        conn: &mut Conn,
+        tx: &mut Tx,
         endpoint: &EndpointId,
         now: Timestamp,
     ) -> StoreResult<u64> {
@@ -104,8 +104,11 @@ mod webhooks_impl {
         )
         .bind(now.unix_ms())
         .bind(endpoint.as_str())
-        .execute(&mut *conn)
+        .execute(&mut **tx)
         .await?;
+        if done.rows_affected() > 0 {
+            tx.note(Change::Deliveries);
+        }
         Ok(done.rows_affected())
     }
 
@@ -270,7 +273,7 @@ mod webhooks_impl {
             now: Timestamp,
         ) -> StoreResult<WebhookEndpoint> {
             // Right-hand sides see the row as it was, so `NOT enabled` means "was disabled".
-            sqlx::query_as::<_, EndpointRow>(sql(format!(
+            let endpoint = sqlx::query_as::<_, EndpointRow>(sql(format!(
                 "UPDATE webhook_endpoints SET url = COALESCE($1, url), description = COALESCE($2, description), \
                  subscribed_event_types = COALESCE($3, subscribed_event_types), enabled = COALESCE($4, enabled), \
                  failing_since = CASE WHEN $4 AND NOT enabled THEN NULL ELSE failing_since END, \
@@ -289,7 +292,12 @@ mod webhooks_impl {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?
-            .into_domain()
+            .into_domain()?;
+            if patch.enabled == Some(true) {
+                // Its waiting deliveries may be sent again.
+                self.announce(Change::Deliveries).await?;
+            }
+            Ok(endpoint)
         }
 
         async fn delete_endpoint(&self, tenant: &Tenant, id: &EndpointId) -> StoreResult<()> {
@@ -628,6 +636,7 @@ mod webhooks_impl {
                 tx.rollback().await?;
                 return Ok(RetryOutcome::NotRetryable(current.status));
             }
+            tx.note(Change::Deliveries);
             tx.commit().await?;
             let delivery = self.get_delivery(tenant, id).await?;
             Ok(RetryOutcome::Retried(Box::new(delivery)))
