@@ -25,6 +25,8 @@ pub mod oid {
     use der::oid::ObjectIdentifier;
     /// `id-signedData` (RFC 5652 §5.1).
     pub const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+    /// `id-data` (RFC 5652 §4): some issuers label the LDS Security Object with it.
+    pub const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
     /// `id-icao-mrtd-security-ldsSecurityObject` (ICAO 9303-10 §4.6.2.2).
     pub const LDS_SECURITY_OBJECT: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("2.23.136.1.1.1");
@@ -60,6 +62,8 @@ pub enum SodError {
     WrongContentType { found: String, expected: String },
     #[error("malformed {0}")]
     Malformed(&'static str),
+    #[error("signed attributes lack the contentType attribute (RFC 5652 §11.1)")]
+    MissingContentTypeAttribute,
     #[error("unsupported {what} version {version}")]
     UnsupportedVersion { what: &'static str, version: u32 },
     #[error("too many {0}")]
@@ -179,11 +183,33 @@ impl LdsSecurityObject {
     }
 }
 
+/// A way a genuine EF.SOD departs from the letter of ICAO 9303-10 that this parser accepts
+/// (`docs/verify.md`, trust policy: passports in the field deviate from the letter); reports
+/// name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldDeviation {
+    /// eContentType is `id-data` (1.2.840.113549.1.7.1) and the content parses as an
+    /// LDSSecurityObject.
+    EContentTypeIdData,
+}
+
+impl std::fmt::Display for FieldDeviation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::EContentTypeIdData => {
+                f.write_str("eContentType id-data over an LDSSecurityObject (field deviation)")
+            }
+        }
+    }
+}
+
 /// A parsed EF.SOD.
 #[derive(Debug, Clone)]
 pub struct Sod<'a> {
     pub signed_data: SignedData<'a>,
     pub lds: LdsSecurityObject,
+    /// Field deviations accepted while parsing.
+    pub deviations: Vec<FieldDeviation>,
 }
 
 impl<'a> Sod<'a> {
@@ -201,14 +227,25 @@ impl<'a> Sod<'a> {
             return Err(SodError::Malformed("EF.SOD content"));
         };
         let signed_data = SignedData::from_content_info(&content_info)?;
-        signed_data.expect_content_type(oid::LDS_SECURITY_OBJECT)?;
+        let mut deviations = Vec::new();
+        if signed_data.econtent_type == oid::DATA {
+            // Accepted only because the content then parses as an LDSSecurityObject below.
+            signed_data.expect_content_type(oid::DATA)?;
+            deviations.push(FieldDeviation::EContentTypeIdData);
+        } else {
+            signed_data.expect_content_type(oid::LDS_SECURITY_OBJECT)?;
+        }
         if signed_data.signer_infos.len() != 1 {
             return Err(SodError::Malformed(
                 "EF.SOD must have exactly one SignerInfo",
             ));
         }
         let lds = LdsSecurityObject::parse(&signed_data.econtent)?;
-        Ok(Self { signed_data, lds })
+        Ok(Self {
+            signed_data,
+            lds,
+            deviations,
+        })
     }
 
     /// The single SignerInfo (`parse` guarantees exactly one; `None` only for a value built
@@ -332,8 +369,10 @@ impl<'a> SignedData<'a> {
         })
     }
 
-    /// Checks the eContent type and the `contentType` signed attribute of each signer
-    /// (RFC 5652 §11.1 requires them to agree).
+    /// Checks the eContent type and the `contentType` signed attribute of each signer: RFC 5652
+    /// §5.3 makes the attribute mandatory whenever signed attributes are present, and §11.1
+    /// requires it to equal the eContentType (otherwise a signature over one content type
+    /// could be replayed as another).
     ///
     /// # Errors
     /// [`SodError::WrongContentType`].
@@ -346,13 +385,13 @@ impl<'a> SignedData<'a> {
             return Err(wrong(&self.econtent_type));
         }
         for si in &self.signer_infos {
-            if let Some(ct) = si
-                .signed_attrs
-                .as_ref()
-                .and_then(|a| a.content_type.as_ref())
-                && *ct != expected
-            {
-                return Err(wrong(ct));
+            let Some(attrs) = si.signed_attrs.as_ref() else {
+                continue;
+            };
+            match attrs.content_type.as_ref() {
+                None => return Err(SodError::MissingContentTypeAttribute),
+                Some(ct) if *ct != expected => return Err(wrong(ct)),
+                Some(_) => {}
             }
         }
         Ok(())
