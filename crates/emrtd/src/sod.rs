@@ -272,7 +272,7 @@ impl<'a> SignedData<'a> {
     }
 
     fn from_content_info(ci: &Tlv<'a>) -> Result<Self, SodError> {
-        ci.expect(Tag::SEQUENCE)?;
+        ci.check_tag(Tag::SEQUENCE)?;
         let children = ci.children()?;
         let [content_type, content] = children.as_slice() else {
             return Err(SodError::Malformed("ContentInfo"));
@@ -281,7 +281,7 @@ impl<'a> SignedData<'a> {
         if ct != oid::SIGNED_DATA {
             return Err(SodError::NotSignedData(ct.to_string()));
         }
-        content.expect(Tag(0xA0))?;
+        content.check_tag(Tag(0xA0))?;
         let [sd] = content.children()?[..] else {
             return Err(SodError::Malformed("ContentInfo content"));
         };
@@ -289,7 +289,7 @@ impl<'a> SignedData<'a> {
     }
 
     fn from_signed_data(sd: &Tlv<'a>) -> Result<Self, SodError> {
-        sd.expect(Tag::SEQUENCE)?;
+        sd.check_tag(Tag::SEQUENCE)?;
         let fields = sd.children()?;
         let mut it = fields.iter().peekable();
         let version = read_small_uint(next_field(&mut it, Tag::INTEGER)?)?;
@@ -308,7 +308,7 @@ impl<'a> SignedData<'a> {
         let encap = next_field(&mut it, Tag::SEQUENCE)?.children()?;
         let (econtent_type, econtent) = match encap.as_slice() {
             [ty, explicit] => {
-                explicit.expect(Tag(0xA0))?;
+                explicit.check_tag(Tag(0xA0))?;
                 let [octets] = explicit.children()?[..] else {
                     return Err(SodError::Malformed("eContent"));
                 };
@@ -400,7 +400,7 @@ impl<'a> SignedData<'a> {
 
 impl<'a> SignerInfo<'a> {
     fn parse(si: &Tlv<'a>) -> Result<Self, SodError> {
-        si.expect(Tag::SEQUENCE)?;
+        si.check_tag(Tag::SEQUENCE)?;
         let fields = si.children()?;
         let mut it = fields.iter().peekable();
         let version = read_small_uint(next_field(&mut it, Tag::INTEGER)?)?;
@@ -417,8 +417,8 @@ impl<'a> SignerInfo<'a> {
                 let [issuer, serial] = parts.as_slice() else {
                     return Err(SodError::Malformed("IssuerAndSerialNumber"));
                 };
-                issuer.expect(Tag::SEQUENCE)?;
-                serial.expect(Tag::INTEGER)?;
+                issuer.check_tag(Tag::SEQUENCE)?;
+                serial.check_tag(Tag::INTEGER)?;
                 SignerIdentifier::IssuerAndSerialNumber {
                     issuer: issuer.raw,
                     serial: serial.content,
@@ -472,12 +472,12 @@ impl<'a> SignedAttributes<'a> {
             signing_time: None,
         };
         for attr in &list {
-            attr.expect(Tag::SEQUENCE)?;
+            attr.check_tag(Tag::SEQUENCE)?;
             let parts = attr.children()?;
             let [ty, values] = parts.as_slice() else {
                 return Err(SodError::Malformed("Attribute"));
             };
-            values.expect(Tag::SET)?;
+            values.check_tag(Tag::SET)?;
             let values = values.children()?;
             let ty = read_oid(ty)?;
             // RFC 5652 §11.1–11.3: each of these attributes is single-valued and appears once.
@@ -515,14 +515,14 @@ impl LdsSecurityObject {
     /// Any [`SodError`].
     pub fn parse(bytes: &[u8]) -> Result<Self, SodError> {
         let seq = tlv::read_exact(bytes)?;
-        seq.expect(Tag::SEQUENCE)?;
+        seq.check_tag(Tag::SEQUENCE)?;
         let fields = seq.children()?;
         let (version, alg, hashes, info) = match fields.as_slice() {
             [v, a, h] => (v, a, h, None),
             [v, a, h, i] => (v, a, h, Some(i)),
             _ => return Err(SodError::Malformed("LDSSecurityObject")),
         };
-        let version = read_small_uint(version.expect(Tag::INTEGER)?)?;
+        let version = read_small_uint(version.check_tag(Tag::INTEGER)?)?;
         if version > 1 || (version == 0 && info.is_some()) {
             return Err(SodError::UnsupportedVersion {
                 what: "LDSSecurityObject",
@@ -530,18 +530,18 @@ impl LdsSecurityObject {
             });
         }
         let hash_algorithm = HashAlgorithm::from_oid(&read_algorithm_oid(alg)?)?;
-        let entries = hashes.expect(Tag::SEQUENCE)?.children()?;
+        let entries = hashes.check_tag(Tag::SEQUENCE)?.children()?;
         if entries.len() > MAX_DATA_GROUPS {
             return Err(SodError::TooMany("data group hashes"));
         }
         let mut data_group_hashes: Vec<DataGroupHash> = Vec::with_capacity(entries.len());
         for entry in &entries {
-            entry.expect(Tag::SEQUENCE)?;
+            entry.check_tag(Tag::SEQUENCE)?;
             let parts = entry.children()?;
             let [num, value] = parts.as_slice() else {
                 return Err(SodError::Malformed("DataGroupHash"));
             };
-            let n = read_small_uint(num.expect(Tag::INTEGER)?)?;
+            let n = read_small_uint(num.check_tag(Tag::INTEGER)?)?;
             let number = u8::try_from(n)
                 .ok()
                 .filter(|n| (1..=16).contains(n))
@@ -549,7 +549,7 @@ impl LdsSecurityObject {
             if data_group_hashes.iter().any(|d| d.number == number) {
                 return Err(SodError::DuplicateDataGroup(number));
             }
-            let hash = value.expect(Tag::OCTET_STRING)?.content.to_vec();
+            let hash = value.check_tag(Tag::OCTET_STRING)?.content.to_vec();
             if hash.len() != hash_algorithm.output_len() {
                 return Err(SodError::Malformed("dataGroupHashValue length"));
             }
@@ -558,12 +558,12 @@ impl LdsSecurityObject {
         let lds_version_info = match info {
             None => None,
             Some(i) => {
-                let parts = i.expect(Tag::SEQUENCE)?.children()?;
+                let parts = i.check_tag(Tag::SEQUENCE)?.children()?;
                 let [lds, uni] = parts.as_slice() else {
                     return Err(SodError::Malformed("LDSVersionInfo"));
                 };
                 let text = |t: &Tlv<'_>| -> Result<String, SodError> {
-                    t.expect(Tag::PRINTABLE_STRING)?;
+                    t.check_tag(Tag::PRINTABLE_STRING)?;
                     String::from_utf8(t.content.to_vec())
                         .map_err(|_| SodError::Malformed("LDSVersionInfo"))
                 };
@@ -590,19 +590,19 @@ where
     let field = it
         .next()
         .ok_or(SodError::Tlv(TlvError::MissingTag { tag }))?;
-    field.expect(tag)?;
+    field.check_tag(tag)?;
     Ok(field)
 }
 
 /// An OBJECT IDENTIFIER's value.
 pub(crate) fn read_oid(t: &Tlv<'_>) -> Result<ObjectIdentifier, SodError> {
-    t.expect(Tag::OID)?;
+    t.check_tag(Tag::OID)?;
     ObjectIdentifier::from_bytes(t.content).map_err(|_| SodError::Malformed("OBJECT IDENTIFIER"))
 }
 
 /// The OID of an `AlgorithmIdentifier` SEQUENCE (its parameters are ignored: digests carry none).
 pub(crate) fn read_algorithm_oid(t: &Tlv<'_>) -> Result<ObjectIdentifier, SodError> {
-    t.expect(Tag::SEQUENCE)?;
+    t.check_tag(Tag::SEQUENCE)?;
     let parts = t.children()?;
     read_oid(
         parts

@@ -237,6 +237,32 @@ fn a_crl_without_the_dsc_lets_revocation_pass() {
 }
 
 #[test]
+fn a_crl_past_its_next_update_is_reported_stale() {
+    let p = passport("p256");
+    let mut store = store_with("p256");
+    store
+        .add_crl_der(&fixture("p256/crl_empty.der"))
+        .expect("CRL verifies");
+    let next = store.crls()[0].next_update.expect("nextUpdate");
+    let before = passive::verify(
+        &p.sod,
+        &[(1, &p.dg1)],
+        &store,
+        next - time::Duration::days(1),
+    );
+    let reason = &before.check(CheckName::Revocation).unwrap().reason;
+    assert!(!reason.contains("stale"), "{reason}");
+    let after = passive::verify(
+        &p.sod,
+        &[(1, &p.dg1)],
+        &store,
+        next + time::Duration::days(1),
+    );
+    let reason = &after.check(CheckName::Revocation).unwrap().reason;
+    assert!(reason.contains("stale"), "{reason}");
+}
+
+#[test]
 fn a_crl_not_signed_by_a_loaded_csca_is_refused() {
     let mut store = store_with("rsa");
     assert!(store.add_crl_der(&fixture("p256/crl_revoked.der")).is_err());

@@ -123,7 +123,7 @@ impl Certificate {
         }
         let bad = |e: &dyn std::fmt::Display| PkiError::Certificate(e.to_string());
         let outer = tlv::read_exact(der_bytes).map_err(|e| bad(&e))?;
-        outer.expect(Tag::SEQUENCE).map_err(|e| bad(&e))?;
+        outer.check_tag(Tag::SEQUENCE).map_err(|e| bad(&e))?;
         let parts = outer.children().map_err(|e| bad(&e))?;
         let [tbs, sig_alg, sig] = parts.as_slice() else {
             return Err(PkiError::Certificate(

@@ -121,7 +121,7 @@ impl MasterList {
             .map_err(|e| bad(&e))?;
         let list = tlv::read_exact(&sd.econtent).map_err(|e| bad(&e))?;
         let fields = list
-            .expect(Tag::SEQUENCE)
+            .check_tag(Tag::SEQUENCE)
             .and_then(|l| l.children())
             .map_err(|e| bad(&e))?;
         let [_version, cert_list] = fields.as_slice() else {
@@ -130,7 +130,7 @@ impl MasterList {
             ));
         };
         let entries = cert_list
-            .expect(Tag::SET)
+            .check_tag(Tag::SET)
             .and_then(|s| s.children())
             .map_err(|e| bad(&e))?;
         if entries.len() > MAX_LIST_CERTIFICATES {
