@@ -15,6 +15,27 @@
 //!   implicit), `ID ‖ 0xCC` names the hash by its ISO/IEC 10118-3 identifier.
 //! - **ECDSA** over the curve of the DG15 key with a plain `r ‖ s` signature (BSI TR-03111
 //!   §5.2.1), hash taken from DG14 (ICAO 9303-11 §6.1.2: DG14 is required for ECDSA AA).
+//!
+//! Freshness belongs to the server (`docs/verify.md`, trust policy): a chip's signature proves
+//! nothing if the challenge was chosen by the client or replayed. So the live path starts from a
+//! [`Challenge`] only the verifier can mint ([`Challenge::issue`], 8 bytes from the operating
+//! system's generator); it is neither `Clone` nor constructible from client bytes, and
+//! [`Challenge::verify`] consumes it, so one challenge checks one answer:
+//!
+//! ```no_run
+//! # fn send_to_phone(_: &[u8]) {}
+//! # fn answer_from_phone() -> Vec<u8> { Vec::new() }
+//! # let dg15_spki: &[u8] = &[];
+//! use emrtd::active::Challenge;
+//! let challenge = Challenge::issue().expect("OS random generator");
+//! send_to_phone(challenge.bytes());          // relayed to the chip's INTERNAL AUTHENTICATE
+//! let signature = answer_from_phone();
+//! let mechanism = challenge.verify(dg15_spki, &signature, None); // consumes the challenge
+//! # let _ = mechanism;
+//! ```
+//!
+//! [`verify_recorded`] checks *recorded* evidence (a challenge and a signature captured
+//! elsewhere, for audits) and, by its name, claims nothing about freshness.
 
 use der::asn1::ObjectIdentifier;
 use num_bigint::BigUint;
@@ -111,6 +132,8 @@ impl AaMechanism {
 pub enum AaError {
     #[error("the challenge must be {CHALLENGE_LEN} bytes")]
     ChallengeLength,
+    #[error("the operating system's random generator is unavailable")]
+    RandomUnavailable,
     #[error("DG15 public key is not a valid SubjectPublicKeyInfo")]
     MalformedPublicKey,
     #[error("DG15 public key algorithm {0} is not RSA or EC")]
@@ -148,7 +171,70 @@ pub enum AaError {
     EcdsaInvalid,
 }
 
-/// Verifies the chip's answer to INTERNAL AUTHENTICATE (ICAO 9303-11 §6.1).
+/// A fresh active-authentication challenge, minted by the verifier and consumed by the one
+/// check of the chip's answer (see the module documentation). A second check with the same
+/// challenge does not compile:
+///
+/// ```compile_fail
+/// let challenge = emrtd::active::Challenge::issue().unwrap();
+/// let _ = challenge.verify(&[], &[], None);
+/// let _ = challenge.verify(&[], &[], None); // use of moved value
+/// ```
+#[derive(Debug)]
+pub struct Challenge([u8; CHALLENGE_LEN]);
+
+impl Challenge {
+    /// Draws 8 random bytes from the operating system (ICAO 9303-11 §6.1.1: RND.IFD).
+    ///
+    /// # Errors
+    /// [`AaError::RandomUnavailable`] when the operating system has no random bytes to give.
+    pub fn issue() -> Result<Self, AaError> {
+        let mut bytes = [0u8; CHALLENGE_LEN];
+        getrandom::fill(&mut bytes).map_err(|_| AaError::RandomUnavailable)?;
+        Ok(Self(bytes))
+    }
+
+    /// The bytes to send to the chip with INTERNAL AUTHENTICATE.
+    pub fn bytes(&self) -> &[u8; CHALLENGE_LEN] {
+        &self.0
+    }
+
+    /// The bytes to keep in the server's own encrypted attempt vault between issuing the
+    /// challenge and receiving the answer; [`Self::restore`] reads them back.
+    pub fn to_vault_bytes(&self) -> [u8; CHALLENGE_LEN] {
+        self.0
+    }
+
+    /// Restores a challenge written by [`Self::to_vault_bytes`]. Only for the server's own
+    /// vault: bytes that came from a client are not a challenge this server issued.
+    ///
+    /// # Errors
+    /// [`AaError::ChallengeLength`].
+    pub fn restore(vault_bytes: &[u8]) -> Result<Self, AaError> {
+        vault_bytes
+            .try_into()
+            .map(Self)
+            .map_err(|_| AaError::ChallengeLength)
+    }
+
+    /// Verifies the chip's answer to this challenge and consumes it (ICAO 9303-11 §6.1); see
+    /// [`verify_recorded`] for the arguments.
+    ///
+    /// # Errors
+    /// As [`verify_recorded`].
+    pub fn verify(
+        self,
+        dg15_spki_der: &[u8],
+        signature: &[u8],
+        signature_algorithm: Option<&ObjectIdentifier>,
+    ) -> Result<AaMechanism, AaError> {
+        verify_recorded(dg15_spki_der, &self.0, signature, signature_algorithm)
+    }
+}
+
+/// Verifies a *recorded* answer to INTERNAL AUTHENTICATE (ICAO 9303-11 §6.1): the signature is
+/// checked, freshness is not (the caller vouches for where `challenge` came from). A live
+/// verification uses [`Challenge`].
 ///
 /// `dg15_spki_der` is the `SubjectPublicKeyInfo` inside DG15 (tag `0x6F` removed).
 /// `signature_algorithm` is DG14's `ActiveAuthenticationInfo.signatureAlgorithm`; it is required
@@ -156,7 +242,7 @@ pub enum AaError {
 ///
 /// # Errors
 /// The [`AaError`] variant names the exact reason the signature was refused.
-pub fn verify(
+pub fn verify_recorded(
     dg15_spki_der: &[u8],
     challenge: &[u8],
     signature: &[u8],
@@ -199,12 +285,12 @@ pub fn verify(
     }
 }
 
-/// [`verify`] with the signature algorithm taken from a parsed DG14
+/// [`verify_recorded`] with the signature algorithm taken from a parsed DG14
 /// ([`crate::lds::dg14::SecurityInfos`]), when it has an `ActiveAuthenticationInfo`.
 ///
 /// # Errors
-/// As [`verify`].
-pub fn verify_with_dg14(
+/// As [`verify_recorded`].
+pub fn verify_recorded_with_dg14(
     dg15_spki_der: &[u8],
     challenge: &[u8],
     signature: &[u8],
@@ -223,7 +309,7 @@ pub fn verify_with_dg14(
             }),
             AaSignatureAlgorithm::Other(oid) => *oid,
         });
-    verify(dg15_spki_der, challenge, signature, oid.as_ref())
+    verify_recorded(dg15_spki_der, challenge, signature, oid.as_ref())
 }
 
 /// ISO/IEC 9796-2 digital signature scheme 1 verification with partial message recovery, the

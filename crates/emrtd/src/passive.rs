@@ -6,20 +6,25 @@
 //! 2. the hash of every supplied data group equals the LDS Security Object's entry;
 //! 3. the `messageDigest` signed attribute equals the digest of the eContent (RFC 5652 §5.4);
 //! 4. the SignerInfo signature verifies with the Document Signer certificate (DSC) embedded in
-//!    the SOD (RFC 5652 §5.6);
-//! 5. the DSC chains to a CSCA of the [`TrustStore`], following link certificates;
-//! 6. DSC and CSCA were valid at signing time (the `signingTime` attribute, else the DSC's
-//!    `notBefore`; the caller's clock only when neither exists) — documents outlive their DSC
-//!    by design (ICAO 9303-12 §5.3), so "now" is the wrong reference;
+//!    the SOD (RFC 5652 §5.6), which must be an end-entity certificate with digitalSignature
+//!    and no extended key usage of another role (ICAO 9303-12 §7.1.1);
+//! 5. the DSC chains to a CSCA of the [`TrustStore`] (a CA certificate), following link
+//!    certificates;
+//! 6. DSC and CSCA are valid at the time of verification, the `at` the caller passes (ICAO
+//!    9303-12: a DSC's validity covers the documents it signed, so an expired DSC means expired
+//!    documents; a leaked old DSC key must not sign valid passports), and a `signingTime`, when
+//!    present, lies inside the DSC's validity. Old files are checked by passing a past `at`;
 //! 7. the DSC's country equals the CSCA's and the document's issuing state (ICAO 9303-12 §7.1.1);
 //! 8. the DSC is not on a loaded CRL of its CSCA (ICAO 9303-12 §7.1.4).
+
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use crate::crypto::HashAlgorithm;
 use crate::pki::country::alpha2_for_mrz_code;
-use crate::pki::masterlist::matches_sid;
-use crate::pki::{Certificate, ChainError, Revocation, TrustStore};
+use crate::pki::masterlist::{SignerMatch, find_signer};
+use crate::pki::{Certificate, ChainError, PkiError, Revocation, TrustStore};
 use crate::sod::{SignerError, Sod};
 use crate::tlv::{self, Tag};
 
@@ -83,6 +88,8 @@ pub enum PassiveFailure {
     MessageDigestMismatch,
     #[error("the SOD carries no usable Document Signer certificate")]
     DocumentSignerMissing,
+    #[error("the SOD's signer certificate may not act as a Document Signer")]
+    DocumentSignerRole,
     #[error("the SOD signature algorithm or key is not supported")]
     UnsupportedAlgorithm,
     #[error("the SOD signature does not verify with the Document Signer certificate")]
@@ -91,9 +98,11 @@ pub enum PassiveFailure {
     CscaNotFound,
     #[error("the Document Signer certificate's signature does not verify with its CSCA")]
     ChainSignatureInvalid,
-    #[error("the Document Signer certificate was not valid at signing time")]
+    #[error("the certificate that issued the Document Signer certificate is not a CA")]
+    IssuerNotCa,
+    #[error("the Document Signer certificate is not valid at the time of verification or signing")]
     DocumentSignerNotValid,
-    #[error("the CSCA was not valid at signing time")]
+    #[error("the CSCA is not valid at the time of verification")]
     CscaNotValid,
     #[error("the Document Signer's country differs from the CSCA's or the issuing state")]
     CountryMismatch,
@@ -110,10 +119,12 @@ impl PassiveFailure {
             Self::DataGroupNotInSod { .. } => "data_group_not_in_sod",
             Self::MessageDigestMismatch => "message_digest_mismatch",
             Self::DocumentSignerMissing => "document_signer_missing",
+            Self::DocumentSignerRole => "document_signer_role",
             Self::UnsupportedAlgorithm => "unsupported_algorithm",
             Self::SignatureInvalid => "signature_invalid",
             Self::CscaNotFound => "csca_not_found",
             Self::ChainSignatureInvalid => "chain_signature_invalid",
+            Self::IssuerNotCa => "issuer_not_ca",
             Self::DocumentSignerNotValid => "document_signer_not_valid",
             Self::CscaNotValid => "csca_not_valid",
             Self::CountryMismatch => "country_mismatch",
@@ -160,12 +171,11 @@ impl CertificateSummary {
     }
 }
 
-/// Where the validity reference time came from.
+/// Where the validity reference time came from: always the verifier's `at` (the time of
+/// verification, or a past time the caller chose for an old file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeSource {
-    SigningTime,
-    DocumentSignerNotBefore,
     CallerClock,
 }
 
@@ -183,6 +193,11 @@ pub struct PassiveReport {
     #[serde(with = "time::serde::rfc3339::option")]
     pub reference_time: Option<OffsetDateTime>,
     pub reference_time_source: Option<TimeSource>,
+    /// The SOD's `signingTime` attribute, when present.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub signing_time: Option<OffsetDateTime>,
+    /// Field deviations accepted (`docs/verify.md`, trust policy), in words.
+    pub deviations: Vec<String>,
     /// The document's issuing state as alpha-2 (from the caller or DG1).
     pub issuing_country: Option<String>,
     failure: Option<PassiveFailure>,
@@ -200,6 +215,8 @@ impl PassiveReport {
             chain: Vec::new(),
             reference_time: None,
             reference_time_source: None,
+            signing_time: None,
+            deviations: Vec::new(),
             issuing_country: None,
             failure: None,
         }
@@ -258,8 +275,8 @@ impl PassiveReport {
     }
 }
 
-/// Passive authentication with the issuing state taken from DG1 when supplied.
-/// `at` is used only when neither a signing time nor a DSC is available.
+/// Passive authentication with the issuing state taken from DG1 when supplied. `at` is the
+/// time of verification: certificates must be valid then.
 pub fn verify(
     sod: &[u8],
     data_groups: &[(u8, &[u8])],
@@ -308,10 +325,18 @@ pub fn verify_with_issuing_state(
     let algorithm = signer.effective_signature_algorithm();
     report.lds_hash_algorithm = Some(sod.lds.hash_algorithm.name().to_owned());
     report.signature_algorithm = Some(algorithm.name());
+    report
+        .deviations
+        .extend(sod.deviations.iter().map(ToString::to_string));
+    let deviations = if sod.deviations.is_empty() {
+        String::new()
+    } else {
+        format!("; accepted: {}", report.deviations.join(", "))
+    };
     report.pass(
         CheckName::SodParse,
         format!(
-            "LDS Security Object v{}, {} data group hashes",
+            "LDS Security Object v{}, {} data group hashes{deviations}",
             sod.lds.version,
             sod.lds.data_group_hashes.len()
         ),
@@ -321,31 +346,72 @@ pub fn verify_with_issuing_state(
     check_message_digest(&mut report, &sod);
 
     // Locate the Document Signer certificate the SignerInfo names.
-    let dsc = sod
+    let decoded: Vec<Result<Arc<Certificate>, PkiError>> = sod
         .dsc_candidates()
         .iter()
-        .filter_map(|der| trust.document_signer(der).ok())
-        .find(|c| matches_sid(c, &signer.sid));
-    let Some(dsc) = dsc else {
+        .map(|der| trust.document_signer(der))
+        .collect();
+    let usable: Vec<&Arc<Certificate>> = decoded.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let found = find_signer(&sod.signed_data, signer, usable.iter().map(|c| &***c)).and_then(
+        |(cert, how)| {
+            usable
+                .iter()
+                .find(|c| c.fingerprint() == cert.fingerprint())
+                .map(|c| (Arc::clone(c), how))
+        },
+    );
+    let Some((dsc, how)) = found else {
+        let reason = match decoded
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
+        {
+            Some((i, e)) => format!(
+                "embedded certificate {} of {} could not be parsed ({e}); no other matches the signer identifier",
+                i + 1,
+                decoded.len()
+            ),
+            None if decoded.is_empty() => "the SOD embeds no certificate".to_owned(),
+            None => format!(
+                "none of the {} embedded certificates is named by the signer identifier or verifies the signature",
+                decoded.len()
+            ),
+        };
         report.fail(
             CheckName::DocumentSigner,
-            "no embedded certificate matches the SignerInfo's signer identifier",
+            reason,
             PassiveFailure::DocumentSignerMissing,
         );
         return report;
     };
     report.document_signer = Some(CertificateSummary::of(&dsc));
-    report.pass(
-        CheckName::DocumentSigner,
-        format!(
-            "{} ({})",
-            dsc.subject,
-            report
-                .document_signer
-                .as_ref()
-                .map_or("", |d| d.public_key.as_str())
+    let found_by = match how {
+        SignerMatch::Identifier => String::new(),
+        SignerMatch::KeyVerifiesSignature => {
+            let d = "the signer identifier names no embedded certificate byte for byte; the one \
+                     whose key verifies the signature is the signer (field deviation)";
+            report.deviations.push(d.to_owned());
+            format!("; {d}")
+        }
+    };
+    match dsc.check_document_signer_role() {
+        Ok(()) => report.pass(
+            CheckName::DocumentSigner,
+            format!(
+                "{} ({}){found_by}",
+                dsc.subject,
+                report
+                    .document_signer
+                    .as_ref()
+                    .map_or("", |d| d.public_key.as_str())
+            ),
         ),
-    );
+        Err(e) => report.fail(
+            CheckName::DocumentSigner,
+            format!("{}: {e}", dsc.subject),
+            PassiveFailure::DocumentSignerRole,
+        ),
+    }
 
     match dsc.public_key() {
         Err(e) => report.fail(
@@ -383,15 +449,9 @@ pub fn verify_with_issuing_state(
         },
     }
 
-    let reference = match signer.signed_attrs.as_ref().and_then(|a| a.signing_time) {
-        Some(t) => (t, TimeSource::SigningTime),
-        None if dsc.not_before.unix_timestamp() > 0 => {
-            (dsc.not_before, TimeSource::DocumentSignerNotBefore)
-        }
-        None => (at, TimeSource::CallerClock),
-    };
-    report.reference_time = Some(reference.0);
-    report.reference_time_source = Some(reference.1);
+    report.signing_time = signer.signed_attrs.as_ref().and_then(|a| a.signing_time);
+    report.reference_time = Some(at);
+    report.reference_time_source = Some(TimeSource::CallerClock);
 
     let chain = match trust.chain_for(&dsc) {
         Ok(chain) => {
@@ -429,13 +489,20 @@ pub fn verify_with_issuing_state(
             );
             None
         }
+        Err(e @ ChainError::IssuerNotCa(_)) => {
+            report.fail(CheckName::Chain, e.to_string(), PassiveFailure::IssuerNotCa);
+            None
+        }
     };
+    if chain.is_some() && report.status(CheckName::DocumentSigner) == Status::Pass {
+        trust.remember_document_signer(&dsc);
+    }
 
     check_validity(
         &mut report,
         &dsc,
         chain.as_ref().and_then(|c| c.issuer()),
-        reference.0,
+        at,
     );
     check_country(&mut report, &dsc, chain.as_ref().and_then(|c| c.issuer()));
 
@@ -446,10 +513,21 @@ pub fn verify_with_issuing_state(
         (true, Revocation::NoCrl) => {
             report.not_applicable(CheckName::Revocation, "no CRL of the CSCA is loaded")
         }
-        (true, Revocation::Good { crl_this_update }) => {
+        (
+            true,
+            Revocation::Good {
+                crl_this_update,
+                crl_next_update,
+            },
+        ) => {
+            // A CRL past its nextUpdate is still evidence, but stale (RFC 5280 §5.1.2.5): say so.
+            let stale = match crl_next_update {
+                Some(next) if next < at => format!("; the CRL is stale (nextUpdate {next})"),
+                _ => String::new(),
+            };
             report.pass(
                 CheckName::Revocation,
-                format!("not listed on the CSCA's CRL of {crl_this_update}"),
+                format!("not listed on the CSCA's CRL of {crl_this_update}{stale}"),
             );
         }
         (true, Revocation::Revoked { date }) => {
@@ -562,7 +640,20 @@ fn check_validity(
         report.fail(
             CheckName::Validity,
             format!(
-                "DSC valid {} – {}, signed {at}",
+                "DSC valid {} – {}, verified at {at}",
+                dsc.not_before, dsc.not_after
+            ),
+            PassiveFailure::DocumentSignerNotValid,
+        );
+        return;
+    }
+    if let Some(signed) = report.signing_time
+        && !dsc.valid_at(signed)
+    {
+        report.fail(
+            CheckName::Validity,
+            format!(
+                "DSC valid {} – {}, but signingTime is {signed}",
                 dsc.not_before, dsc.not_after
             ),
             PassiveFailure::DocumentSignerNotValid,
@@ -572,7 +663,10 @@ fn check_validity(
     match csca {
         Some(c) if !c.valid_at(at) => report.fail(
             CheckName::Validity,
-            format!("CSCA valid {} – {}, signed {at}", c.not_before, c.not_after),
+            format!(
+                "CSCA valid {} – {}, verified at {at}",
+                c.not_before, c.not_after
+            ),
             PassiveFailure::CscaNotValid,
         ),
         Some(_) => report.pass(CheckName::Validity, format!("DSC and CSCA valid at {at}")),

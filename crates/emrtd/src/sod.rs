@@ -25,6 +25,8 @@ pub mod oid {
     use der::oid::ObjectIdentifier;
     /// `id-signedData` (RFC 5652 §5.1).
     pub const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+    /// `id-data` (RFC 5652 §4): some issuers label the LDS Security Object with it.
+    pub const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
     /// `id-icao-mrtd-security-ldsSecurityObject` (ICAO 9303-10 §4.6.2.2).
     pub const LDS_SECURITY_OBJECT: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("2.23.136.1.1.1");
@@ -60,6 +62,8 @@ pub enum SodError {
     WrongContentType { found: String, expected: String },
     #[error("malformed {0}")]
     Malformed(&'static str),
+    #[error("signed attributes lack the contentType attribute (RFC 5652 §11.1)")]
+    MissingContentTypeAttribute,
     #[error("unsupported {what} version {version}")]
     UnsupportedVersion { what: &'static str, version: u32 },
     #[error("too many {0}")]
@@ -179,11 +183,33 @@ impl LdsSecurityObject {
     }
 }
 
+/// A way a genuine EF.SOD departs from the letter of ICAO 9303-10 that this parser accepts
+/// (`docs/verify.md`, trust policy: passports in the field deviate from the letter); reports
+/// name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldDeviation {
+    /// eContentType is `id-data` (1.2.840.113549.1.7.1) and the content parses as an
+    /// LDSSecurityObject.
+    EContentTypeIdData,
+}
+
+impl std::fmt::Display for FieldDeviation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::EContentTypeIdData => {
+                f.write_str("eContentType id-data over an LDSSecurityObject (field deviation)")
+            }
+        }
+    }
+}
+
 /// A parsed EF.SOD.
 #[derive(Debug, Clone)]
 pub struct Sod<'a> {
     pub signed_data: SignedData<'a>,
     pub lds: LdsSecurityObject,
+    /// Field deviations accepted while parsing.
+    pub deviations: Vec<FieldDeviation>,
 }
 
 impl<'a> Sod<'a> {
@@ -201,14 +227,25 @@ impl<'a> Sod<'a> {
             return Err(SodError::Malformed("EF.SOD content"));
         };
         let signed_data = SignedData::from_content_info(&content_info)?;
-        signed_data.expect_content_type(oid::LDS_SECURITY_OBJECT)?;
+        let mut deviations = Vec::new();
+        if signed_data.econtent_type == oid::DATA {
+            // Accepted only because the content then parses as an LDSSecurityObject below.
+            signed_data.expect_content_type(oid::DATA)?;
+            deviations.push(FieldDeviation::EContentTypeIdData);
+        } else {
+            signed_data.expect_content_type(oid::LDS_SECURITY_OBJECT)?;
+        }
         if signed_data.signer_infos.len() != 1 {
             return Err(SodError::Malformed(
                 "EF.SOD must have exactly one SignerInfo",
             ));
         }
         let lds = LdsSecurityObject::parse(&signed_data.econtent)?;
-        Ok(Self { signed_data, lds })
+        Ok(Self {
+            signed_data,
+            lds,
+            deviations,
+        })
     }
 
     /// The single SignerInfo (`parse` guarantees exactly one; `None` only for a value built
@@ -235,7 +272,7 @@ impl<'a> SignedData<'a> {
     }
 
     fn from_content_info(ci: &Tlv<'a>) -> Result<Self, SodError> {
-        ci.expect(Tag::SEQUENCE)?;
+        ci.check_tag(Tag::SEQUENCE)?;
         let children = ci.children()?;
         let [content_type, content] = children.as_slice() else {
             return Err(SodError::Malformed("ContentInfo"));
@@ -244,7 +281,7 @@ impl<'a> SignedData<'a> {
         if ct != oid::SIGNED_DATA {
             return Err(SodError::NotSignedData(ct.to_string()));
         }
-        content.expect(Tag(0xA0))?;
+        content.check_tag(Tag(0xA0))?;
         let [sd] = content.children()?[..] else {
             return Err(SodError::Malformed("ContentInfo content"));
         };
@@ -252,7 +289,7 @@ impl<'a> SignedData<'a> {
     }
 
     fn from_signed_data(sd: &Tlv<'a>) -> Result<Self, SodError> {
-        sd.expect(Tag::SEQUENCE)?;
+        sd.check_tag(Tag::SEQUENCE)?;
         let fields = sd.children()?;
         let mut it = fields.iter().peekable();
         let version = read_small_uint(next_field(&mut it, Tag::INTEGER)?)?;
@@ -271,7 +308,7 @@ impl<'a> SignedData<'a> {
         let encap = next_field(&mut it, Tag::SEQUENCE)?.children()?;
         let (econtent_type, econtent) = match encap.as_slice() {
             [ty, explicit] => {
-                explicit.expect(Tag(0xA0))?;
+                explicit.check_tag(Tag(0xA0))?;
                 let [octets] = explicit.children()?[..] else {
                     return Err(SodError::Malformed("eContent"));
                 };
@@ -332,8 +369,10 @@ impl<'a> SignedData<'a> {
         })
     }
 
-    /// Checks the eContent type and the `contentType` signed attribute of each signer
-    /// (RFC 5652 §11.1 requires them to agree).
+    /// Checks the eContent type and the `contentType` signed attribute of each signer: RFC 5652
+    /// §5.3 makes the attribute mandatory whenever signed attributes are present, and §11.1
+    /// requires it to equal the eContentType (otherwise a signature over one content type
+    /// could be replayed as another).
     ///
     /// # Errors
     /// [`SodError::WrongContentType`].
@@ -346,13 +385,13 @@ impl<'a> SignedData<'a> {
             return Err(wrong(&self.econtent_type));
         }
         for si in &self.signer_infos {
-            if let Some(ct) = si
-                .signed_attrs
-                .as_ref()
-                .and_then(|a| a.content_type.as_ref())
-                && *ct != expected
-            {
-                return Err(wrong(ct));
+            let Some(attrs) = si.signed_attrs.as_ref() else {
+                continue;
+            };
+            match attrs.content_type.as_ref() {
+                None => return Err(SodError::MissingContentTypeAttribute),
+                Some(ct) if *ct != expected => return Err(wrong(ct)),
+                Some(_) => {}
             }
         }
         Ok(())
@@ -361,7 +400,7 @@ impl<'a> SignedData<'a> {
 
 impl<'a> SignerInfo<'a> {
     fn parse(si: &Tlv<'a>) -> Result<Self, SodError> {
-        si.expect(Tag::SEQUENCE)?;
+        si.check_tag(Tag::SEQUENCE)?;
         let fields = si.children()?;
         let mut it = fields.iter().peekable();
         let version = read_small_uint(next_field(&mut it, Tag::INTEGER)?)?;
@@ -378,8 +417,8 @@ impl<'a> SignerInfo<'a> {
                 let [issuer, serial] = parts.as_slice() else {
                     return Err(SodError::Malformed("IssuerAndSerialNumber"));
                 };
-                issuer.expect(Tag::SEQUENCE)?;
-                serial.expect(Tag::INTEGER)?;
+                issuer.check_tag(Tag::SEQUENCE)?;
+                serial.check_tag(Tag::INTEGER)?;
                 SignerIdentifier::IssuerAndSerialNumber {
                     issuer: issuer.raw,
                     serial: serial.content,
@@ -433,12 +472,12 @@ impl<'a> SignedAttributes<'a> {
             signing_time: None,
         };
         for attr in &list {
-            attr.expect(Tag::SEQUENCE)?;
+            attr.check_tag(Tag::SEQUENCE)?;
             let parts = attr.children()?;
             let [ty, values] = parts.as_slice() else {
                 return Err(SodError::Malformed("Attribute"));
             };
-            values.expect(Tag::SET)?;
+            values.check_tag(Tag::SET)?;
             let values = values.children()?;
             let ty = read_oid(ty)?;
             // RFC 5652 §11.1–11.3: each of these attributes is single-valued and appears once.
@@ -476,14 +515,14 @@ impl LdsSecurityObject {
     /// Any [`SodError`].
     pub fn parse(bytes: &[u8]) -> Result<Self, SodError> {
         let seq = tlv::read_exact(bytes)?;
-        seq.expect(Tag::SEQUENCE)?;
+        seq.check_tag(Tag::SEQUENCE)?;
         let fields = seq.children()?;
         let (version, alg, hashes, info) = match fields.as_slice() {
             [v, a, h] => (v, a, h, None),
             [v, a, h, i] => (v, a, h, Some(i)),
             _ => return Err(SodError::Malformed("LDSSecurityObject")),
         };
-        let version = read_small_uint(version.expect(Tag::INTEGER)?)?;
+        let version = read_small_uint(version.check_tag(Tag::INTEGER)?)?;
         if version > 1 || (version == 0 && info.is_some()) {
             return Err(SodError::UnsupportedVersion {
                 what: "LDSSecurityObject",
@@ -491,18 +530,18 @@ impl LdsSecurityObject {
             });
         }
         let hash_algorithm = HashAlgorithm::from_oid(&read_algorithm_oid(alg)?)?;
-        let entries = hashes.expect(Tag::SEQUENCE)?.children()?;
+        let entries = hashes.check_tag(Tag::SEQUENCE)?.children()?;
         if entries.len() > MAX_DATA_GROUPS {
             return Err(SodError::TooMany("data group hashes"));
         }
         let mut data_group_hashes: Vec<DataGroupHash> = Vec::with_capacity(entries.len());
         for entry in &entries {
-            entry.expect(Tag::SEQUENCE)?;
+            entry.check_tag(Tag::SEQUENCE)?;
             let parts = entry.children()?;
             let [num, value] = parts.as_slice() else {
                 return Err(SodError::Malformed("DataGroupHash"));
             };
-            let n = read_small_uint(num.expect(Tag::INTEGER)?)?;
+            let n = read_small_uint(num.check_tag(Tag::INTEGER)?)?;
             let number = u8::try_from(n)
                 .ok()
                 .filter(|n| (1..=16).contains(n))
@@ -510,7 +549,7 @@ impl LdsSecurityObject {
             if data_group_hashes.iter().any(|d| d.number == number) {
                 return Err(SodError::DuplicateDataGroup(number));
             }
-            let hash = value.expect(Tag::OCTET_STRING)?.content.to_vec();
+            let hash = value.check_tag(Tag::OCTET_STRING)?.content.to_vec();
             if hash.len() != hash_algorithm.output_len() {
                 return Err(SodError::Malformed("dataGroupHashValue length"));
             }
@@ -519,12 +558,12 @@ impl LdsSecurityObject {
         let lds_version_info = match info {
             None => None,
             Some(i) => {
-                let parts = i.expect(Tag::SEQUENCE)?.children()?;
+                let parts = i.check_tag(Tag::SEQUENCE)?.children()?;
                 let [lds, uni] = parts.as_slice() else {
                     return Err(SodError::Malformed("LDSVersionInfo"));
                 };
                 let text = |t: &Tlv<'_>| -> Result<String, SodError> {
-                    t.expect(Tag::PRINTABLE_STRING)?;
+                    t.check_tag(Tag::PRINTABLE_STRING)?;
                     String::from_utf8(t.content.to_vec())
                         .map_err(|_| SodError::Malformed("LDSVersionInfo"))
                 };
@@ -551,19 +590,19 @@ where
     let field = it
         .next()
         .ok_or(SodError::Tlv(TlvError::MissingTag { tag }))?;
-    field.expect(tag)?;
+    field.check_tag(tag)?;
     Ok(field)
 }
 
 /// An OBJECT IDENTIFIER's value.
 pub(crate) fn read_oid(t: &Tlv<'_>) -> Result<ObjectIdentifier, SodError> {
-    t.expect(Tag::OID)?;
+    t.check_tag(Tag::OID)?;
     ObjectIdentifier::from_bytes(t.content).map_err(|_| SodError::Malformed("OBJECT IDENTIFIER"))
 }
 
 /// The OID of an `AlgorithmIdentifier` SEQUENCE (its parameters are ignored: digests carry none).
 pub(crate) fn read_algorithm_oid(t: &Tlv<'_>) -> Result<ObjectIdentifier, SodError> {
-    t.expect(Tag::SEQUENCE)?;
+    t.check_tag(Tag::SEQUENCE)?;
     let parts = t.children()?;
     read_oid(
         parts

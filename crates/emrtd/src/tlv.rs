@@ -226,8 +226,9 @@ impl<'a> Tlv<'a> {
         self.child(tag)?.ok_or(TlvError::MissingTag { tag })
     }
 
-    /// Checks that this TLV has `tag`.
-    pub fn expect(&self, tag: Tag) -> Result<&Self, TlvError> {
+    /// Checks that this TLV has `tag`: an error, never a panic (named `check_tag` rather than
+    /// `expect`, which in Rust reads as "panics when not").
+    pub fn check_tag(&self, tag: Tag) -> Result<&Self, TlvError> {
         if self.tag == tag {
             Ok(self)
         } else {

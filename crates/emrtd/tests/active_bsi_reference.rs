@@ -35,7 +35,8 @@ fn bsi_chip_signature_verifies_with_the_dg15_key() {
     let chip = erika_chip(&dir, HashAlgorithm::Sha1);
     let challenge = [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88];
     let signature = chip.internal_authenticate(&challenge).unwrap();
-    let mechanism = active::verify(&dg15_spki(&dir), &challenge, &signature, None).unwrap();
+    let mechanism =
+        active::verify_recorded(&dg15_spki(&dir), &challenge, &signature, None).unwrap();
     assert_eq!(
         mechanism,
         AaMechanism::RsaIso9796_2 {
@@ -60,7 +61,8 @@ fn bsi_chip_with_sha256_trailer_verifies() {
     let chip = erika_chip(&dir, HashAlgorithm::Sha256);
     let challenge = *b"\x01\x02\x03\x04\x05\x06\x07\x08";
     let signature = chip.internal_authenticate(&challenge).unwrap();
-    let mechanism = active::verify(&dg15_spki(&dir), &challenge, &signature, None).unwrap();
+    let mechanism =
+        active::verify_recorded(&dg15_spki(&dir), &challenge, &signature, None).unwrap();
     assert_eq!(
         mechanism,
         AaMechanism::RsaIso9796_2 {
@@ -77,7 +79,7 @@ fn bsi_signature_over_another_challenge_is_rejected() {
     let signature = chip
         .internal_authenticate(&[1, 2, 3, 4, 5, 6, 7, 8])
         .unwrap();
-    let result = active::verify(
+    let result = active::verify_recorded(
         &dg15_spki(&dir),
         &[1, 2, 3, 4, 5, 6, 7, 9],
         &signature,
@@ -101,7 +103,7 @@ fn signature_from_any_other_key_is_rejected_by_the_bsi_dg15_key() {
             Vec::new(),
         );
         let signature = chip.internal_authenticate(&challenge).unwrap();
-        let result = active::verify(&dg15_spki(&dir), &challenge, &signature, None);
+        let result = active::verify_recorded(&dg15_spki(&dir), &challenge, &signature, None);
         assert!(result.is_err(), "{role:?} key accepted");
     }
     let ec = keys::EcPrivateKey::generate(emrtd::crypto::CurveId::BrainpoolP256r1, false);
@@ -114,7 +116,7 @@ fn signature_from_any_other_key_is_rejected_by_the_bsi_dg15_key() {
         Vec::new(),
     );
     let signature = chip.internal_authenticate(&challenge).unwrap();
-    assert!(active::verify(&dg15_spki(&dir), &challenge, &signature, None).is_err());
+    assert!(active::verify_recorded(&dg15_spki(&dir), &challenge, &signature, None).is_err());
 }
 
 #[test]
@@ -126,7 +128,7 @@ fn bsi_chip_signature_is_rejected_by_another_dg15_key() {
     let other = SigningKey::Rsa(keys::rsa_key(RsaRole::ActiveAuth, KeySource::Fixed).unwrap())
         .spki_der()
         .unwrap();
-    assert!(active::verify(&other, &challenge, &signature, None).is_err());
+    assert!(active::verify_recorded(&other, &challenge, &signature, None).is_err());
 }
 
 #[test]
@@ -136,6 +138,7 @@ fn hash_named_by_dg14_must_match_the_trailer() {
     let challenge = [3u8; 8];
     let signature = chip.internal_authenticate(&challenge).unwrap();
     let sha256_rsa = der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-    let result = active::verify(&dg15_spki(&dir), &challenge, &signature, Some(&sha256_rsa));
+    let result =
+        active::verify_recorded(&dg15_spki(&dir), &challenge, &signature, Some(&sha256_rsa));
     assert!(matches!(result, Err(AaError::HashMismatchWithDg14 { .. })));
 }

@@ -11,7 +11,7 @@ const CHALLENGE: [u8; 8] = *b"\x5A\x17\x00\xFF\x80\x01\x02\x03";
 
 fn run(passport: &TestPassport) -> Result<AaMechanism, AaError> {
     let signature = passport.chip.internal_authenticate(&CHALLENGE).unwrap();
-    active::verify(
+    active::verify_recorded(
         passport.dg15_spki().unwrap(),
         &CHALLENGE,
         &signature,
@@ -88,7 +88,7 @@ fn ecdsa_without_the_dg14_algorithm_is_refused() {
         .build()
         .unwrap();
     let signature = p.chip.internal_authenticate(&CHALLENGE).unwrap();
-    let result = active::verify(p.dg15_spki().unwrap(), &CHALLENGE, &signature, None);
+    let result = active::verify_recorded(p.dg15_spki().unwrap(), &CHALLENGE, &signature, None);
     assert_eq!(result, Err(AaError::MissingSignatureAlgorithm));
 }
 
@@ -100,7 +100,7 @@ fn ecdsa_signature_over_another_challenge_is_refused() {
         .unwrap();
     let signature = p.chip.internal_authenticate(&CHALLENGE).unwrap();
     let other = [0u8; 8];
-    let result = active::verify(
+    let result = active::verify_recorded(
         p.dg15_spki().unwrap(),
         &other,
         &signature,
@@ -137,22 +137,22 @@ fn malformed_inputs_are_errors_not_panics() {
         .unwrap();
     let spki = p.dg15_spki().unwrap();
     assert_eq!(
-        active::verify(spki, &[0; 7], &[0; 128], None),
+        active::verify_recorded(spki, &[0; 7], &[0; 128], None),
         Err(AaError::ChallengeLength)
     );
     assert_eq!(
-        active::verify(spki, &CHALLENGE, &[0; 127], None),
+        active::verify_recorded(spki, &CHALLENGE, &[0; 127], None),
         Err(AaError::SignatureLength)
     );
     assert_eq!(
-        active::verify(spki, &CHALLENGE, &[0xFF; 128], None),
+        active::verify_recorded(spki, &CHALLENGE, &[0xFF; 128], None),
         Err(AaError::SignatureOutOfRange)
     );
     assert_eq!(
-        active::verify(&[0x30, 0x00], &CHALLENGE, &[0; 128], None),
+        active::verify_recorded(&[0x30, 0x00], &CHALLENGE, &[0; 128], None),
         Err(AaError::MalformedPublicKey)
     );
-    assert!(active::verify(spki, &CHALLENGE, &[0x01; 128], None).is_err());
+    assert!(active::verify_recorded(spki, &CHALLENGE, &[0x01; 128], None).is_err());
 }
 
 #[test]
@@ -163,8 +163,12 @@ fn parsed_dg14_supplies_the_ecdsa_algorithm() {
         .unwrap();
     let signature = p.chip.internal_authenticate(&CHALLENGE).unwrap();
     let dg14 = emrtd::lds::dg14::parse(p.dg14.as_deref().unwrap()).unwrap();
-    let result =
-        active::verify_with_dg14(p.dg15_spki().unwrap(), &CHALLENGE, &signature, Some(&dg14));
+    let result = active::verify_recorded_with_dg14(
+        p.dg15_spki().unwrap(),
+        &CHALLENGE,
+        &signature,
+        Some(&dg14),
+    );
     assert_eq!(
         result,
         Ok(AaMechanism::Ecdsa {
@@ -172,4 +176,52 @@ fn parsed_dg14_supplies_the_ecdsa_algorithm() {
             hash: HashAlgorithm::Sha384
         })
     );
+}
+
+#[test]
+fn a_server_issued_challenge_verifies_the_chips_answer_once() {
+    let p = TestPassport::builder()
+        .algorithm(Algo::EcdsaP256)
+        .build()
+        .unwrap();
+    let challenge = active::Challenge::issue().unwrap();
+    let signature = p.chip.internal_authenticate(challenge.bytes()).unwrap();
+    let result = challenge.verify(
+        p.dg15_spki().unwrap(),
+        &signature,
+        p.aa_signature_algorithm().as_ref(),
+    );
+    assert!(
+        matches!(result, Ok(AaMechanism::Ecdsa { .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn issued_challenges_are_random_and_restore_only_from_their_own_length() {
+    let a = active::Challenge::issue().unwrap();
+    let b = active::Challenge::issue().unwrap();
+    assert_ne!(a.bytes(), b.bytes());
+    let restored = active::Challenge::restore(&a.to_vault_bytes()).unwrap();
+    assert_eq!(restored.bytes(), a.bytes());
+    assert!(matches!(
+        active::Challenge::restore(&[0u8; 7]),
+        Err(AaError::ChallengeLength)
+    ));
+}
+
+#[test]
+fn a_challenge_answered_for_another_challenge_is_refused() {
+    let p = TestPassport::builder()
+        .algorithm(Algo::EcdsaP256)
+        .build()
+        .unwrap();
+    let replayed = p.chip.internal_authenticate(&CHALLENGE).unwrap();
+    let challenge = active::Challenge::issue().unwrap();
+    let result = challenge.verify(
+        p.dg15_spki().unwrap(),
+        &replayed,
+        p.aa_signature_algorithm().as_ref(),
+    );
+    assert_eq!(result, Err(AaError::EcdsaInvalid));
 }

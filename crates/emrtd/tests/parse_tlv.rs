@@ -267,9 +267,9 @@ fn child_finds_the_first_match_and_require_reports_absence() {
 fn expect_checks_the_tag() {
     let bytes = h("02 01 01");
     let t = tlv::read_exact(&bytes).unwrap();
-    assert!(t.expect(Tag::INTEGER).is_ok());
+    assert!(t.check_tag(Tag::INTEGER).is_ok());
     assert_eq!(
-        t.expect(Tag::SEQUENCE).unwrap_err(),
+        t.check_tag(Tag::SEQUENCE).unwrap_err(),
         TlvError::UnexpectedTag {
             expected: Tag::SEQUENCE,
             found: Tag::INTEGER

@@ -1,6 +1,8 @@
 //! ICAO master lists (ICAO 9303-12 §8) and the trust store, on the German CSCA master list.
 
-use emrtd::pki::{Certificate, MasterListSignature, PkiError, SourceReport, TrustStore};
+use emrtd::pki::{
+    Certificate, MasterList, MasterListSignature, PkiError, SourceReport, TrustStore,
+};
 
 fn testdata(path: &str) -> Option<Vec<u8>> {
     idgate_testkit::read_shared_testdata(&format!("emrtd/{path}"))
@@ -9,11 +11,28 @@ fn testdata(path: &str) -> Option<Vec<u8>> {
 const ML: &str = "masterlists/DE_ML_2024-08-07-07-38-24.ml";
 const CSCA07: &str = "masterlists/DE_ROOT_CA_CSCA07.cer";
 
+/// The CSCA that issued the German list's signer: csca-germany with SKI A40A5FC3…, one of the
+/// list's own entries. An operator imports it directly (as a file) to verify the list.
+fn german_list_anchor(ml: &[u8]) -> Certificate {
+    let ski = [
+        0xA4, 0x0A, 0x5F, 0xC3, 0x80, 0xAE, 0x3E, 0x59, 0xAF, 0x1B, 0x32, 0xD6, 0x13, 0x6A, 0xEF,
+        0xEE, 0xC8, 0xCA, 0x35, 0xE8,
+    ];
+    MasterList::parse(ml, &[])
+        .expect("parses")
+        .certificates
+        .into_iter()
+        .find(|c| c.subject_key_id.as_deref() == Some(&ski[..]) && c.is_self_issued())
+        .expect("csca-germany A40A… is in the list")
+}
+
 #[test]
 fn german_master_list_loads_with_hundreds_of_cscas_from_many_countries() {
     let Some(ml) = testdata(ML) else { return };
+    let anchor = german_list_anchor(&ml);
     let mut store = TrustStore::new();
-    let summary = store.add_master_list("DE", &ml, &[]).expect("loads");
+    let summary = store.add_master_list("DE", &ml, &[&anchor]).expect("loads");
+    assert!(summary.signature.is_verified(), "{:?}", summary.signature);
     let countries = store.count_by_country();
     println!(
         "DE master list: {} entries, {} distinct CSCAs added, {} undecodable, {} countries, signature {:?}",
@@ -39,6 +58,8 @@ fn master_list_without_anchor_is_reported_unverified() {
         "{:?}",
         summary.signature
     );
+    assert_eq!(summary.added, 0, "an unverified list adds no CSCA");
+    assert!(store.is_empty());
     assert!(
         summary
             .signer
@@ -69,21 +90,13 @@ fn csca07_beside_the_list_did_not_sign_it_so_the_list_stays_unverified() {
 #[test]
 fn master_list_verifies_against_the_csca_that_issued_its_signer() {
     let Some(ml) = testdata(ML) else { return };
-    // The issuing CSCA (SKI A40A5FC3…) is one of the list's own entries; taken as the anchor
-    // the operator trusts, the list's signature and the signer's certificate both verify.
-    let mut probe = TrustStore::new();
-    probe.add_master_list("DE", &ml, &[]).expect("loads");
-    let ski = [
-        0xA4, 0x0A, 0x5F, 0xC3, 0x80, 0xAE, 0x3E, 0x59, 0xAF, 0x1B, 0x32, 0xD6, 0x13, 0x6A, 0xEF,
-        0xEE, 0xC8, 0xCA, 0x35, 0xE8,
-    ];
-    let issuer = probe
-        .certificates()
-        .find(|c| c.subject_key_id.as_deref() == Some(&ski[..]) && c.is_self_issued())
-        .expect("csca-germany A40A… is in the list")
-        .clone();
+    // The issuing CSCA (SKI A40A5FC3…) is one of the list's own entries; imported directly as
+    // the anchor the operator trusts, the list's signature and the signer's certificate (with
+    // the master-list-signer EKU) both verify.
+    let issuer = german_list_anchor(&ml);
     let mut store = TrustStore::new();
-    let summary = store.add_master_list("DE", &ml, &[&issuer]).expect("loads");
+    store.add_certificate_der(issuer.der()).expect("anchor");
+    let summary = store.add_master_list("DE", &ml, &[]).expect("loads");
     match &summary.signature {
         MasterListSignature::Verified { signer, anchor } => {
             assert!(signer.contains("CSCA Master List Signer"));
@@ -109,9 +122,11 @@ fn a_tampered_master_list_is_refused() {
 #[test]
 fn loading_the_same_list_twice_deduplicates() {
     let Some(ml) = testdata(ML) else { return };
+    let anchor = german_list_anchor(&ml);
     let mut store = TrustStore::new();
-    let first = store.add_master_list("a", &ml, &[]).expect("loads");
-    let second = store.add_master_list("b", &ml, &[]).expect("loads");
+    let first = store.add_master_list("a", &ml, &[&anchor]).expect("loads");
+    let second = store.add_master_list("b", &ml, &[&anchor]).expect("loads");
+    assert!(first.added > 300);
     assert_eq!(second.added, 0);
     assert_eq!(store.len(), first.added);
 }
@@ -165,4 +180,36 @@ fn a_master_list_loaded_before_its_anchor_is_unverified() {
         .add_master_list("utopia.ml", &fixture("utopia.ml"), &[])
         .expect("loads");
     assert_eq!(summary.signature.code(), "unverified");
+}
+
+#[test]
+fn every_csca_of_the_german_list_passes_the_csca_role_rule() {
+    // The role rule (docs/verify.md): cA and keyCertSign; keyCertSign decides when
+    // basicConstraints is absent, cA when keyUsage is absent. Real CSCAs omit one of the two,
+    // so a strict rule would lose genuine CSCAs; this counts them.
+    let Some(ml) = testdata(ML) else { return };
+    let list = MasterList::parse(&ml, &[]).expect("parses");
+    let total = list.certificates.len();
+    let strict = list
+        .certificates
+        .iter()
+        .filter(|c| {
+            c.basic_constraints_ca == Some(true) && c.key_usage.is_some_and(|k| k & 0x20 != 0)
+        })
+        .count();
+    let refused: Vec<&Certificate> = list
+        .certificates
+        .iter()
+        .filter(|c| c.check_csca_role().is_err())
+        .collect();
+    println!(
+        "DE list: {total} decodable certificates, {strict} pass the strict rule, {} refused by the documented rule: {:?}",
+        refused.len(),
+        refused.iter().map(|c| &c.subject).collect::<Vec<_>>()
+    );
+    assert_eq!(total, 541);
+    // Every self-signed CSCA stays a CSCA; the one certificate refused is a link certificate
+    // whose keyUsage lacks keyCertSign (the CSCAs it links are on the list themselves).
+    assert!(refused.iter().all(|c| !c.is_self_issued()), "{refused:#?}");
+    assert!(refused.len() <= 1, "{refused:#?}");
 }

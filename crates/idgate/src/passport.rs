@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Subcommand};
 use emrtd::passive::{self, CheckName, DataGroupStatus, PassiveReport, Status, Verdict};
-use emrtd::pki::{SourceKind, SourceReport, TrustStore};
+use emrtd::pki::{MasterListSignature, SourceKind, SourceReport, TrustStore};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -49,9 +49,22 @@ pub struct VerifyArgs {
     /// Issuing state from the MRZ (e.g. `D`, `FRA`), overriding DG1.
     #[arg(long)]
     pub issuing_state: Option<String>,
+    /// Time of verification (RFC 3339, e.g. `2015-06-01T00:00:00Z`): certificates must be valid
+    /// then. Default: now. Use a past time to check an old file as of that date.
+    #[arg(long, value_parser = parse_rfc3339)]
+    pub at: Option<OffsetDateTime>,
+    /// Also trust the CSCAs of master lists whose signer does not chain to a CSCA given
+    /// directly (an explicit opt-in; the report lists such master lists).
+    #[arg(long)]
+    pub trust_unverified: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("expected an RFC 3339 time such as 2015-06-01T00:00:00Z: {e}"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +79,10 @@ pub struct InspectArgs {
     /// CSCA certificates (DER/PEM), master lists, CRLs, or directories of them.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// Also trust the CSCAs of master lists whose signer does not chain to a CSCA given
+    /// directly (an explicit opt-in, shown per list).
+    #[arg(long)]
+    pub trust_unverified: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -84,12 +101,14 @@ pub struct LoadedSource {
 /// lists next (their signers are checked against the certificates loaded beside them), CRLs last
 /// (each is accepted only when a CSCA of the store signed it, ICAO 9303-12 §7.1.4). Within a
 /// kind, files keep path order. A file whose content is not a trust source, or that fails to
-/// load, is reported and skipped, not fatal.
+/// load, is reported and skipped, not fatal. A master list adds its CSCAs only when its signer
+/// chains to a CSCA given directly, unless `trust_unverified` (`docs/verify.md`, trust policy).
 ///
 /// # Errors
 /// When a path cannot be read (the error names the file), or no CSCA could be loaded.
 pub fn load_trust(
     paths: &[PathBuf],
+    trust_unverified: bool,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<(TrustStore, Vec<LoadedSource>)> {
     let mut files = Vec::new();
@@ -111,12 +130,17 @@ pub fn load_trust(
     // Stable: within a kind, path order.
     sources.sort_by_key(|(kind, _, _)| kind.load_rank());
     let mut store = TrustStore::new();
+    store.set_trust_unverified_master_lists(trust_unverified);
     for (kind, path, bytes) in sources {
         let result = store.add_source_of_kind(&path.display().to_string(), &bytes, kind);
         loaded.push(report_source(path, result, progress));
     }
     if store.is_empty() {
-        bail!("no CSCA certificate could be loaded from the trust paths");
+        bail!(
+            "no CSCA certificate could be loaded from the trust paths (a master list adds its \
+             CSCAs only when its signer chains to a CSCA given directly; give that CSCA, or \
+             --trust-unverified to opt in)"
+        );
     }
     progress(&format!(
         "trust store: {} CSCAs from {} countries",
@@ -135,11 +159,19 @@ fn report_source(
     let label = path.display().to_string();
     let result = result.map_err(|e| e.to_string());
     if let Ok(SourceReport::MasterList(ml)) = &result {
+        let detail = match &ml.signature {
+            MasterListSignature::Verified { anchor, .. } => format!("verified against {anchor}"),
+            MasterListSignature::Unverified { reason, .. } if ml.trusted_unverified => {
+                format!("UNVERIFIED ({reason}), trusted by --trust-unverified")
+            }
+            MasterListSignature::Unverified { reason, .. } => {
+                format!("unverified ({reason}), its CSCAs are not trusted")
+            }
+            MasterListSignature::Invalid { reason } => format!("invalid ({reason})"),
+        };
         progress(&format!(
-            "master list {label}: {} CSCAs ({} new), signature {}",
-            ml.certificates,
-            ml.added,
-            ml.signature.code()
+            "master list {label}: {} CSCAs ({} added), signature {detail}",
+            ml.certificates, ml.added,
         ));
     }
     if let Err(e) = &result {
@@ -184,13 +216,13 @@ fn read_capped(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
 pub fn run_passport(command: PassportCommand) -> anyhow::Result<()> {
     match command {
         PassportCommand::Verify(args) => {
-            let report = verify(&args, &mut |line| eprintln!("{line}"))?;
+            let outcome = verify(&args, &mut |line| eprintln!("{line}"))?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
+                println!("{}", serde_json::to_string_pretty(&report_json(&outcome))?);
             } else {
-                print!("{}", report_text(&report));
+                print!("{}", report_text(&outcome));
             }
-            if report.verdict() != Verdict::Authentic {
+            if outcome.report.verdict() != Verdict::Authentic {
                 std::process::exit(2);
             }
             Ok(())
@@ -198,12 +230,20 @@ pub fn run_passport(command: PassportCommand) -> anyhow::Result<()> {
     }
 }
 
+/// A passive-authentication report with what the trust store was built from.
+#[derive(Debug)]
+pub struct VerifyOutcome {
+    pub report: PassiveReport,
+    /// Master lists trusted without verification (`--trust-unverified`), by source.
+    pub trusted_unverified: Vec<String>,
+}
+
 /// Loads the trust paths and chip files of `args` and runs passive authentication.
 ///
 /// # Errors
 /// When a file cannot be read or no trust could be loaded.
-pub fn verify(args: &VerifyArgs, progress: &mut dyn FnMut(&str)) -> anyhow::Result<PassiveReport> {
-    let (store, _) = load_trust(&args.trust, progress)?;
+pub fn verify(args: &VerifyArgs, progress: &mut dyn FnMut(&str)) -> anyhow::Result<VerifyOutcome> {
+    let (store, _) = load_trust(&args.trust, args.trust_unverified, progress)?;
     let sod = read_capped(&args.sod, MAX_CHIP_FILE_LEN)?;
     let mut groups: Vec<(u8, Vec<u8>)> = Vec::new();
     for (number, path) in [
@@ -217,13 +257,22 @@ pub fn verify(args: &VerifyArgs, progress: &mut dyn FnMut(&str)) -> anyhow::Resu
         }
     }
     let refs: Vec<(u8, &[u8])> = groups.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    Ok(passive::verify_with_issuing_state(
+    let report = passive::verify_with_issuing_state(
         &sod,
         &refs,
         &store,
-        OffsetDateTime::now_utc(),
+        args.at.unwrap_or_else(OffsetDateTime::now_utc),
         args.issuing_state.as_deref(),
-    ))
+    );
+    Ok(VerifyOutcome {
+        report,
+        trusted_unverified: store
+            .master_lists()
+            .iter()
+            .filter(|ml| ml.trusted_unverified)
+            .map(|ml| ml.label.clone())
+            .collect(),
+    })
 }
 
 fn dg_status(s: DataGroupStatus) -> &'static str {
@@ -236,7 +285,12 @@ fn dg_status(s: DataGroupStatus) -> &'static str {
 }
 
 /// The `--json` object.
-pub fn report_json(report: &PassiveReport) -> serde_json::Value {
+pub fn report_json(outcome: &VerifyOutcome) -> serde_json::Value {
+    let report = &outcome.report;
+    let rfc3339 = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    };
     let data_groups: BTreeMap<String, &str> = report
         .data_groups
         .iter()
@@ -253,15 +307,19 @@ pub fn report_json(report: &PassiveReport) -> serde_json::Value {
         "issuing_country": report.issuing_country,
         "signature_algorithm": report.signature_algorithm,
         "lds_hash_algorithm": report.lds_hash_algorithm,
-        "reference_time": report.reference_time.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        "reference_time": report.reference_time.and_then(rfc3339),
+        "signing_time": report.signing_time.and_then(rfc3339),
+        "deviations": report.deviations,
+        "trusted_unverified_master_lists": outcome.trusted_unverified,
         "data_groups": data_groups,
         "checks": report.checks,
     })
 }
 
 /// The human-readable report.
-pub fn report_text(report: &PassiveReport) -> String {
+pub fn report_text(outcome: &VerifyOutcome) -> String {
     use std::fmt::Write;
+    let report = &outcome.report;
     let mut out = String::new();
     let verdict = match report.verdict() {
         Verdict::Authentic => "AUTHENTIC".to_owned(),
@@ -287,13 +345,21 @@ pub fn report_text(report: &PassiveReport) -> String {
     for (n, s) in &report.data_groups {
         let _ = writeln!(out, "  DG{n:<2} {}", dg_status(*s));
     }
+    for label in &outcome.trusted_unverified {
+        let _ = writeln!(
+            out,
+            "  trust: UNVERIFIED master list {label} trusted by --trust-unverified"
+        );
+    }
     out
 }
 
 pub fn run_trust(command: TrustCommand) -> anyhow::Result<()> {
     match command {
         TrustCommand::Inspect(args) => {
-            let (store, loaded) = load_trust(&args.paths, &mut |line| eprintln!("{line}"))?;
+            let (store, loaded) = load_trust(&args.paths, args.trust_unverified, &mut |line| {
+                eprintln!("{line}")
+            })?;
             let summary = inspect_json(&store, &loaded, OffsetDateTime::now_utc());
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -344,7 +410,16 @@ pub fn inspect_json(
         "master_lists": store.master_lists().iter().map(|ml| json!({
             "source": ml.label,
             "signature": ml.signature.code(),
-            "signature_detail": format!("{:?}", ml.signature),
+            "anchor": match &ml.signature {
+                MasterListSignature::Verified { anchor, .. } => Some(anchor),
+                _ => None,
+            },
+            "reason": match &ml.signature {
+                MasterListSignature::Verified { .. } => None,
+                MasterListSignature::Unverified { reason, .. }
+                | MasterListSignature::Invalid { reason } => Some(reason),
+            },
+            "trusted_unverified": ml.trusted_unverified,
             "signer": ml.signer,
             "signing_time": ml.signing_time.map(rfc3339),
             "certificates": ml.certificates,
@@ -355,6 +430,7 @@ pub fn inspect_json(
             "issuer": crl.issuer,
             "this_update": rfc3339(crl.this_update),
             "next_update": crl.next_update.map(rfc3339),
+            "stale": crl.next_update.is_some_and(|next| next < now),
             "revoked": crl.revoked.len(),
         })).collect::<Vec<_>>(),
         "skipped": loaded.iter().filter_map(|l| l.result.as_ref().err().map(|e| json!({
@@ -373,9 +449,17 @@ fn inspect_text(summary: &serde_json::Value) -> String {
         summary["cscas"], summary["expired"]
     );
     for ml in summary["master_lists"].as_array().into_iter().flatten() {
+        let against = match (ml["anchor"].as_str(), ml["reason"].as_str()) {
+            (Some(anchor), _) => format!("against {anchor}"),
+            (None, Some(reason)) if ml["trusted_unverified"] == true => {
+                format!("({reason}), TRUSTED by --trust-unverified")
+            }
+            (None, Some(reason)) => format!("({reason}), CSCAs not trusted"),
+            (None, None) => String::new(),
+        };
         let _ = writeln!(
             out,
-            "Master list {}: {} certificates, {} new, signature {} (signer {})",
+            "Master list {}: {} certificates, {} added, signature {} {against} (signer {})",
             ml["source"].as_str().unwrap_or_default(),
             ml["certificates"],
             ml["added"],
@@ -445,7 +529,7 @@ mod tests {
         std::fs::write(dir.path().join("a.bin"), fixture("p256/crl_revoked.der")).unwrap();
         std::fs::write(dir.path().join("b.bin"), fixture("utopia.ml")).unwrap();
         std::fs::write(dir.path().join("c.bin"), fixture("p256/csca.der")).unwrap();
-        let (store, loaded) = load_trust(&[dir.path().to_path_buf()], &mut |_| {}).unwrap();
+        let (store, loaded) = load_trust(&[dir.path().to_path_buf()], false, &mut |_| {}).unwrap();
         assert!(matches!(
             outcome(&loaded, "a.bin"),
             Ok(SourceReport::Crl { revoked: 1, .. })
@@ -464,7 +548,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("csca.der"), fixture("p256/csca.der")).unwrap();
         std::fs::write(dir.path().join("notes.txt"), "not a certificate").unwrap();
-        let (store, loaded) = load_trust(&[dir.path().to_path_buf()], &mut |_| {}).unwrap();
+        let (store, loaded) = load_trust(&[dir.path().to_path_buf()], false, &mut |_| {}).unwrap();
         assert_eq!(store.len(), 1);
         let err = outcome(&loaded, "notes.txt").as_ref().unwrap_err();
         assert!(
@@ -477,7 +561,7 @@ mod tests {
     fn an_unreadable_trust_file_fails_with_its_name() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("gone.der");
-        let err = load_trust(&[missing], &mut |_| {}).unwrap_err();
+        let err = load_trust(&[missing], false, &mut |_| {}).unwrap_err();
         assert!(format!("{err:#}").contains("gone.der"), "{err:#}");
     }
 }

@@ -116,7 +116,7 @@ fn human_output_names_the_failed_check() {
 }
 
 #[test]
-fn trust_inspect_reports_countries_and_master_list_status() {
+fn trust_inspect_reports_an_unverified_master_list_and_trusts_none_of_its_cscas() {
     let Some(td) = testdata() else { return };
     let (code, json, stderr) = idgate(&[
         "trust".as_ref(),
@@ -125,13 +125,32 @@ fn trust_inspect_reports_countries_and_master_list_status() {
         "--json".as_ref(),
     ]);
     assert_eq!(code, 0, "{stderr}");
+    // Only CSCA07, imported directly: CSCA07 did not sign the list, so it adds nothing.
+    assert_eq!(json["cscas"], 1);
+    let ml = &json["master_lists"][0];
+    assert_eq!(ml["certificates"], 541);
+    assert_eq!(ml["added"], 0);
+    assert_eq!(ml["signature"], "unverified", "{ml}");
+    assert!(ml["anchor"].is_null());
+    assert_eq!(ml["trusted_unverified"], false);
+}
+
+#[test]
+fn trust_inspect_with_trust_unverified_loads_the_list_and_says_so() {
+    let Some(td) = testdata() else { return };
+    let (code, json, stderr) = idgate(&[
+        "trust".as_ref(),
+        "inspect".as_ref(),
+        td.join("masterlists").as_os_str(),
+        "--trust-unverified".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
     // 541 CSCAs from the list plus CSCA07 loaded beside it.
     assert_eq!(json["cscas"], 542);
     assert!(json["countries"].as_array().is_some_and(|c| c.len() > 100));
     let ml = &json["master_lists"][0];
-    assert_eq!(ml["certificates"], 541);
-    assert_eq!(
-        ml["signature"], "unverified",
-        "CSCA07 did not sign this list: {ml}"
-    );
+    assert_eq!(ml["signature"], "unverified");
+    assert_eq!(ml["trusted_unverified"], true);
+    assert!(stderr.contains("trusted by --trust-unverified"), "{stderr}");
 }

@@ -4,7 +4,10 @@
 //! brainpool r1 curves (RFC 5639). A public key names its curve by OID (RFC 5480 §2.1.1.1) or
 //! carries explicit `ECParameters` (RFC 3279 §2.3.5), which many CSCAs and DSCs do. Explicit
 //! parameters equal to a known curve are mapped to it, so the fast typed implementation is
-//! used and reports show the curve's name; anything else runs on the generic arithmetic in
+//! used and reports show the curve's name; explicit parameters equal to no named curve are
+//! refused (`docs/verify.md`, trust policy): an issuer-chosen curve could be weak by design
+//! (small subgroup, anomalous, singular), and no genuine passport needs one. Named curves
+//! without a typed implementation (brainpoolP512r1, …) run on the generic arithmetic in
 //! [`super::ec`]. The constants below were extracted from OpenSSL's
 //! `ecparam -param_enc explicit` output.
 
@@ -33,19 +36,18 @@ pub enum CurveId {
     BrainpoolP512r1,
 }
 
-/// The curve of a public key: a known curve, or explicit parameters matching none.
+/// The curve of a public key: always a named curve, whether the key named it by OID or by
+/// explicit parameters equal to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Curve {
     Named(CurveId),
-    Explicit(Box<CurveParams>),
 }
 
 impl Curve {
-    /// Name for reports: the standard name, or `explicit (N bit)`.
+    /// Name for reports: the standard name.
     pub fn name(&self) -> String {
         match self {
             Curve::Named(id) => id.name().to_owned(),
-            Curve::Explicit(p) => format!("explicit {}-bit curve", p.p.bits()),
         }
     }
 
@@ -53,7 +55,6 @@ impl Curve {
     pub fn params(&self) -> &CurveParams {
         match self {
             Curve::Named(id) => id.params(),
-            Curve::Explicit(p) => p,
         }
     }
 }
@@ -409,10 +410,12 @@ fn decode_explicit(content: &[u8]) -> Result<Curve, CryptoError> {
         _ => return Err(CryptoError::InvalidCurveParameters("base point encoding")),
     };
     let params = CurveParams::from_be_bytes(p, a.content, b.content, gx, gy, n, h)?;
-    Ok(match CurveId::match_params(&params) {
-        Some(id) => Curve::Named(id),
-        None => Curve::Explicit(Box::new(params)),
-    })
+    match CurveId::match_params(&params) {
+        Some(id) => Ok(Curve::Named(id)),
+        None => Err(CryptoError::UnsupportedCurve(
+            "explicit domain parameters equal to no named curve".into(),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -344,3 +344,15 @@ fn point_arithmetic_is_consistent() {
     compressed.extend_from_slice(&enc[1..33]);
     assert_eq!(params.decode_point(&compressed), Ok(three_g));
 }
+
+#[test]
+fn explicit_parameters_equal_to_no_named_curve_are_refused() {
+    // secp256k1 with explicit parameters: a valid curve, but none of the eMRTD named curves
+    // (docs/verify.md, trust policy). It must not run on the generic arithmetic.
+    match PublicKey::from_spki_der(&fx("k256x.spki.der")) {
+        Err(CryptoError::UnsupportedCurve(reason)) => {
+            assert!(reason.contains("no named curve"), "{reason}")
+        }
+        other => panic!("expected an unsupported curve, got {other:?}"),
+    }
+}

@@ -34,7 +34,7 @@ pub struct Com {
 /// Parses EF.COM.
 pub fn parse(bytes: &[u8]) -> Result<Com, LdsError> {
     let com = tlv::read_exact(bytes)?;
-    com.expect(TAG_COM)?;
+    com.check_tag(TAG_COM)?;
     let digits = |tag: Tag, len: usize| -> Result<String, LdsError> {
         let field = com.require(tag)?;
         if field.content.len() != len || !field.content.iter().all(u8::is_ascii_digit) {

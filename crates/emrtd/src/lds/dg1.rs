@@ -22,7 +22,7 @@ const TAG_MRZ: Tag = Tag(0x5F1F);
 /// Parses DG1 and its MRZ; `today` resolves two-digit years ([`Mrz::parse`]).
 pub fn parse(bytes: &[u8], today: Date) -> Result<Mrz, LdsError> {
     let dg1 = tlv::read_exact(bytes)?;
-    dg1.expect(DataGroup::Dg1.tag())?;
+    dg1.check_tag(DataGroup::Dg1.tag())?;
     let mrz = dg1.require(TAG_MRZ)?;
     Ok(Mrz::parse(&mrz.octets()?, today)?)
 }

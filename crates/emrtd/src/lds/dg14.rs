@@ -197,14 +197,14 @@ impl SecurityInfos {
 /// Parses DG14 (tag 6E).
 pub fn parse(bytes: &[u8]) -> Result<SecurityInfos, LdsError> {
     let dg14 = tlv::read_exact(bytes)?;
-    dg14.expect(DataGroup::Dg14.tag())?;
+    dg14.check_tag(DataGroup::Dg14.tag())?;
     let set = tlv::read_exact(dg14.content)?;
     parse_security_infos(&set)
 }
 
 /// Parses a `SecurityInfos` SET (as in DG14, EF.CardAccess or EF.CardSecurity).
 pub fn parse_security_infos(set: &Tlv<'_>) -> Result<SecurityInfos, LdsError> {
-    set.expect(Tag::SET)?;
+    set.check_tag(Tag::SET)?;
     let infos = set
         .children()?
         .iter()
@@ -226,7 +226,7 @@ fn mark(e: LdsError, index: usize) -> LdsError {
 }
 
 fn parse_info(info: &Tlv<'_>) -> Result<SecurityInfo, LdsError> {
-    info.expect(Tag::SEQUENCE)?;
+    info.check_tag(Tag::SEQUENCE)?;
     let fields = info.children()?;
     let (protocol, rest) = fields
         .split_first()
@@ -254,7 +254,7 @@ fn parse_info(info: &Tlv<'_>) -> Result<SecurityInfo, LdsError> {
         [0, 4, 0, 127, 0, 7, 2, 2, 1, ka] => match key_agreement(*ka) {
             Some(key_agreement) => {
                 let (spki, key_id) = required_and_optional_int(rest)?;
-                spki.expect(Tag::SEQUENCE)?;
+                spki.check_tag(Tag::SEQUENCE)?;
                 spki::SubjectPublicKeyInfoRef::from_der(spki.raw)
                     .map_err(|_| LdsError::InvalidPublicKey)?;
                 SecurityInfo::ChipAuthenticationPublicKey(ChipAuthenticationPublicKeyInfo {
@@ -269,7 +269,7 @@ fn parse_info(info: &Tlv<'_>) -> Result<SecurityInfo, LdsError> {
         [0, 4, 0, 127, 0, 7, 2, 2, 3, ka] => match key_agreement(*ka) {
             Some(key_agreement) => {
                 let (algorithm, key_id) = required_and_optional_int(rest)?;
-                algorithm.expect(Tag::SEQUENCE)?;
+                algorithm.check_tag(Tag::SEQUENCE)?;
                 SecurityInfo::ChipAuthenticationDomainParameters(
                     ChipAuthenticationDomainParameterInfo {
                         key_agreement,
@@ -287,7 +287,7 @@ fn parse_info(info: &Tlv<'_>) -> Result<SecurityInfo, LdsError> {
                 SecurityInfo::ChipAuthentication(ChipAuthenticationInfo {
                     key_agreement,
                     cipher,
-                    version: uint(version.expect(Tag::INTEGER)?)?,
+                    version: uint(version.check_tag(Tag::INTEGER)?)?,
                     key_id,
                 })
             }
@@ -298,7 +298,7 @@ fn parse_info(info: &Tlv<'_>) -> Result<SecurityInfo, LdsError> {
             let (version, parameter_id) = required_and_optional_int(rest)?;
             SecurityInfo::Pace(PaceInfo {
                 protocol,
-                version: uint(version.expect(Tag::INTEGER)?)?,
+                version: uint(version.check_tag(Tag::INTEGER)?)?,
                 parameter_id,
             })
         }
@@ -308,7 +308,7 @@ fn parse_info(info: &Tlv<'_>) -> Result<SecurityInfo, LdsError> {
                 .first()
                 .ok_or(tlv::TlvError::MissingTag { tag: Tag::INTEGER })?;
             let ef_cvca = match rest.get(1..) {
-                Some([file_id]) => Some(file_id.expect(Tag::SEQUENCE)?.raw.to_vec()),
+                Some([file_id]) => Some(file_id.check_tag(Tag::SEQUENCE)?.raw.to_vec()),
                 Some([]) | None => None,
                 Some(_) => {
                     return Err(tlv::TlvError::TrailingData {
@@ -319,14 +319,14 @@ fn parse_info(info: &Tlv<'_>) -> Result<SecurityInfo, LdsError> {
                 }
             };
             SecurityInfo::TerminalAuthentication(TerminalAuthenticationInfo {
-                version: uint(version.expect(Tag::INTEGER)?)?,
+                version: uint(version.check_tag(Tag::INTEGER)?)?,
                 ef_cvca,
             })
         }
         // id-AA
         [2, 23, 136, 1, 1, 5] => match rest {
             [version, algorithm] => SecurityInfo::ActiveAuthentication(ActiveAuthenticationInfo {
-                version: uint(version.expect(Tag::INTEGER)?)?,
+                version: uint(version.check_tag(Tag::INTEGER)?)?,
                 signature_algorithm: AaSignatureAlgorithm::from_oid(oid(algorithm)?),
             }),
             _ => return Err(tlv::TlvError::MissingTag { tag: Tag::OID }.into()),
@@ -341,7 +341,7 @@ fn required_and_optional_int<'a, 'b>(
 ) -> Result<(&'b Tlv<'a>, Option<u64>), LdsError> {
     match rest {
         [required] => Ok((required, None)),
-        [required, optional] => Ok((required, Some(uint(optional.expect(Tag::INTEGER)?)?))),
+        [required, optional] => Ok((required, Some(uint(optional.check_tag(Tag::INTEGER)?)?))),
         [] => Err(tlv::TlvError::MissingTag { tag: Tag::INTEGER }.into()),
         _ => Err(tlv::TlvError::TrailingData {
             offset: 0,

@@ -51,9 +51,9 @@ pub struct ActiveAuthPublicKey {
 /// Parses DG15 (tag 6F).
 pub fn parse(bytes: &[u8]) -> Result<ActiveAuthPublicKey, LdsError> {
     let dg15 = tlv::read_exact(bytes)?;
-    dg15.expect(DataGroup::Dg15.tag())?;
+    dg15.check_tag(DataGroup::Dg15.tag())?;
     let spki_tlv = tlv::read_exact(dg15.content)?;
-    spki_tlv.expect(Tag::SEQUENCE)?;
+    spki_tlv.check_tag(Tag::SEQUENCE)?;
     let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_tlv.raw)
         .map_err(|_| LdsError::InvalidPublicKey)?;
     let kind = if spki.algorithm.oid == RSA_ENCRYPTION {
@@ -99,13 +99,13 @@ pub fn parse(bytes: &[u8]) -> Result<ActiveAuthPublicKey, LdsError> {
 /// publicExponent INTEGER }` (RFC 8017 §A.1.1).
 fn rsa_modulus_bits(key: &[u8]) -> Result<u32, LdsError> {
     let seq = tlv::read_exact(key)?;
-    seq.expect(Tag::SEQUENCE)?;
+    seq.check_tag(Tag::SEQUENCE)?;
     let fields = seq.children()?;
     let [modulus, exponent] = fields.as_slice() else {
         return Err(LdsError::InvalidPublicKey);
     };
-    modulus.expect(Tag::INTEGER)?;
-    exponent.expect(Tag::INTEGER)?;
+    modulus.check_tag(Tag::INTEGER)?;
+    exponent.check_tag(Tag::INTEGER)?;
     if modulus.content.first().is_none_or(|b| b & 0x80 != 0) {
         return Err(LdsError::InvalidPublicKey);
     }

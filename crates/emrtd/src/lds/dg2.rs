@@ -151,7 +151,7 @@ impl Dg2 {
 /// Parses DG2 and extracts every facial image.
 pub fn parse(bytes: &[u8]) -> Result<Dg2, LdsError> {
     let dg2 = tlv::read_exact(bytes)?;
-    dg2.expect(DataGroup::Dg2.tag())?;
+    dg2.check_tag(DataGroup::Dg2.tag())?;
     let group = dg2.require(TAG_GROUP_TEMPLATE)?;
     let children = group.children()?;
     let declared = children

@@ -200,6 +200,6 @@ pub(crate) fn uint(tlv: &crate::tlv::Tlv<'_>) -> Result<u64, LdsError> {
 
 /// An OBJECT IDENTIFIER element's value.
 pub(crate) fn oid(tlv: &crate::tlv::Tlv<'_>) -> Result<der::asn1::ObjectIdentifier, LdsError> {
-    tlv.expect(Tag::OID)?;
+    tlv.check_tag(Tag::OID)?;
     der::asn1::ObjectIdentifier::from_bytes(tlv.content).map_err(|_| LdsError::InvalidOid)
 }

@@ -41,7 +41,7 @@ impl Crl {
         let bad = |e: &dyn std::fmt::Display| PkiError::Crl(e.to_string());
         let outer = tlv::read_exact(der_bytes).map_err(|e| bad(&e))?;
         let parts = outer
-            .expect(Tag::SEQUENCE)
+            .check_tag(Tag::SEQUENCE)
             .and_then(|o| o.children())
             .map_err(|e| bad(&e))?;
         let [tbs, sig_alg, sig] = parts.as_slice() else {

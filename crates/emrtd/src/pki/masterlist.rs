@@ -7,7 +7,7 @@
 use time::OffsetDateTime;
 
 use super::PkiError;
-use super::cert::Certificate;
+use super::cert::{Certificate, strip_sign_bytes};
 use crate::sod::{SignedData, SignerIdentifier, SignerInfo, oid};
 use crate::tlv::{self, Tag};
 
@@ -59,18 +59,53 @@ pub struct MasterList {
     pub signer: Option<Certificate>,
 }
 
-/// Whether `cert` is the one a SignerIdentifier names (RFC 5652 §5.3).
+/// Whether `cert` is the one a SignerIdentifier names (RFC 5652 §5.3), byte for byte except
+/// for the serial's sign byte: `IssuerAndSerialNumber` carries the INTEGER's contents, and a
+/// serial with its top bit set is `00 8x …` in DER while some issuers (and some certificate
+/// encoders) omit the sign byte, so both sides are compared as magnitudes (X.690 §8.3.2).
 pub(crate) fn matches_sid(cert: &Certificate, sid: &SignerIdentifier<'_>) -> bool {
     match sid {
         SignerIdentifier::IssuerAndSerialNumber { issuer, serial } => {
-            let start = serial.iter().position(|b| *b != 0).unwrap_or(serial.len());
-            cert.issuer_der() == *issuer
-                && cert.serial.as_slice() == serial.get(start..).unwrap_or_default()
+            cert.issuer_der() == *issuer && cert.serial_magnitude() == strip_sign_bytes(serial)
         }
         SignerIdentifier::SubjectKeyIdentifier(ski) => {
             cert.subject_key_id.as_deref() == Some(ski.as_ref())
         }
     }
+}
+
+/// How the signer certificate of a SignerInfo was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerMatch {
+    /// The signer identifier names the certificate (RFC 5652 §5.3).
+    Identifier,
+    /// Field deviation: the identifier names no candidate byte for byte (issuer RDNs in
+    /// another order, a differently encoded serial); the candidate whose key verifies the
+    /// signature is the signer.
+    KeyVerifiesSignature,
+}
+
+/// The candidate a SignerInfo names or, failing that, the candidate whose key verifies its
+/// signature (`docs/verify.md`, trust policy: passports in the field deviate from the letter).
+pub(crate) fn find_signer<'c>(
+    sd: &SignedData<'_>,
+    si: &SignerInfo<'_>,
+    candidates: impl IntoIterator<Item = &'c Certificate> + Clone,
+) -> Option<(&'c Certificate, SignerMatch)> {
+    if let Some(c) = candidates
+        .clone()
+        .into_iter()
+        .find(|c| matches_sid(c, &si.sid))
+    {
+        return Some((c, SignerMatch::Identifier));
+    }
+    candidates
+        .into_iter()
+        .find(|c| {
+            c.public_key()
+                .is_ok_and(|key| sd.verify_signer(si, key).is_ok())
+        })
+        .map(|c| (c, SignerMatch::KeyVerifiesSignature))
 }
 
 impl MasterList {
@@ -86,7 +121,7 @@ impl MasterList {
             .map_err(|e| bad(&e))?;
         let list = tlv::read_exact(&sd.econtent).map_err(|e| bad(&e))?;
         let fields = list
-            .expect(Tag::SEQUENCE)
+            .check_tag(Tag::SEQUENCE)
             .and_then(|l| l.children())
             .map_err(|e| bad(&e))?;
         let [_version, cert_list] = fields.as_slice() else {
@@ -95,7 +130,7 @@ impl MasterList {
             ));
         };
         let entries = cert_list
-            .expect(Tag::SET)
+            .check_tag(Tag::SET)
             .and_then(|s| s.children())
             .map_err(|e| bad(&e))?;
         if entries.len() > MAX_LIST_CERTIFICATES {
@@ -140,31 +175,28 @@ fn check_signature(
     embedded: &[Certificate],
     anchors: &[&Certificate],
 ) -> (MasterListSignature, Option<Certificate>) {
-    let signer = embedded
-        .iter()
-        .chain(anchors.iter().copied())
-        .find(|c| matches_sid(c, &si.sid))
-        .cloned();
-    let Some(signer) = signer else {
+    let found = find_signer(sd, si, embedded.iter().chain(anchors.iter().copied()));
+    let Some((signer, _)) = found else {
         return (
             MasterListSignature::Unverified {
                 signer: None,
-                reason: "signer certificate not found".into(),
+                reason: "no embedded or given certificate is named by the signer identifier \
+                         or verifies the signature"
+                    .into(),
             },
             None,
         );
+    };
+    let signer = signer.clone();
+    let unverified = |reason: String| MasterListSignature::Unverified {
+        signer: Some(signer.subject.clone()),
+        reason,
     };
     let key = match signer.public_key() {
         Ok(k) => k,
         Err(e) => {
             let reason = format!("signer key unusable: {e}");
-            return (
-                MasterListSignature::Unverified {
-                    signer: Some(signer.subject.clone()),
-                    reason,
-                },
-                Some(signer),
-            );
+            return (unverified(reason), Some(signer.clone()));
         }
     };
     if let Err(e) = sd.verify_signer(si, key) {
@@ -175,19 +207,19 @@ fn check_signature(
             Some(signer),
         );
     }
+    if let Err(e) = signer.check_master_list_signer_role() {
+        return (unverified(e.to_string()), Some(signer.clone()));
+    }
     let result = match chain_to_anchor(&signer, embedded, anchors, 0) {
         Some(anchor) => MasterListSignature::Verified {
             signer: signer.subject.clone(),
             anchor,
         },
-        None => MasterListSignature::Unverified {
-            signer: Some(signer.subject.clone()),
-            reason: if anchors.is_empty() {
-                "no master-list signer anchor given".into()
-            } else {
-                "the signer does not chain to any given certificate".into()
-            },
-        },
+        None => unverified(if anchors.is_empty() {
+            "no directly imported CSCA to verify the signer against".into()
+        } else {
+            "the signer does not chain to a directly imported CSCA".into()
+        }),
     };
     (result, Some(signer))
 }
@@ -199,16 +231,17 @@ fn chain_to_anchor(
     anchors: &[&Certificate],
     depth: usize,
 ) -> Option<String> {
+    // Only a CA may vouch: the anchor itself (a CSCA signing its own list directly) or a CA
+    // certificate that issued `cert` (ICAO 9303-12 §7.1.1).
     if let Some(a) = anchors
         .iter()
-        .find(|a| a.fingerprint() == cert.fingerprint())
+        .find(|a| a.fingerprint() == cert.fingerprint() && depth > 0)
     {
         return Some(a.subject.clone());
     }
-    if let Some(a) = anchors
-        .iter()
-        .find(|a| cert.names_issuer(a) && cert.verify_issued_by(a).is_ok())
-    {
+    if let Some(a) = anchors.iter().find(|a| {
+        a.check_csca_role().is_ok() && cert.names_issuer(a) && cert.verify_issued_by(a).is_ok()
+    }) {
         return Some(a.subject.clone());
     }
     if depth >= MAX_SIGNER_CHAIN || cert.is_self_issued() {
@@ -218,6 +251,7 @@ fn chain_to_anchor(
         .iter()
         .filter(|c| {
             c.fingerprint() != cert.fingerprint()
+                && c.check_csca_role().is_ok()
                 && cert.names_issuer(c)
                 && cert.verify_issued_by(c).is_ok()
         })

@@ -89,6 +89,9 @@ pub enum SourceReport {
 pub struct MasterListSummary {
     pub label: String,
     pub signature: MasterListSignature,
+    /// The operator's explicit opt-in (`--trust-unverified`) made an unverified list's CSCAs
+    /// trusted; recorded so that reports show it.
+    pub trusted_unverified: bool,
     pub signer: Option<String>,
     pub signing_time: Option<OffsetDateTime>,
     pub certificates: usize,
@@ -103,6 +106,9 @@ pub enum ChainError {
     NoIssuer,
     #[error("the DSC's signature does not verify with any matching CSCA ({0})")]
     BadSignature(CryptoError),
+    /// The certificates named as the DSC's issuer may not issue certificates.
+    #[error("the DSC's issuer is not a CA ({0})")]
+    IssuerNotCa(super::cert::RoleError),
 }
 
 /// A verified chain, nearest first: the CSCA (or link certificate) that signed the DSC, then
@@ -126,6 +132,7 @@ pub enum Revocation {
     NoCrl,
     Good {
         crl_this_update: OffsetDateTime,
+        crl_next_update: Option<OffsetDateTime>,
     },
     Revoked {
         date: OffsetDateTime,
@@ -148,16 +155,30 @@ pub struct TrustStore {
     explicit: Vec<usize>,
     crls: Vec<Crl>,
     master_lists: Vec<MasterListSummary>,
+    /// Load master lists whose signature is intact but not vouched for by a directly imported
+    /// CSCA (an explicit operator opt-in, `docs/verify.md` trust policy).
+    trust_unverified: bool,
     chain_cache: RwLock<HashMap<[u8; 32], ChainResult>>,
     /// Decoded Document Signer certificates by their DER, so a batch of passports from one
-    /// DSC decodes it once.
-    dsc_cache: RwLock<HashMap<Vec<u8>, Arc<Certificate>>>,
+    /// DSC decodes it once. Only certificates that signed a SOD and chained to a CSCA enter
+    /// ([`Self::remember_document_signer`]), so hostile SODs cannot fill it with junk.
+    dsc_cache: RwLock<DscCache>,
 }
 
-/// Entries kept in each cache before it is emptied (a bound on memory, not an LRU: DSCs
+/// The DSC decode cache, bounded in bytes of DER held.
+#[derive(Debug, Default)]
+struct DscCache {
+    entries: HashMap<Vec<u8>, Arc<Certificate>>,
+    bytes: usize,
+}
+
+/// Chain-cache entries kept before it is emptied (a bound on memory, not an LRU: DSCs
 /// rotate every few months, so a full cache means a long-running process, and clearing it
-/// merely costs one decode per DSC).
+/// merely costs one chain verification per DSC).
 const MAX_CACHED: usize = 16_384;
+/// Bytes of DSC DER (counted twice: key and decoded copy) kept in the decode cache before it
+/// is emptied; 4 MiB holds about a thousand typical 1.5 KiB DSCs.
+const MAX_DSC_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 impl TrustStore {
     pub fn new() -> Self {
@@ -174,6 +195,12 @@ impl TrustStore {
 
     pub fn certificates(&self) -> impl Iterator<Item = &Certificate> {
         self.certificates.iter().map(Arc::as_ref)
+    }
+
+    /// Opt-in: master lists whose signer does not chain to a directly imported CSCA still add
+    /// their CSCAs, and each such list is recorded as `trusted_unverified`. Off by default.
+    pub fn set_trust_unverified_master_lists(&mut self, trust: bool) {
+        self.trust_unverified = trust;
     }
 
     pub fn master_lists(&self) -> &[MasterListSummary] {
@@ -223,22 +250,45 @@ impl TrustStore {
         true
     }
 
-    /// Decodes a Document Signer certificate, through a cache keyed by its DER.
+    /// Decodes a Document Signer certificate, through a cache keyed by its DER. A decoded
+    /// certificate is not cached here; [`Self::remember_document_signer`] caches it once it
+    /// proved to be a chained signer.
     ///
     /// # Errors
     /// [`PkiError::Certificate`].
     pub fn document_signer(&self, der: &[u8]) -> Result<Arc<Certificate>, PkiError> {
-        if let Some(hit) = self.dsc_cache.read().ok().and_then(|c| c.get(der).cloned()) {
+        if let Some(hit) = self
+            .dsc_cache
+            .read()
+            .ok()
+            .and_then(|c| c.entries.get(der).cloned())
+        {
             return Ok(hit);
         }
-        let cert = Arc::new(Certificate::from_der(der)?);
-        if let Ok(mut cache) = self.dsc_cache.write() {
-            if cache.len() >= MAX_CACHED {
-                cache.clear();
-            }
-            cache.insert(der.to_vec(), Arc::clone(&cert));
+        Ok(Arc::new(Certificate::from_der(der)?))
+    }
+
+    /// Caches a Document Signer certificate that signed a SOD and chained to a CSCA of this
+    /// store. The cache holds at most [`MAX_DSC_CACHE_BYTES`]; when full it is emptied.
+    pub fn remember_document_signer(&self, cert: &Arc<Certificate>) {
+        let Ok(mut cache) = self.dsc_cache.write() else {
+            return;
+        };
+        if cache.entries.contains_key(cert.der()) {
+            return;
         }
-        Ok(cert)
+        let cost = 2 * cert.der().len();
+        if cache.bytes + cost > MAX_DSC_CACHE_BYTES {
+            cache.entries.clear();
+            cache.bytes = 0;
+        }
+        cache.bytes += cost;
+        cache.entries.insert(cert.der().to_vec(), Arc::clone(cert));
+    }
+
+    /// Bytes of DER the DSC decode cache holds (for tests and metrics).
+    pub fn dsc_cache_bytes(&self) -> usize {
+        self.dsc_cache.read().map_or(0, |c| c.bytes)
     }
 
     fn clear_cache(&mut self) {
@@ -247,9 +297,13 @@ impl TrustStore {
         }
     }
 
-    /// Loads a master list. Its signature is checked against `anchors` plus every certificate
-    /// loaded individually so far; the CSCAs are added unless the signature is `Invalid`
-    /// (an altered list is refused, an unvouched one is loaded and reported `unverified`).
+    /// Loads a master list (`docs/verify.md`, trust policy). Its signature is checked against
+    /// `anchors` plus every certificate loaded individually so far — never against CSCAs that
+    /// arrived by a master list. Its CSCAs are added only when the signature is `Verified`:
+    /// intact, by a signer with the master-list-signer extended key usage that chains to a
+    /// directly imported CSCA. An `Unverified` list adds nothing and is reported as such,
+    /// unless [`Self::set_trust_unverified_master_lists`] was switched on, which is recorded
+    /// in the summary. An `Invalid` (altered) list is refused.
     ///
     /// # Errors
     /// [`PkiError::MasterList`], or [`PkiError::MasterListSignatureInvalid`].
@@ -271,12 +325,17 @@ impl TrustStore {
             return Err(PkiError::MasterListSignatureInvalid(reason.clone()));
         }
         let total = list.certificates.len();
+        let verified = list.signature.is_verified();
+        let trusted_unverified = !verified && self.trust_unverified;
         let mut added = 0;
-        for cert in list.certificates {
-            added += usize::from(self.insert(cert, false));
+        if verified || trusted_unverified {
+            for cert in list.certificates {
+                added += usize::from(self.insert(cert, false));
+            }
         }
         let summary = MasterListSummary {
             label: label.to_owned(),
+            trusted_unverified,
             signer: list.signer.map(|s| s.subject),
             signature: list.signature,
             signing_time: list.signing_time,
@@ -433,9 +492,25 @@ impl TrustStore {
     }
 
     fn build_chain(&self, dsc: &Certificate) -> Result<Vec<usize>, ChainError> {
-        let candidates = self.issuer_candidates(dsc);
+        let mut candidates = self.issuer_candidates(dsc);
         if candidates.is_empty() {
             return Err(ChainError::NoIssuer);
+        }
+        // ICAO 9303-12 §7.1.1: only a CA certificate (CSCA or link) issues DSCs.
+        let mut role_error = None;
+        candidates.retain(|i| {
+            self.certificates
+                .get(*i)
+                .is_some_and(|c| match c.check_csca_role() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        role_error.get_or_insert(e);
+                        false
+                    }
+                })
+        });
+        if let (true, Some(e)) = (candidates.is_empty(), role_error) {
+            return Err(ChainError::IssuerNotCa(e));
         }
         let mut last_error = CryptoError::BadSignature;
         for idx in candidates {
@@ -466,10 +541,9 @@ impl TrustStore {
             }
             let next = self.issuer_candidates(cert).into_iter().find(|i| {
                 !path.contains(i)
-                    && self
-                        .certificates
-                        .get(*i)
-                        .is_some_and(|c| cert.verify_issued_by(c).is_ok())
+                    && self.certificates.get(*i).is_some_and(|c| {
+                        c.check_csca_role().is_ok() && cert.verify_issued_by(c).is_ok()
+                    })
             });
             match next {
                 Some(n) => {
@@ -495,6 +569,7 @@ impl TrustStore {
             }
             status = Revocation::Good {
                 crl_this_update: crl.this_update,
+                crl_next_update: crl.next_update,
             };
         }
         status

@@ -22,6 +22,7 @@ pub mod fixed_keys;
 pub mod jpeg;
 pub mod keys;
 pub mod lds;
+pub mod masterlist;
 pub mod sod;
 pub mod x509;
 
@@ -136,6 +137,44 @@ pub enum Failure {
     BrokenSodSignature,
     /// The SignerInfo names a signature algorithm outside the eMRTD profile (Ed25519).
     UnsupportedAlgorithm,
+    /// The SOD is signed by a CA certificate (basicConstraints cA=true) the CSCA issued,
+    /// not by an end-entity DSC.
+    SignedByCaCertificate,
+    /// The SOD is signed by a Master List Signer certificate the CSCA issued.
+    SignedByMasterListSigner,
+    /// The "CSCA" is an end-entity certificate (no cA, no keyCertSign).
+    CscaNotCa,
+}
+
+/// A way real passports depart from the letter of ICAO 9303 / RFC 5652 (public issue
+/// trackers of passport-reading projects, BSI TR-03105 part 5.1), or a structural defect to
+/// test that a failure names its cause. Each variant says whether a verifier must accept it
+/// (`docs/verify.md`, trust policy: passports in the field deviate from the letter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Deviation {
+    /// Genuine: the DSC's serial has its top bit set, so its DER INTEGER starts with a 0x00
+    /// sign byte (about half of all serials); the SignerInfo copies it exactly.
+    SerialTopBit,
+    /// Genuine: as [`Self::SerialTopBit`], but the SignerInfo's serial omits the sign byte.
+    SerialWithoutSignByte,
+    /// Genuine: eContentType (and the contentType attribute) `id-data` over an
+    /// LDSSecurityObject.
+    EContentTypeIdData,
+    /// Genuine: the signer identifier's issuer lists the RDNs in another order than the
+    /// embedded DSC.
+    IssuerRdnsReordered,
+    /// Genuine: no `signingTime` signed attribute (it is optional in ICAO 9303-10).
+    NoSigningTime,
+    /// Genuine: the SOD embeds the CSCA before the DSC.
+    ExtraCertificates,
+    /// Genuine: the CSCA has keyUsage keyCertSign but no basicConstraints.
+    CscaWithoutBasicConstraints,
+    /// Genuine: the CSCA has basicConstraints cA=true but no keyUsage.
+    CscaWithoutKeyUsage,
+    /// Defect, refused naming its cause: the only embedded certificate cannot be parsed.
+    UnparseableEmbeddedCertificate,
+    /// Defect, refused: the signed attributes lack contentType (RFC 5652 §5.3, §11.1).
+    NoContentTypeAttribute,
 }
 
 /// The chip's active-authentication key.
@@ -316,6 +355,7 @@ pub struct TestPassportBuilder {
     at: Option<OffsetDateTime>,
     dsc_country: Option<String>,
     ber_sod: bool,
+    deviations: Vec<Deviation>,
 }
 
 impl Default for TestPassportBuilder {
@@ -333,6 +373,7 @@ impl Default for TestPassportBuilder {
             at: None,
             dsc_country: None,
             ber_sod: false,
+            deviations: Vec::new(),
         }
     }
 }
@@ -411,6 +452,16 @@ impl TestPassportBuilder {
     pub fn ber_indefinite_sod(mut self) -> Self {
         self.ber_sod = true;
         self
+    }
+
+    /// Builds the passport with this field deviation or defect.
+    pub fn deviation(mut self, deviation: Deviation) -> Self {
+        self.deviations.push(deviation);
+        self
+    }
+
+    fn deviates(&self, deviation: Deviation) -> bool {
+        self.deviations.contains(&deviation)
     }
 
     fn has(&self, failure: Failure) -> bool {
@@ -499,10 +550,20 @@ impl TestPassportBuilder {
             common_name: format!("idgate test document signer {dsc_country}"),
         };
         let year = Duration::days(365);
+        let csca_kind = if self.has(Failure::CscaNotCa) {
+            CertKind::DocumentSigner
+        } else if self.deviates(Deviation::CscaWithoutBasicConstraints) {
+            CertKind::CscaWithoutBasicConstraints
+        } else if self.deviates(Deviation::CscaWithoutKeyUsage) {
+            CertKind::CscaWithoutKeyUsage
+        } else {
+            CertKind::Csca
+        };
         let csca = |key: &SigningKey, spki: &[u8], serial: u64| {
             x509::issue(&CertSpec {
-                kind: CertKind::Csca,
+                kind: csca_kind,
                 serial,
+                reversed_issuer: false,
                 subject: &csca_name,
                 issuer: &csca_name,
                 subject_spki: spki,
@@ -527,9 +588,24 @@ impl TestPassportBuilder {
         } else {
             (at - Duration::days(30), at + 3 * year)
         };
+        let dsc_kind = if self.has(Failure::SignedByCaCertificate) {
+            CertKind::Csca
+        } else if self.has(Failure::SignedByMasterListSigner) {
+            CertKind::MasterListSigner
+        } else {
+            CertKind::DocumentSigner
+        };
+        let top_bit = self.deviates(Deviation::SerialTopBit)
+            || self.deviates(Deviation::SerialWithoutSignByte);
         let dsc_der = x509::issue(&CertSpec {
-            kind: CertKind::DocumentSigner,
-            serial: 0x1D6A_7E00_0000_0002,
+            kind: dsc_kind,
+            // With the top bit set, DER needs a 0x00 sign byte (X.690 §8.3.2).
+            serial: if top_bit {
+                0x9D6A_7E00_0000_0002
+            } else {
+                0x1D6A_7E00_0000_0002
+            },
+            reversed_issuer: false,
             subject: &dsc_name,
             issuer: &csca_name,
             subject_spki: &dsc_spki,
@@ -653,6 +729,12 @@ impl TestPassportBuilder {
             break_signature: self.has(Failure::BrokenSodSignature),
             unsupported_algorithm: self.has(Failure::UnsupportedAlgorithm),
             ber_indefinite: self.ber_sod,
+            deviations: &self.deviations,
+            extra_certificates: &if self.deviates(Deviation::ExtraCertificates) {
+                vec![issuing_csca_der.clone()]
+            } else {
+                Vec::new()
+            },
         })?;
 
         let (mut dg1, mut dg2, mut dg14, mut dg15) = (dg1, dg2, dg14, dg15);

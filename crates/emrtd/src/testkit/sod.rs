@@ -19,6 +19,8 @@ const ID_SIGNING_TIME: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09,
 const ID_LDS_SECURITY_OBJECT: &[u8] = &[0x67, 0x81, 0x08, 0x01, 0x01, 0x01];
 /// `id-Ed25519` (RFC 8410): a real algorithm the eMRTD profile does not allow.
 const ID_ED25519: &[u8] = &[0x2B, 0x65, 0x70];
+/// `id-data` 1.2.840.113549.1.7.1.
+const ID_DATA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x01];
 
 /// How the SOD is signed and encoded.
 pub struct SodSpec<'a> {
@@ -35,6 +37,10 @@ pub struct SodSpec<'a> {
     pub unsupported_algorithm: bool,
     /// BER with indefinite lengths and a segmented eContent.
     pub ber_indefinite: bool,
+    /// Field and security deviations (see [`super::Deviation`]).
+    pub deviations: &'a [super::Deviation],
+    /// Certificates embedded before the DSC.
+    pub extra_certificates: &'a [Vec<u8>],
 }
 
 /// `LDSSecurityObject ::= SEQUENCE { version 0, hashAlgorithm, dataGroupHashValues }`.
@@ -62,19 +68,28 @@ fn attribute(oid: &[u8], value: &[u8]) -> Vec<u8> {
 /// # Errors
 /// [`TestkitError::Key`] when signing fails, [`TestkitError::Input`] for a malformed DSC.
 pub fn build(spec: &SodSpec<'_>) -> Result<Vec<u8>, TestkitError> {
+    use super::Deviation as D;
+    let has = |d: D| spec.deviations.contains(&d);
     let lds = lds_security_object(spec.lds_hash, spec.data_groups);
+    let content_type = if has(D::EContentTypeIdData) {
+        ID_DATA
+    } else {
+        ID_LDS_SECURITY_OBJECT
+    };
 
-    let mut attrs = [
-        attribute(
+    let mut attrs = vec![attribute(
+        ID_MESSAGE_DIGEST,
+        &tlv::encode(Tag(0x04), &spec.signature_hash.digest(&lds)),
+    )];
+    if !has(D::NoContentTypeAttribute) {
+        attrs.push(attribute(
             ID_CONTENT_TYPE,
-            &tlv::encode(Tag(0x06), ID_LDS_SECURITY_OBJECT),
-        ),
-        attribute(
-            ID_MESSAGE_DIGEST,
-            &tlv::encode(Tag(0x04), &spec.signature_hash.digest(&lds)),
-        ),
-        attribute(ID_SIGNING_TIME, &time_der(spec.signing_time)),
-    ];
+            &tlv::encode(Tag(0x06), content_type),
+        ));
+    }
+    if !has(D::NoSigningTime) {
+        attrs.push(attribute(ID_SIGNING_TIME, &time_der(spec.signing_time)));
+    }
     attrs.sort(); // DER SET OF order (X.690 §11.6)
     let attrs = attrs.concat();
     // The signature covers the attributes encoded as a SET (RFC 5652 §5.4).
@@ -108,11 +123,32 @@ pub fn build(spec: &SodSpec<'_>) -> Result<Vec<u8>, TestkitError> {
     let (Some(serial), Some(issuer)) = (tbs_fields.get(1), tbs_fields.get(3)) else {
         return Err(TestkitError::Input("DSC tbs fields"));
     };
-    let mut sid = issuer.raw.to_vec();
-    sid.extend_from_slice(serial.raw);
+    let mut sid = if has(D::IssuerRdnsReordered) {
+        // The same RDNs, reversed: another name byte for byte.
+        let mut rdns: Vec<&[u8]> = issuer
+            .children()
+            .map_err(bad)?
+            .iter()
+            .map(|r| r.raw)
+            .collect();
+        rdns.reverse();
+        tlv::encode(Tag(0x30), &rdns.concat())
+    } else {
+        issuer.raw.to_vec()
+    };
+    if has(D::SerialWithoutSignByte) {
+        let magnitude = serial
+            .content
+            .strip_prefix(&[0x00])
+            .unwrap_or(serial.content);
+        sid.extend(tlv::encode(Tag(0x02), magnitude));
+    } else {
+        sid.extend_from_slice(serial.raw);
+    }
+    let sid = tlv::encode(Tag(0x30), &sid);
 
     let mut signer_info = tlv::encode(Tag(0x02), &[0x01]);
-    signer_info.extend(tlv::encode(Tag(0x30), &sid));
+    signer_info.extend(sid);
     signer_info.extend(digest_algorithm_der(spec.signature_hash));
     signer_info.extend(tlv::encode(Tag(0xA0), &attrs));
     signer_info.extend(signature_algorithm);
@@ -126,15 +162,28 @@ pub fn build(spec: &SodSpec<'_>) -> Result<Vec<u8>, TestkitError> {
     }
     let digest_algs = digest_algs.concat();
 
-    if spec.ber_indefinite {
-        return Ok(build_ber(&digest_algs, &lds, spec.dsc_der, &signer_info));
+    let mut certificates = spec.extra_certificates.concat();
+    if has(D::UnparseableEmbeddedCertificate) {
+        // A SEQUENCE that is no Certificate (one field instead of three).
+        certificates.extend(tlv::encode(Tag(0x30), &tlv::encode(Tag(0x02), &[0x01])));
+    } else {
+        certificates.extend_from_slice(spec.dsc_der);
     }
-    let mut encap = tlv::encode(Tag(0x06), ID_LDS_SECURITY_OBJECT);
+    if spec.ber_indefinite {
+        return Ok(build_ber(
+            content_type,
+            &digest_algs,
+            &lds,
+            &certificates,
+            &signer_info,
+        ));
+    }
+    let mut encap = tlv::encode(Tag(0x06), content_type);
     encap.extend(tlv::encode(Tag(0xA0), &tlv::encode(Tag(0x04), &lds)));
     let mut signed_data = tlv::encode(Tag(0x02), &[0x03]);
     signed_data.extend(tlv::encode(Tag(0x31), &digest_algs));
     signed_data.extend(tlv::encode(Tag(0x30), &encap));
-    signed_data.extend(tlv::encode(Tag(0xA0), spec.dsc_der));
+    signed_data.extend(tlv::encode(Tag(0xA0), &certificates));
     signed_data.extend(tlv::encode(Tag(0x31), &signer_info));
     let mut content_info = tlv::encode(Tag(0x06), ID_SIGNED_DATA);
     content_info.extend(tlv::encode(
@@ -158,12 +207,18 @@ fn indefinite(tag: &[u8], content: &[u8]) -> Vec<u8> {
 
 /// The same SignedData with indefinite lengths on every constructed level down to the eContent,
 /// which is a constructed OCTET STRING of two segments (as `openssl cms -stream` writes it).
-fn build_ber(digest_algs: &[u8], lds: &[u8], dsc: &[u8], signer_info: &[u8]) -> Vec<u8> {
+fn build_ber(
+    content_type: &[u8],
+    digest_algs: &[u8],
+    lds: &[u8],
+    dsc: &[u8],
+    signer_info: &[u8],
+) -> Vec<u8> {
     let (first, second) = lds.split_at(lds.len() / 2);
     let mut segments = tlv::encode(Tag(0x04), first);
     segments.extend(tlv::encode(Tag(0x04), second));
     let econtent = indefinite(&[0x24], &segments);
-    let mut encap = tlv::encode(Tag(0x06), ID_LDS_SECURITY_OBJECT);
+    let mut encap = tlv::encode(Tag(0x06), content_type);
     encap.extend(indefinite(&[0xA0], &econtent));
     let mut signed_data = tlv::encode(Tag(0x02), &[0x03]);
     signed_data.extend(tlv::encode(Tag(0x31), digest_algs));

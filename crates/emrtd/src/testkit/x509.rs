@@ -21,15 +21,28 @@ pub struct Name {
 
 impl Name {
     pub fn der(&self) -> Vec<u8> {
+        tlv::encode(Tag(0x30), &self.rdns().concat())
+    }
+
+    /// The same RDNs in reverse order (`CN, O, C`): a different name byte for byte, the same
+    /// set of attributes.
+    pub fn der_reversed(&self) -> Vec<u8> {
+        let mut rdns = self.rdns();
+        rdns.reverse();
+        tlv::encode(Tag(0x30), &rdns.concat())
+    }
+
+    fn rdns(&self) -> Vec<Vec<u8>> {
         let rdn = |oid: &[u8], tag: u32, value: &str| {
             let mut atv = tlv::encode(Tag(0x06), oid);
             atv.extend(tlv::encode(Tag(tag), value.as_bytes()));
             tlv::encode(Tag(0x31), &tlv::encode(Tag(0x30), &atv))
         };
-        let mut body = rdn(&[0x55, 0x04, 0x06], 0x13, &self.country);
-        body.extend(rdn(&[0x55, 0x04, 0x0A], 0x0C, &self.organization));
-        body.extend(rdn(&[0x55, 0x04, 0x03], 0x0C, &self.common_name));
-        tlv::encode(Tag(0x30), &body)
+        vec![
+            rdn(&[0x55, 0x04, 0x06], 0x13, &self.country),
+            rdn(&[0x55, 0x04, 0x0A], 0x0C, &self.organization),
+            rdn(&[0x55, 0x04, 0x03], 0x0C, &self.common_name),
+        ]
     }
 }
 
@@ -93,13 +106,31 @@ pub fn key_identifier(spki_der: &[u8]) -> Vec<u8> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertKind {
     Csca,
+    /// A CSCA without basicConstraints (keyUsage keyCertSign only), as some real CSCAs are.
+    CscaWithoutBasicConstraints,
+    /// A CSCA without keyUsage (basicConstraints cA only), as some real CSCAs are.
+    CscaWithoutKeyUsage,
     DocumentSigner,
+    /// A Master List Signer: digitalSignature and the extended key usage 2.23.136.1.1.3
+    /// (ICAO 9303-12 §7.1.1.3).
+    MasterListSigner,
+}
+
+impl CertKind {
+    fn is_ca(self) -> bool {
+        matches!(
+            self,
+            Self::Csca | Self::CscaWithoutBasicConstraints | Self::CscaWithoutKeyUsage
+        )
+    }
 }
 
 /// Everything a certificate needs.
 pub struct CertSpec<'a> {
     pub kind: CertKind,
     pub serial: u64,
+    /// Order of the issuer name's RDNs reversed (the signature still covers it).
+    pub reversed_issuer: bool,
     pub subject: &'a Name,
     pub issuer: &'a Name,
     pub subject_spki: &'a [u8],
@@ -127,11 +158,21 @@ pub fn issue(spec: &CertSpec<'_>) -> Result<Vec<u8>, TestkitError> {
     exts.extend(extension(&[0x55, 0x1D, 0x23], false, &aki));
     let ski = tlv::encode(Tag(0x04), &key_identifier(spec.subject_spki));
     exts.extend(extension(&[0x55, 0x1D, 0x0E], false, &ski));
-    let key_usage: &[u8] = match spec.kind {
-        CertKind::Csca => &[0x03, 0x02, 0x01, 0x06], // keyCertSign, cRLSign
-        CertKind::DocumentSigner => &[0x03, 0x02, 0x07, 0x80], // digitalSignature
+    let key_usage: Option<&[u8]> = match spec.kind {
+        CertKind::Csca | CertKind::CscaWithoutBasicConstraints => Some(&[0x03, 0x02, 0x01, 0x06]), // keyCertSign, cRLSign
+        CertKind::CscaWithoutKeyUsage => None,
+        CertKind::DocumentSigner | CertKind::MasterListSigner => Some(&[0x03, 0x02, 0x07, 0x80]), // digitalSignature
     };
-    exts.extend(extension(&[0x55, 0x1D, 0x0F], true, key_usage));
+    if let Some(key_usage) = key_usage {
+        exts.extend(extension(&[0x55, 0x1D, 0x0F], true, key_usage));
+    }
+    if spec.kind == CertKind::MasterListSigner {
+        let eku = tlv::encode(
+            Tag(0x30),
+            &tlv::encode(Tag(0x06), &[0x67, 0x81, 0x08, 0x01, 0x01, 0x03]),
+        );
+        exts.extend(extension(&[0x55, 0x1D, 0x25], false, &eku));
+    }
     let mut pkup = tlv::encode(Tag(0x80), generalized_time(spec.not_before).as_bytes());
     pkup.extend(tlv::encode(
         Tag(0x81),
@@ -142,9 +183,11 @@ pub fn issue(spec: &CertSpec<'_>) -> Result<Vec<u8>, TestkitError> {
         false,
         &tlv::encode(Tag(0x30), &pkup),
     ));
-    if spec.kind == CertKind::Csca {
-        let bc = tlv::encode(Tag(0x30), &[0x01, 0x01, 0xFF, 0x02, 0x01, 0x00]);
-        exts.extend(extension(&[0x55, 0x1D, 0x13], true, &bc));
+    if spec.kind.is_ca() {
+        if spec.kind != CertKind::CscaWithoutBasicConstraints {
+            let bc = tlv::encode(Tag(0x30), &[0x01, 0x01, 0xFF, 0x02, 0x01, 0x00]);
+            exts.extend(extension(&[0x55, 0x1D, 0x13], true, &bc));
+        }
     } else {
         // DocumentTypeList ::= SEQUENCE { version 0, docTypeList SET OF PrintableString }.
         let mut dtl = tlv::encode(Tag(0x02), &[0x00]);
@@ -175,7 +218,11 @@ pub fn issue(spec: &CertSpec<'_>) -> Result<Vec<u8>, TestkitError> {
         &der_uint(&spec.serial.to_be_bytes()),
     ));
     tbs.extend(&sig_alg);
-    tbs.extend(spec.issuer.der());
+    tbs.extend(if spec.reversed_issuer {
+        spec.issuer.der_reversed()
+    } else {
+        spec.issuer.der()
+    });
     let mut validity = time_der(spec.not_before);
     validity.extend(time_der(spec.not_after));
     tbs.extend(tlv::encode(Tag(0x30), &validity));
