@@ -412,8 +412,8 @@ fn malaysian_3des_bac_channel_carries_the_chip_authentication_setup_as_recorded(
 #[test]
 fn aes_response_checked_one_ssc_step_late_is_refused() {
     // The chip's answer to SELECT was MACed with SSC 2; a terminal that skipped a step (SSC 3)
-    // must not accept it.
-    let mut terminal = channel(SmCipher::Aes128, AT.ks_enc, AT.ks_mac, 1);
+    // must not accept it (the channel increments before checking: 2 → 3).
+    let mut terminal = channel(SmCipher::Aes128, AT.ks_enc, AT.ks_mac, 2);
     assert_eq!(
         terminal.unwrap_response(&hex(AT.select_dg14_response)),
         Err(SmError::BadMac)
