@@ -30,17 +30,6 @@ fn hex(s: &str) -> Vec<u8> {
     hex::decode(s.split_whitespace().collect::<String>()).unwrap()
 }
 
-/// The one call into the verifier: a recorded challenge and answer, checked without any claim
-/// about freshness (the challenges below were issued by someone else, long ago).
-fn verify_recorded(
-    spki: &[u8],
-    challenge: &[u8],
-    signature: &[u8],
-    algorithm: Option<&ObjectIdentifier>,
-) -> Result<AaMechanism, AaError> {
-    active::verify(spki, challenge, signature, algorithm)
-}
-
 /// The SubjectPublicKeyInfo inside a DG15 (`6F L SPKI`, ICAO 9303-10 §4.7.15).
 fn spki_of_dg15(dg15: &[u8]) -> Vec<u8> {
     let outer = emrtd::tlv::read_exact(dg15).unwrap();
@@ -89,7 +78,7 @@ const PYMRTD_ANSWERS: [(&str, &str); 4] = [
 fn real_passport_rsa_answers_verify() {
     let spki = spki_of_dg15(&hex(PYMRTD_DG15));
     for (challenge, signature) in PYMRTD_ANSWERS {
-        let mechanism = verify_recorded(&spki, &hex(challenge), &hex(signature), None)
+        let mechanism = active::verify_recorded(&spki, &hex(challenge), &hex(signature), None)
             .unwrap_or_else(|err| panic!("answer to {challenge} refused: {err}"));
         assert_eq!(
             mechanism,
@@ -107,7 +96,7 @@ fn real_passport_rsa_answer_to_another_challenge_is_refused() {
     let (_, first_signature) = PYMRTD_ANSWERS[0];
     let (second_challenge, _) = PYMRTD_ANSWERS[1];
     assert_eq!(
-        verify_recorded(&spki, &hex(second_challenge), &hex(first_signature), None),
+        active::verify_recorded(&spki, &hex(second_challenge), &hex(first_signature), None),
         Err(AaError::HashMismatch)
     );
 }
@@ -118,7 +107,7 @@ fn real_passport_rsa_answer_with_one_flipped_bit_is_refused() {
     let (challenge, signature) = PYMRTD_ANSWERS[2];
     let mut signature = hex(signature);
     signature[64] ^= 0x01;
-    assert!(verify_recorded(&spki, &hex(challenge), &signature, None).is_err());
+    assert!(active::verify_recorded(&spki, &hex(challenge), &signature, None).is_err());
 }
 
 #[test]
@@ -127,7 +116,7 @@ fn real_passport_rsa_answer_is_refused_when_dg14_announces_another_hash() {
     let (challenge, signature) = PYMRTD_ANSWERS[3];
     let sha256_with_rsa = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
     assert_eq!(
-        verify_recorded(
+        active::verify_recorded(
             &spki,
             &hex(challenge),
             &hex(signature),
@@ -158,7 +147,7 @@ fn bouncy_castle_iso9796_2_partial_recovery_vector_verifies() {
          763D2EBFD12AC8E51D7061AFCA1A53DEDEC7B9A617472A78C952CCC72467AE008E5F132994",
     );
     assert_eq!(
-        verify_recorded(&spki, &[0u8; 8], &signature, None),
+        active::verify_recorded(&spki, &[0u8; 8], &signature, None),
         Ok(AaMechanism::RsaIso9796_2 {
             modulus_bits: 1024,
             hash: HashAlgorithm::Sha1
@@ -190,7 +179,7 @@ const GMRTD_SIGNATURE: &str = "474256306840c0ab1b63c10e1c26bdfef4a0dd843920283cc
 fn real_chip_rsa_1792_sha256_answer_verifies() {
     let spki = spki_of_dg15(&hex(GMRTD_DG15));
     assert_eq!(
-        verify_recorded(&spki, &hex(GMRTD_CHALLENGE), &hex(GMRTD_SIGNATURE), None),
+        active::verify_recorded(&spki, &hex(GMRTD_CHALLENGE), &hex(GMRTD_SIGNATURE), None),
         Ok(AaMechanism::RsaIso9796_2 {
             modulus_bits: 1792,
             hash: HashAlgorithm::Sha256
@@ -202,7 +191,7 @@ fn real_chip_rsa_1792_sha256_answer_verifies() {
 fn real_chip_rsa_1792_answer_is_refused_under_another_passports_key() {
     let other = spki_of_dg15(&hex(PYMRTD_DG15));
     assert_eq!(
-        verify_recorded(&other, &hex(GMRTD_CHALLENGE), &hex(GMRTD_SIGNATURE), None),
+        active::verify_recorded(&other, &hex(GMRTD_CHALLENGE), &hex(GMRTD_SIGNATURE), None),
         Err(AaError::SignatureLength)
     );
 }
@@ -276,7 +265,7 @@ const P384_SHA384: EcdsaVector = EcdsaVector {
 
 fn verify_ecdsa(v: &EcdsaVector) -> Result<AaMechanism, AaError> {
     let oid = active::ecdsa_plain_oid(v.hash);
-    verify_recorded(
+    active::verify_recorded(
         &hex(v.spki),
         &hex(v.challenge),
         &hex(v.signature),
@@ -324,7 +313,7 @@ fn ecdsa_signature_with_r_and_s_swapped_is_refused() {
     signature.rotate_left(32);
     let oid = active::ecdsa_plain_oid(HashAlgorithm::Sha256);
     assert_eq!(
-        verify_recorded(
+        active::verify_recorded(
             &hex(BRAINPOOL_P256_SHA256.spki),
             &hex(BRAINPOOL_P256_SHA256.challenge),
             &signature,
