@@ -10,10 +10,58 @@ use crate::api_key::Environment;
 use crate::id::{AttemptId, EventId, OrgId, SessionId};
 use crate::time::Timestamp;
 
-/// Event types, named as in webhooks.md "Event types". The wire crate owns the enum: the names
-/// are part of the delivery format that receivers parse, and one definition means the stored
-/// type, subscriptions and the payload can never disagree.
-pub use idgate_webhook::EventType;
+/// The six event types of webhooks.md "Event types", by their dotted wire names. Defined here,
+/// once, for the stored events, endpoint subscriptions and the delivery payload alike (the wire
+/// crate `idgate-webhook` re-exports it), so the three can never disagree. Exhaustive on
+/// purpose: a type added here does not compile until the wire crate gives it its `data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "verification.session.in_progress")]
+    SessionInProgress,
+    #[serde(rename = "verification.attempt.failed")]
+    AttemptFailed,
+    #[serde(rename = "verification.session.succeeded")]
+    SessionSucceeded,
+    #[serde(rename = "verification.session.failed")]
+    SessionFailed,
+    #[serde(rename = "verification.session.cancelled")]
+    SessionCancelled,
+    #[serde(rename = "verification.session.expired")]
+    SessionExpired,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] = [
+        Self::SessionInProgress,
+        Self::AttemptFailed,
+        Self::SessionSucceeded,
+        Self::SessionFailed,
+        Self::SessionCancelled,
+        Self::SessionExpired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SessionInProgress => "verification.session.in_progress",
+            Self::AttemptFailed => "verification.attempt.failed",
+            Self::SessionSucceeded => "verification.session.succeeded",
+            Self::SessionFailed => "verification.session.failed",
+            Self::SessionCancelled => "verification.session.cancelled",
+            Self::SessionExpired => "verification.session.expired",
+        }
+    }
+
+    /// Parses a dotted name (endpoint subscriptions, event filters).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One event as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,8 +5,15 @@
 //!
 //! This is a deliberately strict subset of RFC 3986: printable ASCII only (other characters must
 //! be percent-encoded), no user info, a DNS name or IP literal as host, an optional numeric port.
+//!
+//! One parser decides what a URL means: the WHATWG URL Standard's, from the `url` crate, which is
+//! also the parser the delivery client (reqwest) connects with. The strict checks above only
+//! refuse; the scheme and host that policies judge are the ones `url` reports. A second,
+//! hand-written reading of the host would disagree with the client exactly where it matters:
+//! `https://0x7f.1/` and `https://2130706433/` are DNS names to a label check but 127.0.0.1 to
+//! the client. The webhook sender's SSRF guard judges the parsed host of this same function.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -14,13 +21,15 @@ pub enum Scheme {
     Https,
 }
 
-/// The parts of a valid URL that policies look at.
+/// The parts of a valid URL that policies look at, and the parsed URL itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
     pub scheme: Scheme,
-    /// Lower-cased; IPv6 literals keep their brackets.
+    /// As the URL Standard serializes it: lower-cased, IPv4 in dotted decimal whatever its
+    /// spelling (`0x7f.1` is `127.0.0.1`), IPv6 literals in brackets.
     pub host: String,
     pub has_fragment: bool,
+    url: url::Url,
 }
 
 /// Why a URL was refused; [`UrlProblem::reason`] completes "Invalid `<field>`: …".
@@ -88,23 +97,49 @@ impl HttpUrl {
         if !valid_host(host) {
             return Err(UrlProblem::MalformedHost);
         }
+        // The meaning comes from the URL Standard's parser (see the module docs); names such as
+        // `999.1.1.1` that it reads as a malformed IPv4 address are refused here.
+        let parsed = url::Url::parse(url).map_err(|_| UrlProblem::MalformedHost)?;
+        let host = match parsed.host() {
+            Some(url::Host::Domain(name)) => name.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+            None => return Err(UrlProblem::MalformedHost),
+        };
         Ok(Self {
             scheme,
-            host: host.to_owned(),
-            has_fragment: rest.contains('#'),
+            host,
+            has_fragment: parsed.fragment().is_some(),
+            url: parsed,
         })
     }
 
-    /// `localhost`, `*.localhost` (RFC 6761 §6.3) or a loopback IP literal.
+    /// The host as the URL Standard parsed it: the name or address a client connects to.
+    pub fn host(&self) -> Option<url::Host<&str>> {
+        self.url.host()
+    }
+
+    /// The parsed URL, for the HTTP client.
+    pub fn as_url(&self) -> &url::Url {
+        &self.url
+    }
+
+    pub fn into_url(self) -> url::Url {
+        self.url
+    }
+
+    /// `localhost`, `*.localhost` (RFC 6761 §6.3, with or without the root's trailing dot) or a
+    /// loopback IP address in any spelling the URL Standard accepts.
     pub fn is_loopback(&self) -> bool {
-        let host = self.host.as_str();
-        if host == "localhost" || host.ends_with(".localhost") {
-            return true;
+        match self.host() {
+            Some(url::Host::Domain(name)) => {
+                let name = name.strip_suffix('.').unwrap_or(name);
+                name == "localhost" || name.ends_with(".localhost")
+            }
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
         }
-        if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            return inner.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
-        }
-        host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
     }
 }
 
@@ -127,11 +162,13 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
 }
 
 /// An IPv6 literal in brackets, or dot-separated labels of letters, digits, `-` and `_` (seen in
-/// real service names) of at most 63 characters each, 253 in all (RFC 1035 §2.3.4).
+/// real service names) of at most 63 characters each, 253 in all (RFC 1035 §2.3.4), optionally
+/// ending in the root's dot (`example.com.`, the absolute form RFC 1034 §3.1 allows).
 fn valid_host(host: &str) -> bool {
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return inner.parse::<Ipv6Addr>().is_ok();
     }
+    let host = host.strip_suffix('.').unwrap_or(host);
     !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|label| {
@@ -205,5 +242,36 @@ mod tests {
         ] {
             assert!(!parse(url).unwrap().is_loopback(), "{url}");
         }
+    }
+
+    /// These spellings passed the label check as DNS names, while the delivery client's parser
+    /// (the URL Standard's) connects to 127.0.0.1: the host judged must be the host reached.
+    #[test]
+    fn numeric_hosts_are_judged_as_the_address_the_client_connects_to() {
+        for url in [
+            "https://0x7f.1/",
+            "https://2130706433/",
+            "https://0177.0.0.1/",
+            "https://127.1/",
+        ] {
+            let parsed = parse(url).unwrap();
+            assert_eq!(parsed.host, "127.0.0.1", "{url}");
+            assert!(parsed.is_loopback(), "{url}");
+        }
+    }
+
+    #[test]
+    fn an_absolute_name_with_the_root_dot_is_the_same_host() {
+        let parsed = parse("https://LOCALHOST./hook").unwrap();
+        assert!(parsed.is_loopback());
+        assert_eq!(
+            parse("https://hooks.example.com./").unwrap().host,
+            "hooks.example.com."
+        );
+    }
+
+    #[test]
+    fn a_name_the_url_standard_reads_as_a_bad_ipv4_address_is_malformed() {
+        assert_eq!(parse("https://999.1.1.1/"), Err(UrlProblem::MalformedHost));
     }
 }

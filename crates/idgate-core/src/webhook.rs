@@ -16,7 +16,7 @@ use crate::event::EventType;
 use crate::id::{DeliveryId, EncryptionKeyId, EndpointId, EventId, OrgId, SessionId};
 use crate::session::Tenant;
 use crate::time::Timestamp;
-use crate::url::{HttpUrl, Scheme};
+use crate::url::{HttpUrl, Scheme, UrlProblem};
 
 /// Longest endpoint URL accepted, like `redirect_url` (api.md): long enough for any real
 /// receiver, short enough that a URL is never a storage or log hazard.
@@ -130,6 +130,9 @@ impl Serialize for Subscription {
 /// shown in clear), a syntactically valid host and port, no fragment, at most
 /// [`MAX_WEBHOOK_URL_LEN`] printable ASCII characters. Whether the host resolves to a permitted
 /// address is decided at send time by the SSRF guard, since DNS answers change.
+///
+/// The same parse as [`parse_webhook_url`], which the sender's SSRF guard runs again before
+/// every delivery, so the URL saved and the URL sent to are read by one parser.
 pub fn validate_webhook_url(url: &str, allow_http: bool) -> Result<String, Error> {
     let invalid = |why: String| {
         Error::with_message(
@@ -137,14 +140,34 @@ pub fn validate_webhook_url(url: &str, allow_http: bool) -> Result<String, Error
             format!("Invalid `url`: {why}."),
         )
     };
-    let parsed = HttpUrl::parse(url, MAX_WEBHOOK_URL_LEN).map_err(|p| invalid(p.reason()))?;
+    match parse_webhook_url(url, allow_http) {
+        Ok(_) => Ok(url.to_owned()),
+        Err(WebhookUrlError::Malformed(p)) => Err(invalid(p.reason())),
+        Err(WebhookUrlError::Insecure) => Err(Error::new(ErrorCode::InsecureWebhookUrl)),
+        Err(WebhookUrlError::Fragment) => Err(invalid("must not contain a fragment".into())),
+    }
+}
+
+/// Why an endpoint URL is refused by [`parse_webhook_url`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookUrlError {
+    Malformed(UrlProblem),
+    /// Plain `http` while the operator has not allowed it.
+    Insecure,
+    Fragment,
+}
+
+/// The one parser of endpoint URLs, for saving them ([`validate_webhook_url`]) and for sending
+/// to them (`idgate-webhook`'s SSRF guard, which then judges the parsed host's addresses).
+pub fn parse_webhook_url(url: &str, allow_http: bool) -> Result<HttpUrl, WebhookUrlError> {
+    let parsed = HttpUrl::parse(url, MAX_WEBHOOK_URL_LEN).map_err(WebhookUrlError::Malformed)?;
     if parsed.scheme == Scheme::Http && !allow_http {
-        return Err(Error::new(ErrorCode::InsecureWebhookUrl));
+        return Err(WebhookUrlError::Insecure);
     }
     if parsed.has_fragment {
-        return Err(invalid("must not contain a fragment".into()));
+        return Err(WebhookUrlError::Fragment);
     }
-    Ok(url.to_owned())
+    Ok(parsed)
 }
 
 fn validate_description(value: &serde_json::Value) -> Result<String, Error> {

@@ -30,13 +30,23 @@ use crate::rate_limit::KeyRateLimiter;
 use crate::secrets::{SecretsError, ServerSecrets};
 use crate::state::{AppServices, AppState, SharedStore};
 use crate::telemetry::{metrics_handle, record_request_metrics};
-use crate::{openapi, sweeper};
+use crate::{data_dir, openapi, sweeper};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    #[error("cannot create or check the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot create or restrict the database file {path}: {source}")]
+    DatabaseFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the database: {0}")]
     Store(#[source] idgate_store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
@@ -60,8 +70,13 @@ pub struct App {
 }
 
 impl App {
-    /// Loads (or creates) the secrets, opens and migrates the store, and binds the listener.
+    /// Checks (or creates) the data directory, loads (or creates) the secrets, opens and
+    /// migrates the store, and binds the listener.
     pub async fn build(config: &Config) -> Result<Self, StartError> {
+        data_dir::prepare(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
         let secrets = ServerSecrets::load_or_create(&config.data_dir)?;
         let store = open_store(config).await?;
         let listener =
@@ -194,10 +209,20 @@ pub async fn serve(
     Ok(())
 }
 
-/// Opens the configured store and brings its schema up to date.
+/// Opens the configured store and brings its schema up to date. A SQLite database file is
+/// created owner-only first (and the data directory with it), see [`data_dir`].
 pub async fn open_store(config: &Config) -> Result<SharedStore, StartError> {
+    let url = config.effective_database_url();
+    if let Some(file) = data_dir::sqlite_file(&url) {
+        data_dir::ensure(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        data_dir::prepare_sqlite_files(&file)
+            .map_err(|source| StartError::DatabaseFile { path: file, source })?;
+    }
     // Connecting runs the migrations of the backend.
-    let store = idgate_store::AnyStore::connect(&config.effective_database_url())
+    let store = idgate_store::AnyStore::connect(&url)
         .await
         .map_err(StartError::Store)?;
     Ok(Arc::new(store))
@@ -232,4 +257,42 @@ pub fn build_router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[tokio::test]
+    async fn first_start_creates_an_owner_only_data_directory_and_database() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            data_dir: parent.path().join("idgate-data"),
+            listen: "127.0.0.1:0".parse().expect("address"),
+            ..Config::default()
+        };
+        let app = App::build(&config).await.expect("built");
+        assert_eq!(mode(&config.data_dir), 0o700, "data directory");
+        let db = config.data_dir.join("idgate.db");
+        assert_eq!(mode(&db), 0o600, "database file");
+        // WAL mode: the migrations leave a -wal (and -shm) beside the database while it is open.
+        for companion in ["idgate.db-wal", "idgate.db-shm"] {
+            let path = config.data_dir.join(companion);
+            if path.exists() {
+                assert_eq!(mode(&path), 0o600, "{companion}");
+            }
+        }
+        drop(app);
+    }
 }

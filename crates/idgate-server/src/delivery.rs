@@ -28,7 +28,7 @@ use idgate_store::deliveries::{
     Recorded,
 };
 use idgate_webhook::backoff::{Decision, RetrySchedule};
-use idgate_webhook::delivery::{AttemptError, AttemptReport};
+use idgate_webhook::delivery::AttemptReport;
 use idgate_webhook::keys::RecipientKey;
 use idgate_webhook::ssrf::{SsrfError, SsrfPolicy};
 use idgate_webhook::{Event as WireEvent, WebhookSecret};
@@ -506,16 +506,6 @@ fn prepare(
     Ok((headers, body))
 }
 
-fn error_kind(error: &AttemptError) -> String {
-    match error {
-        AttemptError::Refused(SsrfError::Blocked(reason)) => format!("refused:{}", reason.as_str()),
-        AttemptError::Refused(SsrfError::SchemeNotAllowed(_)) => "refused:scheme".to_owned(),
-        AttemptError::Refused(SsrfError::Resolve(_)) => "dns".to_owned(),
-        AttemptError::Refused(_) => "refused:url".to_owned(),
-        other => other.kind().to_owned(),
-    }
-}
-
 /// One attempt, from rendering to the decision.
 async fn attempt(ctx: &Ctx, delivery: &ClaimedDelivery) -> AttemptResult {
     let now = ctx.state.clock.now();
@@ -552,7 +542,9 @@ async fn attempt(ctx: &Ctx, delivery: &ClaimedDelivery) -> AttemptResult {
     record.latency_ms = u64::try_from(report.latency.as_millis()).unwrap_or(u64::MAX);
     record.response_body = (!report.response_prefix.is_empty())
         .then(|| String::from_utf8_lossy(&report.response_prefix).into_owned());
-    record.error_kind = report.error.as_ref().map(error_kind);
+    // One `refused` for every SSRF refusal (AttemptError::kind says why); the retry schedule
+    // gives such a delivery up at once.
+    record.error_kind = report.error.as_ref().map(|e| e.kind().to_owned());
 
     // From the delivery's creation, or from the manual retry or key release that last made
     // it due: each of those gets a whole window.

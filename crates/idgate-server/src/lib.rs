@@ -8,6 +8,7 @@
 mod app;
 pub mod auth;
 pub mod config;
+pub mod data_dir;
 pub mod delivery;
 pub mod envelope;
 pub mod error;

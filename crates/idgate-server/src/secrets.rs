@@ -60,9 +60,10 @@ pub enum SecretsError {
 }
 
 impl ServerSecrets {
-    /// Loads the secrets from `data_dir`, creating the directory and any missing secret.
+    /// Loads the secrets from `data_dir`, creating the directory (owner only, see
+    /// [`crate::data_dir`]) and any missing secret.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, SecretsError> {
-        fs::create_dir_all(data_dir).map_err(|source| SecretsError::Io {
+        crate::data_dir::ensure(data_dir).map_err(|source| SecretsError::Io {
             path: data_dir.to_owned(),
             source,
         })?;

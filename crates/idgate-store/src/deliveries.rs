@@ -76,7 +76,7 @@ pub struct AttemptRecord {
     pub latency_ms: u64,
     /// At most the first 1 KiB of the response body, lossily decoded.
     pub response_body: Option<String>,
-    /// A stable label (`timeout`, `connect`, `refused:loopback`, …), never a message with data.
+    /// A stable label (`timeout`, `connect`, `refused`, `dns`, …), never a message with data.
     pub error_kind: Option<String>,
 }
 

@@ -17,10 +17,12 @@ use time::macros::format_description;
 pub enum AttemptResult {
     /// An HTTP response arrived with this status.
     Status(u16),
-    /// Connecting, TLS or reading failed, or the SSRF guard refused the destination.
+    /// Resolving, connecting, TLS or reading failed.
     Network,
     /// The connect or total timeout elapsed.
     Timeout,
+    /// The SSRF guard refused the destination (its URL, or every address its name resolves to).
+    Refused,
 }
 
 /// What an attempt's result means for the delivery.
@@ -33,6 +35,9 @@ pub enum Class {
     /// Any other status (other 4xx such as 400 or 410, and 3xx since redirects are not
     /// followed): the receiver said no, retrying cannot help.
     Permanent,
+    /// The destination is one the server does not deliver to: the destination, not the moment,
+    /// is wrong, so retrying for three days would only repeat the refusal.
+    Refused,
 }
 
 /// Classifies an attempt's result.
@@ -42,6 +47,7 @@ pub fn classify(result: AttemptResult) -> Class {
         AttemptResult::Status(408 | 429 | 500..=599) => Class::Retry,
         AttemptResult::Status(_) => Class::Permanent,
         AttemptResult::Network | AttemptResult::Timeout => Class::Retry,
+        AttemptResult::Refused => Class::Refused,
     }
 }
 
@@ -61,6 +67,8 @@ pub enum GiveUpReason {
     Permanent,
     /// The next attempt would fall after the retry window.
     WindowExhausted,
+    /// The SSRF guard refused the destination.
+    Refused,
 }
 
 /// The retry schedule; configurable, with webhooks.md's values as the default.
@@ -130,6 +138,7 @@ impl RetrySchedule {
         match classify(result) {
             Class::Delivered => Decision::Delivered,
             Class::Permanent => Decision::GiveUp(GiveUpReason::Permanent),
+            Class::Refused => Decision::GiveUp(GiveUpReason::Refused),
             Class::Retry => {
                 let delay = self.next_delay(failed_attempts, retry_after, rng);
                 if since_first_attempt.saturating_add(delay) > self.window {

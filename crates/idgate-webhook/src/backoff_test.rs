@@ -47,6 +47,18 @@ fn timeouts_throttling_server_errors_and_network_errors_are_retried() {
 }
 
 #[test]
+fn a_refused_destination_gives_up_at_once_inside_the_window() {
+    let decision = RetrySchedule::default().decide(
+        AttemptResult::Refused,
+        1,
+        Duration::ZERO,
+        None,
+        &mut Fixed(0),
+    );
+    assert_eq!(decision, Decision::GiveUp(GiveUpReason::Refused));
+}
+
+#[test]
 fn other_client_errors_and_redirects_fail_permanently() {
     for status in [301, 302, 400, 401, 403, 404, 410, 413, 422] {
         assert_eq!(

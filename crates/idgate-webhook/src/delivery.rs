@@ -61,8 +61,13 @@ pub fn headers(
 /// Why an attempt got no HTTP response, as recorded on the attempt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AttemptError {
+    /// The SSRF guard refused the URL or every address its host resolves to. The reason is kept
+    /// for the caller's tests and diagnostics but is not part of [`AttemptError::kind`].
     #[error("destination refused: {0}")]
     Refused(SsrfError),
+    /// The host name did not resolve (or to no address at all): retried like a network error.
+    #[error("host name did not resolve")]
+    Dns,
     #[error("timed out")]
     Timeout,
     #[error("could not connect")]
@@ -72,10 +77,14 @@ pub enum AttemptError {
 }
 
 impl AttemptError {
-    /// A stable label for storage and metrics.
+    /// A stable label for storage and metrics, shown to the endpoint's owner in the delivery
+    /// log. Every refusal is the one label `refused`: which special-purpose range an address
+    /// fell in (loopback, private, link-local, ...) would let a tenant map the server's internal
+    /// names and networks through the attempts of endpoints it points at them.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Refused(_) => "refused",
+            Self::Dns => "dns",
             Self::Timeout => "timeout",
             Self::Connect => "connect",
             Self::Other => "other",
@@ -101,6 +110,7 @@ impl AttemptReport {
         match (self.status, &self.error) {
             (Some(status), _) => AttemptResult::Status(status),
             (None, Some(AttemptError::Timeout)) => AttemptResult::Timeout,
+            (None, Some(AttemptError::Refused(_))) => AttemptResult::Refused,
             (None, _) => AttemptResult::Network,
         }
     }
@@ -160,7 +170,10 @@ pub async fn send(
 
 fn classify_error(error: &reqwest::Error) -> AttemptError {
     if let Some(refusal) = blocked_reason(error) {
-        AttemptError::Refused(refusal.clone())
+        match refusal {
+            SsrfError::Resolve(_) => AttemptError::Dns,
+            refusal => AttemptError::Refused(refusal.clone()),
+        }
     } else if error.is_timeout() {
         AttemptError::Timeout
     } else if error.is_connect() {

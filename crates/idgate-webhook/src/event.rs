@@ -10,83 +10,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
 mod claims;
-mod ids;
 
 pub use claims::{AgeGate, Claim, Claims, DocumentPhoto, PhotoFormat, SexMarker};
-pub use ids::{AttemptId, EventId, IdError, SessionId};
-
-/// The six event types of webhooks.md, by their dotted wire names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum EventType {
-    #[serde(rename = "verification.session.in_progress")]
-    SessionInProgress,
-    #[serde(rename = "verification.attempt.failed")]
-    AttemptFailed,
-    #[serde(rename = "verification.session.succeeded")]
-    SessionSucceeded,
-    #[serde(rename = "verification.session.failed")]
-    SessionFailed,
-    #[serde(rename = "verification.session.cancelled")]
-    SessionCancelled,
-    #[serde(rename = "verification.session.expired")]
-    SessionExpired,
-}
-
-impl EventType {
-    pub const ALL: [EventType; 6] = [
-        Self::SessionInProgress,
-        Self::AttemptFailed,
-        Self::SessionSucceeded,
-        Self::SessionFailed,
-        Self::SessionCancelled,
-        Self::SessionExpired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SessionInProgress => "verification.session.in_progress",
-            Self::AttemptFailed => "verification.attempt.failed",
-            Self::SessionSucceeded => "verification.session.succeeded",
-            Self::SessionFailed => "verification.session.failed",
-            Self::SessionCancelled => "verification.session.cancelled",
-            Self::SessionExpired => "verification.session.expired",
-        }
-    }
-
-    /// Parses a dotted name (endpoint subscriptions, event filters).
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == name)
-    }
-}
-
-impl std::fmt::Display for EventType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why a verification failed (verify.md "Document checks", "Face and liveness").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum FailureCode {
-    DocumentDataInvalid,
-    DocumentAuthenticityFailed,
-    DocumentActiveAuthenticationFailed,
-    DocumentChipAuthenticationFailed,
-    DocumentAntiCloningAttestationFailed,
-    LivenessFailed,
-    SelfieFaceMismatch,
-}
-
-/// Whether the event happened with live or test-mode keys (api.md "Test mode").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Environment {
-    Live,
-    Test,
-}
+/// The domain's definitions, re-exported so receivers need only this crate: the ids
+/// (api.md "IDs"), the event type names, the failure codes and the environment are the same
+/// types the server stores.
+pub use idgate_core::api_key::Environment;
+pub use idgate_core::event::EventType;
+pub use idgate_core::id::{AttemptId, EventId, InvalidId, SessionId};
+pub use idgate_core::session::FailureCode;
 
 /// `data` of `verification.session.in_progress`, `…cancelled` and `…expired`: `{}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,8 +20,8 @@ use std::time::Duration;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request timeout (webhooks.md: 15 s).
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
-/// Longest endpoint URL accepted.
-pub const MAX_URL_LEN: usize = 2048;
+/// Longest endpoint URL accepted: the domain's limit, the same when saving and sending.
+pub const MAX_URL_LEN: usize = idgate_core::webhook::MAX_WEBHOOK_URL_LEN;
 
 /// Why an address is not a public unicast destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,39 +130,50 @@ impl SsrfPolicy {
         }
     }
 
-    /// Checks an endpoint URL (at registration and again before each send). Literal IP hosts
-    /// are classified here; names are checked by [`GuardedResolver`] when connecting.
+    /// Checks an endpoint URL before each send. It is parsed by the same function that
+    /// accepted it when the endpoint was saved (`idgate_core::webhook::parse_webhook_url`), so
+    /// the two cannot read it differently; the host judged here is the host the client
+    /// connects to. Literal IP hosts are classified here; names are checked by
+    /// [`GuardedResolver`] when connecting.
     pub fn check_url(&self, text: &str) -> Result<url::Url, SsrfError> {
-        if text.len() > MAX_URL_LEN {
-            return Err(SsrfError::UrlTooLong);
-        }
-        let url = url::Url::parse(text).map_err(|_| SsrfError::InvalidUrl)?;
-        match url.scheme() {
-            "https" => {}
-            "http" if self.allow_http => {}
-            other => {
-                return Err(SsrfError::SchemeNotAllowed(
-                    other.chars().take(16).collect(),
-                ));
+        use idgate_core::url::UrlProblem;
+        use idgate_core::webhook::{WebhookUrlError, parse_webhook_url};
+        let parsed = parse_webhook_url(text, self.allow_http).map_err(|e| match e {
+            WebhookUrlError::Malformed(UrlProblem::TooLong { .. }) => SsrfError::UrlTooLong,
+            WebhookUrlError::Malformed(UrlProblem::Credentials) => SsrfError::CredentialsInUrl,
+            WebhookUrlError::Malformed(UrlProblem::NotHttp) => {
+                scheme_of(text).map_or(SsrfError::InvalidUrl, |s| {
+                    SsrfError::SchemeNotAllowed(
+                        s.chars().take(16).collect::<String>().to_ascii_lowercase(),
+                    )
+                })
             }
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(SsrfError::CredentialsInUrl);
-        }
-        match url.host() {
+            WebhookUrlError::Insecure => SsrfError::SchemeNotAllowed("http".to_owned()),
+            WebhookUrlError::Malformed(_) | WebhookUrlError::Fragment => SsrfError::InvalidUrl,
+        })?;
+        match parsed.host() {
             None => return Err(SsrfError::NoHost),
             Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip))?,
             Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip))?,
-            Some(url::Host::Domain(name)) => {
-                // RFC 6761 §6.3: `localhost` names are loopback without asking DNS.
-                let name = name.trim_end_matches('.').to_ascii_lowercase();
-                if !self.allow_private && (name == "localhost" || name.ends_with(".localhost")) {
-                    return Err(SsrfError::Blocked(BlockReason::Loopback));
-                }
+            // RFC 6761 §6.3: `localhost` names are loopback without asking DNS.
+            Some(url::Host::Domain(_)) if !self.allow_private && parsed.is_loopback() => {
+                return Err(SsrfError::Blocked(BlockReason::Loopback));
             }
+            Some(url::Host::Domain(_)) => {}
         }
-        Ok(url)
+        Ok(parsed.into_url())
     }
+}
+
+/// The scheme of a URL that is not `http(s)`, for naming it in the refusal (RFC 3986 §3.1:
+/// a letter, then letters, digits, `+`, `-`, `.`).
+fn scheme_of(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
 }
 
 /// `None` for ordinary global unicast, else why the address is special.

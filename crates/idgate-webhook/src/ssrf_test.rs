@@ -294,3 +294,32 @@ async fn client_does_not_follow_redirects() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 307);
 }
+
+/// Saving (idgate-core's endpoint validation) and sending (this guard) read a URL with the same
+/// parser, so with the operator switch on (nothing refused for its address) they accept and
+/// refuse exactly the same URLs. Before, `https://LOCALHOST./` was malformed when saved but
+/// `localhost` when sent, and `https://0x7f.1/` a DNS name when saved but 127.0.0.1 when sent.
+#[test]
+fn saving_and_sending_accept_the_same_urls() {
+    for url in [
+        "https://hooks.example.com/idgate",
+        "https://hooks.example.com./idgate",
+        "https://LOCALHOST./",
+        "https://0x7f.1/",
+        "https://2130706433/",
+        "https://999.1.1.1/",
+        "https://a..example/",
+        "https://example.com\\@127.0.0.1/",
+        "https://127.0.0.1\\.example.com/",
+        "https://%31%32%37.0.0.1/",
+        "https:/example.com/",
+        "https://example.com:0/",
+        "https://[::ffff:7f00:1]/",
+        "https://a.example/#fragment",
+        "http://hooks.example.com/",
+    ] {
+        let saved = idgate_core::webhook::validate_webhook_url(url, true).is_ok();
+        let sent = SsrfPolicy::PERMISSIVE.check_url(url).is_ok();
+        assert_eq!(saved, sent, "{url}: saved {saved}, sent {sent}");
+    }
+}

@@ -37,13 +37,13 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
-    /// Webhook tooling for integrators: `webhooks listen` receives and decrypts deliveries.
     /// Passive authentication of passport chip files (ICAO 9303).
     #[command(subcommand)]
     Passport(passport::PassportCommand),
     /// Inspect CSCA trust sources: certificates, master lists, CRLs.
     #[command(subcommand)]
     Trust(passport::TrustCommand),
+    /// Webhook tooling for integrators: `webhooks listen` receives and decrypts deliveries.
     #[command(subcommand)]
     Webhooks(webhooks_listen::WebhooksCommand),
 }
@@ -58,5 +58,41 @@ fn main() -> anyhow::Result<()> {
         Command::Passport(command) => passport::run_passport(command),
         Command::Trust(command) => passport::run_trust(command),
         Command::Webhooks(command) => webhooks_listen::run(command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// The one-line summary `idgate --help` prints for `name`.
+    fn about(name: &str) -> String {
+        let cli = Cli::command();
+        let sub = cli.find_subcommand(name);
+        assert!(sub.is_some(), "no `{name}` subcommand");
+        sub.and_then(|s| s.get_about())
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn passport_help_describes_passport_authentication() {
+        let text = about("passport");
+        assert!(text.contains("Passive authentication"), "{text}");
+        assert!(!text.to_lowercase().contains("webhook"), "{text}");
+    }
+
+    #[test]
+    fn webhooks_help_describes_the_webhook_tooling() {
+        let text = about("webhooks");
+        assert!(text.contains("Webhook tooling"), "{text}");
+        assert!(!text.to_lowercase().contains("passport"), "{text}");
     }
 }

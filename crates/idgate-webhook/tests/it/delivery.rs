@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use idgate_webhook::backoff::{AttemptResult, Decision, RetrySchedule};
+use idgate_webhook::backoff::{AttemptResult, Decision, GiveUpReason, RetrySchedule};
 use idgate_webhook::delivery::{self, AttemptError, MAX_RESPONSE_PREFIX};
 use idgate_webhook::ssrf::{BlockReason, SsrfError, SsrfPolicy, build_client};
 use idgate_webhook::{Event, Receiver, WebhookSecret};
@@ -144,8 +144,29 @@ async fn a_loopback_url_is_refused_without_the_switch() {
             BlockReason::Loopback
         )))
     );
-    assert_eq!(report.result(), AttemptResult::Network);
+    assert_eq!(report.result(), AttemptResult::Refused);
     assert!(opened.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_destination_is_recorded_as_refused_and_not_retried() {
+    let secret = WebhookSecret::generate().unwrap();
+    let (base, _opened) = start_receiver(secret.clone()).await;
+    let dev_http_only = SsrfPolicy {
+        allow_http: true,
+        allow_private: false,
+    };
+    let report = attempt(&format!("{base}/hook"), &secret, dev_http_only).await;
+    let error = report.error.as_ref().unwrap();
+    assert_eq!(error.kind(), "refused");
+    let decision = RetrySchedule::default().decide(
+        report.result(),
+        1,
+        Duration::ZERO,
+        None,
+        &mut rand_core::UnwrapErr(getrandom::SysRng),
+    );
+    assert_eq!(decision, Decision::GiveUp(GiveUpReason::Refused));
 }
 
 #[tokio::test]
