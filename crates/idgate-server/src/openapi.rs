@@ -336,8 +336,8 @@ pub fn error_code_schema() -> Schema {
 // idgate-core's URL parser (`idgate_core::url`) accepts a strict, regular subset of RFC 3986:
 // printable ASCII, `http(s)://` in any case, no user info, a DNS name or IP literal, an optional
 // numeric port. The patterns below spell the same language, so generated clients and API
-// fuzzers see the rule the server applies. They bound a host to four labels and leave IPv6
-// literals out, a subset the server accepts; everything they refuse, the server refuses too.
+// fuzzers see the rule the server applies. They bound a host to four labels and leave IP
+// literals out: a subset of what the server accepts, so every URL they allow is accepted.
 
 /// One DNS label: letters, digits, `_`, inner `-` (RFC 1035 §2.3.4 plus `_`).
 const LABEL: &str = "[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,60}[A-Za-z0-9_])?";
@@ -346,8 +346,13 @@ const PORT: &str = "(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][
 /// One octet of a dotted IPv4 address, without leading zeros.
 const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
 
+/// The last label of a DNS name starts with a letter or `_`: the URL standard (WHATWG URL
+/// "ends in a number") reads a host whose last label is numeric or `0x…` as an IPv4 address,
+/// and the server parses hosts that way (it is what the delivery client connects to).
+const LAST_LABEL: &str = "[A-Za-z_](?:[A-Za-z0-9_-]{0,60}[A-Za-z0-9_])?";
+
 fn host() -> String {
-    format!("{LABEL}(?:\\.{LABEL}){{0,3}}")
+    format!("(?:{LABEL}\\.){{0,3}}{LAST_LABEL}")
 }
 
 fn url_schema(pattern: String, max_len: usize, nullable: bool, description: &str) -> Schema {
@@ -408,6 +413,59 @@ pub fn id_pattern(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pattern_of(schema: &Schema) -> regex::Regex {
+        let Schema::Object(object) = schema else {
+            panic!("a URL schema is an object schema")
+        };
+        regex::Regex::new(object.pattern.as_deref().expect("a pattern")).expect("a valid regex")
+    }
+
+    #[test]
+    fn a_webhook_url_the_document_allows_is_one_the_server_accepts() {
+        let pattern = pattern_of(&webhook_url_schema(2048));
+        let cases = [
+            "https://example.com/hook",
+            "HTTPS://a.b.c.example:8443/x?y=1",
+            "https://e.0/",
+            "https://a.0x1f/",
+            "https://127.1/",
+            "https://2130706433/",
+            "https://999.1.1.1/",
+            "https://_srv.example/",
+        ];
+        for url in cases {
+            if pattern.is_match(url) {
+                assert!(
+                    idgate_core::webhook::parse_webhook_url(url, false).is_ok(),
+                    "{url} matches the documented pattern but the server refuses it"
+                );
+            }
+        }
+        assert!(pattern.is_match("https://example.com/hook"));
+        assert!(
+            !pattern.is_match("https://e.0/"),
+            "a numeric last label is an IPv4 address"
+        );
+    }
+
+    #[test]
+    fn a_redirect_url_the_document_allows_is_one_the_server_accepts() {
+        let pattern = pattern_of(&redirect_url_schema());
+        for url in [
+            "https://shop.example/done",
+            "https://e.0/",
+            "http://localhost:3000/x#y",
+        ] {
+            if pattern.is_match(url) {
+                assert!(
+                    idgate_core::create::validate_redirect_url(url).is_ok(),
+                    "{url} matches the documented pattern but the server refuses it"
+                );
+            }
+        }
+        assert!(!pattern.is_match("https://e.0/"));
+    }
 
     #[test]
     fn every_operation_lists_the_errors_of_its_kind() {
