@@ -298,7 +298,8 @@ fn octets_reassemble_definite_constructed_strings() {
 
 #[test]
 fn octets_reassemble_indefinite_and_nested_segments() {
-    // The chunked eContent shape from `openssl cms -sign -stream` (rust-stack.md §8 gotcha 1).
+    // The chunked eContent shape from `openssl cms -sign -stream`; real tools emit it, so BER
+    // parsers must accept it.
     let bytes = h("24 80 04 02 01 02 24 80 04 01 03 00 00 04 00 00 00");
     assert_eq!(
         &*tlv::read_exact(&bytes).unwrap().octets().unwrap(),

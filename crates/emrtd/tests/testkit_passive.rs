@@ -1,6 +1,6 @@
 //! The test-passport factory against passive authentication: every algorithm family and hash
 //! produces a passport that verifies, and every failure switch produces exactly the failure
-//! it names (`shared/spec/verify.md`, "Document checks" 1 and 2).
+//! it names (`docs/verify.md` "Document checks" 1 and 2).
 
 use emrtd::crypto::hash::HashAlgorithm;
 use emrtd::mrz::Mrz;

@@ -1,4 +1,5 @@
-//! API keys: format, generation, keyed hashing and scopes (api.md "Authentication and tenancy").
+//! API keys: format, generation, keyed hashing and scopes
+//! (docs/api.md "Authentication and tenancy").
 //!
 //! A key is `kk_live_` or `kk_test_` plus 40 characters of `[A-Za-z0-9]` (about 238 bits). Only
 //! HMAC-SHA256 of the full key under a server secret is stored, so a leaked database does not
@@ -53,7 +54,7 @@ impl Environment {
 }
 
 /// The API keys one caller may list, change and delete. A test-mode key sees only test-mode
-/// objects, its organization's test keys included (api.md "Test mode"), so a leaked test key
+/// objects, its organization's test keys included (docs/api.md "Test mode"), so a leaked test key
 /// cannot disable or rescope production keys; a live key manages every key of its organization,
 /// since it is the one that issues and revokes test keys.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The body of `POST /v1/sessions` and its validation (api.md "create").
+//! The body of `POST /v1/sessions` and its validation (docs/api.md "Create").
 //!
 //! Every field is read as raw JSON so that each rule can answer with its own message naming the
 //! field, instead of a deserialiser's generic text. Unknown fields are rejected so typos surface.
@@ -129,8 +129,9 @@ pub struct SessionSpec {
 }
 
 impl CreateSessionRequest {
-    /// Applies every rule of api.md; the first failing field (in the order of the table) decides.
-    /// Whether named webhook endpoints exist is checked by the store, in the create transaction.
+    /// Applies every rule of docs/api.md "Create"; the first failing field (in the order of the
+    /// table) decides. Whether named webhook endpoints exist is checked by the store, in the create
+    /// transaction.
     pub fn validate(&self) -> Result<SessionSpec, Error> {
         let redirect_url = match &self.redirect_url {
             None | Some(serde_json::Value::Null) => None,

@@ -1,5 +1,5 @@
 //! The error catalog: every code the API can answer with, its HTTP status, default message and
-//! hint (api.md "Conventions", kayle-api.md §3.2 for the share-contract strings).
+//! hint (docs/api.md "Errors"; the table of docs/api.md "Error codes" is generated from this file).
 //!
 //! This is the only place where codes are defined. The HTTP layer renders an [`Error`] as
 //! `{"data": null, "error": {"code", "message", "hint", "docs"}}` and adds `docs` from its base URL
@@ -35,13 +35,16 @@ pub enum ErrorCode {
     UnknownClaimKey,
     MultipleAgeGatesNotAllowed,
     DobAndAgeGateConflict,
-    /// The end-user flow touched a session that was cancelled (api.md cancel: `410`).
+    /// The end-user flow touched a session that was cancelled
+    /// (docs/verify.md "End-user HTTP surface (not built)": `410`).
     SessionCancelled,
     /// The end-user flow touched a session that is terminal for another reason.
     SessionTerminal,
-    /// A verify-flow step arrived in the wrong order (verify.md).
+    /// A verify-flow step arrived in the wrong order
+    /// (docs/verify.md "End-user HTTP surface (not built)").
     PhaseOutOfOrder,
-    /// A webhook endpoint URL that is not an acceptable absolute URL (webhooks.md "Security").
+    /// A webhook endpoint URL that is not an acceptable absolute URL
+    /// (docs/webhooks.md "SSRF guard").
     InvalidWebhookUrl,
     /// A plain `http` endpoint URL while the operator has not allowed private webhooks.
     InsecureWebhookUrl,
@@ -49,7 +52,7 @@ pub enum ErrorCode {
     InvalidEventTypes,
     /// An uploaded encryption key that is not a usable RSA public JWK or SPKI PEM.
     InvalidEncryptionKey,
-    /// An RSA key below 2048 bits (webhooks.md; NIST SP 800-131A).
+    /// An RSA key below 2048 bits (docs/webhooks.md "Encryption keys"; NIST SP 800-131A).
     EncryptionKeyTooWeak,
     /// No webhook endpoint with this id for the caller (its own routes; `404`).
     EndpointNotFound,
@@ -400,7 +403,7 @@ impl Error {
             .hint("The session with the given ID was not found.")
     }
 
-    /// The exact opaque 500 of api.md.
+    /// The exact opaque 500 of docs/api.md "Errors".
     pub fn internal() -> Self {
         Self::new(ErrorCode::InternalServerError)
     }

@@ -1,5 +1,6 @@
 //! Events: the durable record of every session state change, written in the same transaction as
-//! the change (webhooks.md "Delivery guarantees"), read later by the webhook worker as an outbox.
+//! the change (docs/webhooks.md "Delivery guarantees"), read later by the webhook worker as an
+//! outbox.
 //!
 //! `data` never holds personal data: ids, statuses, failure codes and counters only. Claims of a
 //! successful verification travel in the encrypted webhook payload, not in this record.
@@ -10,7 +11,7 @@ use crate::api_key::Environment;
 use crate::id::{AttemptId, EventId, OrgId, SessionId};
 use crate::time::Timestamp;
 
-/// The six event types of webhooks.md "Event types", by their dotted wire names. Defined here,
+/// The six event types of docs/webhooks.md "Event types", by their dotted wire names. Defined here,
 /// once, for the stored events, endpoint subscriptions and the delivery payload alike (the wire
 /// crate `idgate-webhook` re-exports it), so the three can never disagree. Exhaustive on
 /// purpose: a type added here does not compile until the wire crate gives it its `data`.

@@ -1,9 +1,9 @@
 //! Typed identifiers: a short type prefix plus 64 characters drawn uniformly from `[A-Za-z0-9]`
-//! with the operating system's CSPRNG (api.md "IDs").
+//! with the operating system's CSPRNG (docs/api.md "IDs").
 //!
 //! Uniformity matters because ids are bearer capabilities in places (a session id opens the hosted
-//! page): `byte % 62` over random bytes would make the first 8 symbols more likely (kayle-api.md §4.1,
-//! a bug we do not copy), so bytes ≥ 248 (= 4 × 62) are rejected and redrawn.
+//! page): `byte % 62` over random bytes would make the first 8 symbols more likely (a bias other
+//! implementations have), so bytes ≥ 248 (= 4 × 62) are rejected and redrawn.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,6 +1,6 @@
-//! `Idempotency-Key` handling (api.md "create"): a repeat of a create with the same key and the
-//! same body returns the first response byte for byte for 24 hours; the same key with another body
-//! is `409 IDEMPOTENCY_KEY_REUSED`.
+//! `Idempotency-Key` handling (docs/api.md "Create"): a repeat of a create with the same key and
+//! the same body returns the first response byte for byte for 24 hours; the same key with another
+//! body is `409 IDEMPOTENCY_KEY_REUSED`.
 
 use sha2::{Digest, Sha256};
 

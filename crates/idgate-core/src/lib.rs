@@ -1,6 +1,6 @@
 //! idgate-core: the domain of idgate with no I/O, no async and no database.
 //!
-//! Every rule of `spec/api.md` (and the session rules of `spec/verify.md`) that does not need a
+//! Every rule of `docs/api.md` (and the session rules of `docs/verify.md`) that does not need a
 //! network or a disk lives here: typed ids, timestamps, the session and attempt state machines, the
 //! share contract, API keys and scopes, events, pagination and the one error catalog that the HTTP
 //! layer renders. Time is always passed in (`now: Timestamp`); nothing here reads a clock. The only

@@ -1,5 +1,6 @@
-//! Keyset pagination (api.md "list"): pages are cut by the position of the last item seen, never
-//! by an offset, so a page costs an index seek plus `limit` rows however many rows precede it.
+//! Keyset pagination (docs/api.md "Pagination"): pages are cut by the position of the last item
+//! seen, never by an offset, so a page costs an index seek plus `limit` rows however many rows
+//! precede it.
 //!
 //! Sessions are ordered newest first, `(created_at DESC, id DESC)`; the id breaks ties between
 //! sessions created in the same millisecond, so the order is total and no row is skipped or repeated.

@@ -1,5 +1,5 @@
-//! Sessions and attempts: the entities and their state machine (api.md "Session lifecycle",
-//! verify.md "Tries and outcomes").
+//! Sessions and attempts: the entities and their state machine (docs/api.md "Session lifecycle",
+//! docs/docs/verify.md "Tries and outcomes").
 //!
 //! Transitions are methods that check the current state, mutate the entity and return the events
 //! the change produces. The store persists the new state and those events in one transaction; it
@@ -26,15 +26,15 @@ use crate::secret::Secret;
 use crate::share::ShareFields;
 use crate::time::Timestamp;
 
-/// The third failure of one kind ends the session (verify.md).
+/// The third failure of one kind ends the session (docs/verify.md "Tries and outcomes").
 pub const MAX_TRIES: u8 = 3;
 /// Version of the share contract semantics; the only one so far.
 pub const CONTRACT_VERSION: u32 = 1;
-/// Length of the end-user cancel token (api.md: one-shot, 32+ random characters).
+/// Length of the end-user cancel token (docs/api.md "Create": one-shot, 32+ random characters).
 pub const CANCEL_TOKEN_LEN: usize = 48;
 
 /// Whose objects an operation may see: an organization in one environment. Test-mode keys see only
-/// test-mode objects (api.md "Test mode").
+/// test-mode objects (docs/api.md "Test mode").
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Tenant {
     pub org_id: OrgId,
@@ -116,7 +116,7 @@ string_enum!(
 );
 
 string_enum!(
-    /// Status of an attempt (api.md "attempts").
+    /// Status of an attempt (docs/api.md "Attempts").
     AttemptStatus {
         InProgress => "in_progress",
         Succeeded => "succeeded",
@@ -139,7 +139,8 @@ string_enum!(
 );
 
 string_enum!(
-    /// Where an attempt is in the end-user flow (verify.md), for the status page.
+    /// Where an attempt is in the end-user flow
+    /// (docs/verify.md "End-user HTTP surface (not built)"), for the status page.
     AttemptPhase {
         Handoff => "handoff",
         Document => "document",

@@ -1,5 +1,5 @@
 //! The share contract: which claims an integrator asks for, why, and which ones the person must
-//! share (api.md "Share contract"; kayle-api.md §10 for catalog, normalisation and error order).
+//! share (docs/api.md "Share contract": catalog, normalisation and error order).
 //!
 //! Input is kept in request order ([`ShareFieldsInput`]) because the first failing entry decides the
 //! error code. Output ([`ShareFields`]) is sorted by claim key, the order the person sees.
@@ -15,7 +15,7 @@ use sha2::Sha256;
 use crate::error::{Error, ErrorCode};
 use crate::id::OrgId;
 
-/// Most entries a request may carry (kayle-api.md §10.1 `maxShareFields`).
+/// Most entries a request may carry (docs/api.md "Share contract").
 pub const MAX_SHARE_FIELDS: usize = 32;
 /// Longest reason after normalisation, in characters.
 pub const MAX_REASON_CHARS: usize = 200;
@@ -24,8 +24,8 @@ pub const AGE_GATE_RANGE: std::ops::RangeInclusive<u16> = 12..=130;
 
 const AGE_GATE_PREFIX: &str = "age_over_";
 
-/// The 13 static claims with their labels (kayle-api.md §10.1). The default reason of each is
-/// `Sharing "<Label>"`.
+/// The 13 static claims with their labels (docs/api.md "Share contract"). The default reason of
+/// each is `Sharing "<Label>"`.
 pub const STATIC_CLAIMS: [(&str, &str); 13] = [
     ("document_type_code", "Document Type Code"),
     ("issuing_country_code", "Issuing Country Code"),
@@ -123,7 +123,7 @@ impl ShareFields {
     }
 
     /// Validates and normalises the integrator's `share_fields`; errors follow the order of
-    /// kayle-api.md §10.3, first failing rule in request order.
+    /// docs/api.md "Share contract" (validation order), first failing rule in request order.
     pub fn from_request(input: &ShareFieldsInput) -> Result<Self, Error> {
         let entries = match input {
             ShareFieldsInput::Entries(entries) => entries,
@@ -197,7 +197,8 @@ fn default_reason(label: &str) -> String {
     format!("Sharing \"{label}\"")
 }
 
-/// One entry's `required` and normalised reason; the per-entry checks 1–4 of kayle-api.md §10.3.
+/// One entry's `required` and normalised reason; the per-entry checks 3.1–3.3 of
+/// docs/api.md "Share contract".
 fn parse_entry(value: &serde_json::Value) -> Result<(bool, String), Error> {
     let serde_json::Value::Object(obj) = value else {
         return Err(ErrorCode::InvalidShareFields.into());
@@ -300,8 +301,8 @@ impl<'de> Deserialize<'de> for ShareFieldsInput {
     }
 }
 
-/// The organization-scoped pseudonym of a document (api.md, kayle-api.md §10.5): lower-case hex of
-/// HMAC-SHA256 under the server secret of `org id | country | type | number`, each part trimmed,
+/// The organization-scoped pseudonym of a document (docs/api.md "Share contract"): lower-case hex
+/// of HMAC-SHA256 under the server secret of `org id | country | type | number`, each part trimmed,
 /// upper-cased and stripped of whitespace, so the same passport gives the same id to one
 /// organization and unlinkable ids to two.
 pub fn kayle_document_id(

@@ -317,7 +317,7 @@ fn document_id_is_stable_per_org_and_differs_across_orgs_and_documents() {
 
 #[test]
 fn hmac_matches_the_reference_vector() {
-    // kayle-api.md §13.8.
+    // HMAC-SHA256 under the key "secret", as an independent implementation computes it.
     let msg = r#"1764180000000.{"name":"John Doe","email":"john.doe@example.com"}"#;
     assert_eq!(
         hmac_sha256_hex(b"secret", msg.as_bytes()),

@@ -1,5 +1,5 @@
 //! Timestamps as unix milliseconds, rendered as RFC 3339 UTC with milliseconds
-//! (`2025-01-01T00:00:00.000Z`, api.md "Conventions").
+//! (`2025-01-01T00:00:00.000Z`, docs/docs/api.md "Conventions").
 //!
 //! Milliseconds are the precision of the wire format, so storage uses the same integer and a value
 //! read back compares equal to the value written. The domain never reads a clock: callers pass

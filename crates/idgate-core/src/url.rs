@@ -1,6 +1,6 @@
-//! Absolute `http(s)` URLs that integrators hand us: session redirect URLs (api.md "Sessions")
-//! and webhook endpoint URLs (webhooks.md "Security"). Both are stored and later followed by a
-//! browser or by our own client, so both get the same syntactic checks here; each caller then
+//! Absolute `http(s)` URLs that integrators hand us: session redirect URLs (docs/api.md "Create")
+//! and webhook endpoint URLs (docs/webhooks.md "SSRF guard"). Both are stored and later followed by
+//! a browser or by our own client, so both get the same syntactic checks here; each caller then
 //! applies its own policy (which schemes, fragments, loopback hosts).
 //!
 //! This is a deliberately strict subset of RFC 3986: printable ASCII only (other characters must

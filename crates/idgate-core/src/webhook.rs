@@ -1,6 +1,6 @@
-//! Webhook management domain (webhooks.md "Management API"): endpoints with their subscriptions
-//! and sealed signing secrets, integrators' encryption keys, deliveries with their attempts, and
-//! the validation of the create/patch bodies of endpoints.
+//! Webhook management domain (docs/webhooks.md "Management API"): endpoints with their
+//! subscriptions and sealed signing secrets, integrators' encryption keys, deliveries with their
+//! attempts, and the validation of the create/patch bodies of endpoints.
 //!
 //! No I/O here: the signing secret is generated and sealed by the server (which holds the
 //! key-encryption key), RSA keys are parsed by `idgate-webhook`; this module only carries the
@@ -18,15 +18,16 @@ use crate::session::Tenant;
 use crate::time::Timestamp;
 use crate::url::{HttpUrl, Scheme, UrlProblem};
 
-/// Longest endpoint URL accepted, like `redirect_url` (api.md): long enough for any real
-/// receiver, short enough that a URL is never a storage or log hazard.
+/// Longest endpoint URL accepted, like `redirect_url` (docs/api.md "Create"): long enough for any
+/// real receiver, short enough that a URL is never a storage or log hazard.
 pub const MAX_WEBHOOK_URL_LEN: usize = 2048;
 /// Longest endpoint description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
-/// How long a rotated-out signing secret keeps signing next to the new one (webhooks.md: 24 h),
-/// so receivers can switch secrets without losing deliveries.
+/// How long a rotated-out signing secret keeps signing next to the new one
+/// (docs/webhooks.md "Endpoints": 24 h), so receivers can switch secrets without losing deliveries.
 pub const SECRET_ROTATION_OVERLAP_SECS: i64 = 24 * 3600;
-/// Bytes of a receiver's response body kept per attempt (webhooks.md: first 1 KiB).
+/// Bytes of a receiver's response body kept per attempt (docs/webhooks.md "Deliveries": first
+/// 1 KiB).
 pub const MAX_ATTEMPT_BODY_BYTES: usize = 1024;
 /// Longest integrator-chosen `kid` (JWE header value), as `idgate-webhook` accepts it.
 pub const MAX_KID_LEN: usize = 255;
@@ -125,8 +126,8 @@ impl Serialize for Subscription {
 
 // ---- endpoint URL ----------------------------------------------------------------------------
 
-/// Validates an endpoint URL (webhooks.md "Security"): absolute `https` URL (plain `http` only
-/// when the operator allows private webhooks), no user info (credentials would be stored and
+/// Validates an endpoint URL (docs/webhooks.md "SSRF guard"): absolute `https` URL (plain `http`
+/// only when the operator allows private webhooks), no user info (credentials would be stored and
 /// shown in clear), a syntactically valid host and port, no fragment, at most
 /// [`MAX_WEBHOOK_URL_LEN`] printable ASCII characters. Whether the host resolves to a permitted
 /// address is decided at send time by the SSRF guard, since DNS answers change.
@@ -214,7 +215,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 // ---- endpoint create / patch bodies ----------------------------------------------------------
 
 /// Body of `POST /v1/webhooks/endpoints`, as sent: fields are read as raw JSON so each rule can
-/// answer with its own code and message; unknown fields are refused (api.md).
+/// answer with its own code and message; unknown fields are refused (docs/api.md "Conventions").
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpointRequest {
@@ -357,7 +358,8 @@ pub struct PreviousSecret {
     pub expires_at: Timestamp,
 }
 
-/// Why an endpoint was disabled by the server (webhooks.md: 3 days of continuous failure).
+/// Why an endpoint was disabled by the server (docs/webhooks.md "Delivery guarantees": 3 days of
+/// continuous failure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisabledReason {
@@ -434,7 +436,8 @@ impl WebhookEndpoint {
         }
     }
 
-    /// The rotated-out secret if it still signs at `now` (webhooks.md: 24 h overlap).
+    /// The rotated-out secret if it still signs at `now` (docs/webhooks.md "Endpoints": 24 h
+    /// overlap).
     pub fn previous_secret_at(&self, now: Timestamp) -> Option<&SealedSecret> {
         self.previous_secret
             .as_ref()
@@ -462,7 +465,8 @@ pub struct EncryptionKey {
 }
 
 impl EncryptionKey {
-    /// The `kid` put into the JWE protected header (webhooks.md: "key kid or id").
+    /// The `kid` put into the JWE protected header (docs/webhooks.md "Encryption": the key's kid,
+    /// else its id).
     pub fn header_kid(&self) -> &str {
         self.kid.as_deref().unwrap_or(self.id.as_str())
     }
@@ -483,7 +487,7 @@ pub fn validate_kid(kid: &str) -> Result<String, Error> {
 
 // ---- deliveries ------------------------------------------------------------------------------
 
-/// Where a delivery is in its life (webhooks.md "Delivery guarantees").
+/// Where a delivery is in its life (docs/webhooks.md "Deliveries").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
@@ -536,8 +540,8 @@ impl fmt::Display for DeliveryStatus {
     }
 }
 
-/// One try of a delivery (webhooks.md: time, status code, latency, first 1 KiB of the response
-/// body, error kind).
+/// One try of a delivery (docs/webhooks.md "Deliveries": time, status code, latency, first 1 KiB of
+/// the response body, error kind).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryAttempt {
     pub attempt: u32,
@@ -578,8 +582,8 @@ fn rfc3339_param(name: &str, v: &str) -> Result<Timestamp, Error> {
     })
 }
 
-/// Filters of `GET /v1/events` (webhooks.md: type, session, time range); the time range uses the
-/// parameter names of the session list (seed 004), both ends inclusive.
+/// Filters of `GET /v1/events` (docs/webhooks.md "Events": type, session, time range); the time
+/// range uses the parameter names of the session list (seed 004), both ends inclusive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {
     pub event_type: Option<EventType>,
@@ -626,7 +630,8 @@ impl EventFilter {
     }
 }
 
-/// Filters of `GET /v1/webhooks/deliveries` (webhooks.md: endpoint, event, status).
+/// Filters of `GET /v1/webhooks/deliveries` (docs/webhooks.md "Deliveries": endpoint, event,
+/// status).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryFilter {
     pub endpoint_id: Option<EndpointId>,

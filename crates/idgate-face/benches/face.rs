@@ -1,6 +1,7 @@
 //! Built-in face engine cost on one core: model load time and memory, and per-frame latency of
-//! detect + embed on a 640-pixel selfie-sized frame (face-engine.md §7 plans ~15 frames per
-//! liveness burst at ≤640 px). Needs `scripts/fetch-face-models.sh`; prints a skip line otherwise.
+//! detect + embed on a 640-pixel selfie-sized frame (docs/face-engine.md "Liveness" plans ~15
+//! frames per liveness burst at ≤640 px). Needs `scripts/fetch-face-models.sh`; prints a skip line
+//! otherwise.
 //!
 //! Run: `cargo bench -p idgate-face` (matrixmultiply runs single-threaded without its `threading`
 //! feature, so the figures are per core).

@@ -1,6 +1,6 @@
 //! Cost of one complete liveness evaluation with the built-in engine: a burst of 8 real frames
-//! (480 px, face-engine.md §7) answering a two-turn challenge, on one core (`threads = 1`), and on
-//! two. Needs `scripts/fetch-face-models.sh`; prints a skip line otherwise.
+//! (480 px, docs/face-engine.md "Liveness") answering a two-turn challenge, on one core (`threads =
+//! 1`), and on two. Needs `scripts/fetch-face-models.sh`; prints a skip line otherwise.
 //!
 //! Run: `cargo bench -p idgate-face --bench liveness`. Target: under 1 s per burst on one core.
 

@@ -1,10 +1,11 @@
 //! The built-in [`FaceEngine`]: face-api's tiny detector and 68-point landmark net, dlib-style
-//! alignment and dlib's ResNet, all in-process and in plain Rust (face-engine.md route 1).
+//! alignment and dlib's ResNet, all in-process and in plain Rust
+//! (docs/face-engine.md "Why plain Rust").
 //!
 //! `detect` = detector → landmarks → [`Quality::measure`] per face; `embed` = 150×150 chip from the landmarks →
 //! ResNet; `compare` is the trait's L2 distance ([`crate::Similarity::l2`]). The measured
 //! calibration on the registry test photos (tests/accuracy_builtin.rs) puts same-person pairs
-//! below ~0.5 and different people above ~0.6, as face-engine.md §4 reports for dlib itself.
+//! below ~0.5 and different people above ~0.6, as docs/face-engine.md "Match threshold" reports.
 //!
 //! The engine is immutable after [`BuiltinEngine::load`]; share one behind an `Arc` across worker
 //! threads (≈ 30 MB of float weights).

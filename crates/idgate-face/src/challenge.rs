@@ -1,10 +1,10 @@
 //! Liveness challenges: what the server asks the person to do, and the burst of frames that answers.
 //!
-//! A [`Challenge`] is issued by the server (verify.md "Face and liveness": "a server-chosen random
-//! challenge") and stored with the attempt; it is an ordered sequence of distinct [`Action`]s, a
-//! random 16-byte nonce and a validity window on the server clock. The phone answers with a
-//! [`Burst`] of camera frames carrying the same nonce. This module only builds and checks the shapes;
-//! whether the frames really perform the actions is [`crate::liveness`].
+//! A [`Challenge`] is issued by the server (docs/verify.md "Face and liveness": "a server-chosen
+//! random challenge") and stored with the attempt; it is an ordered sequence of distinct
+//! [`Action`]s, a random 16-byte nonce and a validity window on the server clock. The phone answers
+//! with a [`Burst`] of camera frames carrying the same nonce. This module only builds and checks
+//! the shapes; whether the frames really perform the actions is [`crate::liveness`].
 //!
 //! The nonce makes each challenge instance unique: a burst submitted against another challenge is
 //! refused, and device attestation on the phone is expected to sign the nonce together with the

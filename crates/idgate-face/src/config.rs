@@ -27,8 +27,8 @@ use crate::liveness::LivenessPolicy;
 use crate::{BuiltinEngine, FaceEngine, FaceError, Similarity, models};
 
 /// Default largest L2 distance between the selfie and the passport portrait for a match.
-/// face-engine.md §4: at 0.5 no false reject among 16 same-person pairs and no false accept among
-/// 418 different-person pairs with usable faces; suggested range 0.5–0.55.
+/// docs/face-engine.md "Match threshold": at 0.5 no false reject among 16 same-person pairs and no
+/// false accept among 418 different-person pairs with usable faces; suggested range 0.5–0.55.
 pub const DEFAULT_MATCH_THRESHOLD: f32 = 0.5;
 
 /// Default timeout of one call to an external matcher.

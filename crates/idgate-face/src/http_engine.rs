@@ -1,6 +1,5 @@
 //! [`HttpEngine`]: the [`FaceEngine`] trait over HTTP, for operators who run their own detector
-//! and face-recognition models (verify.md "Face and liveness": "an HTTP engine for an external
-//! matcher is a second implementation of the same trait").
+//! and face-recognition models (docs/face-engine.md "Engines").
 //!
 //! The matcher only detects faces (`POST {base}/detect`) and computes descriptors
 //! (`POST {base}/embed`); comparison (L2 distance), quality measurements and the whole liveness

@@ -7,7 +7,7 @@
 //! - [`http_engine::HttpEngine`], a client for an operator's own matcher (protocol in the README).
 //!
 //! Active liveness ([`liveness`], [`challenge`]) is pure logic over any engine: a random challenge of
-//! head poses, blinks and mouth openings, answered by a burst of frames (verify.md "Face and
+//! head poses, blinks and mouth openings, answered by a burst of frames (docs/verify.md "Face and
 //! liveness"). The crate does no I/O besides reading model files and the HTTP engine's calls, and
 //! the trait is synchronous because all of it is CPU work: the server calls it from
 //! `spawn_blocking`.
@@ -157,7 +157,8 @@ pub struct BoundingBox {
 }
 
 /// Image-quality measurements of one detected face, used to gate matches on poor input
-/// (face-engine.md §4 suggests a face-size and quality gate next to the distance threshold).
+/// (docs/face-engine.md "Match threshold" suggests a face-size and quality gate next to the
+/// distance threshold).
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Quality {
     /// Face size: the larger side of the face box, in pixels.
@@ -201,7 +202,8 @@ pub struct Similarity {
     /// length, so distances lie in `[0, 2]`. Decisions use [`Similarity::distance`].
     pub score: f32,
     /// L2 distance between the embeddings; same person below the configured match threshold
-    /// (default 0.5, face-engine.md §4). `f32::INFINITY` when the embeddings are incomparable.
+    /// (default 0.5, docs/face-engine.md "Match threshold"). `f32::INFINITY` when the embeddings
+    /// are incomparable.
     pub distance: f32,
 }
 

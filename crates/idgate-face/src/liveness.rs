@@ -1,5 +1,6 @@
 //! Active liveness: checks that a [`Burst`] of frames shows one live person performing a
-//! [`Challenge`] in order (verify.md "Face and liveness"; thresholds from face-engine.md §7).
+//! [`Challenge`] in order (docs/verify.md "Face and liveness"; thresholds from
+//! docs/face-engine.md "Liveness").
 //!
 //! # What it checks
 //! 1. **Binding and timing** (no model needed): the burst carries the challenge's nonce and arrives
@@ -44,13 +45,15 @@ use crate::{Embedding, Face, FaceEngine, FaceError};
 
 /// Thresholds of the liveness decision. Part of the operator's face configuration.
 ///
-/// Defaults come from face-engine.md §7 (yaw, EAR, MAR measured with 68-point landmarks on stills)
-/// or, for the pitch proxy and timing, from the geometry and frame rates explained on each field.
+/// Defaults come from docs/face-engine.md "Liveness" (yaw, EAR, MAR measured with 68-point
+/// landmarks on stills) or, for the pitch proxy and timing, from the geometry and frame rates
+/// explained on each field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LivenessPolicy {
     /// A face is neutral in yaw when `|yaw| < yaw_neutral`. Frontal faces measure −0.07…+0.05
-    /// (face-engine.md §7); obama3.jpg, a slight turn, measures ±0.20 with the built-in landmarks.
+    /// (docs/face-engine.md "Liveness"); obama3.jpg, a slight turn, measures ±0.20 with the
+    /// built-in landmarks.
     pub yaw_neutral: f32,
     /// A turn is reached when `|yaw| > yaw_action` with the right sign. Set for the built-in
     /// (face-api) landmarks, whose far-side jaw contour is less extreme than dlib's: the clear
@@ -74,7 +77,7 @@ pub struct LivenessPolicy {
     pub mouth_closed: f32,
     /// Largest L2 embedding distance between a key frame and the reference frame of the burst.
     /// Same-person pairs of different photos measured 0.20–0.53, different people ≥ 0.56
-    /// (face-engine.md §3–4); frames of one burst share lighting and camera.
+    /// (docs/face-engine.md "Match threshold"); frames of one burst share lighting and camera.
     pub identity_max_distance: f32,
     /// Smallest gap between consecutive capture timestamps (ms): 20 ms is 50 frames per second.
     pub min_frame_gap_ms: u64,

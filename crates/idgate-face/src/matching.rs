@@ -1,9 +1,10 @@
-//! The selfie ↔ passport-portrait match (verify.md "Face and liveness": the live face must match
-//! the DG2 portrait above a configured similarity threshold, `selfie_face_mismatch` otherwise).
+//! The selfie ↔ passport-portrait match (docs/verify.md "Face and liveness": the live face must
+//! match the DG2 portrait above a configured similarity threshold, `selfie_face_mismatch`
+//! otherwise).
 //!
 //! The selfie side is the reference embedding a live [`crate::LivenessVerdict`] returns; this module
 //! finds the face in the decoded portrait, embeds it with the same engine and decides on the L2
-//! distance, which is what the threshold was measured on (face-engine.md §4).
+//! distance, which is what the threshold was measured on (docs/face-engine.md "Match threshold").
 
 use serde::Serialize;
 

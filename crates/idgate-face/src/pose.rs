@@ -10,8 +10,8 @@ use crate::{FaceError, LANDMARK_COUNT, Point};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PoseFeatures {
     /// `(d(nose30, jaw0..2) − d(nose30, jaw14..16)) / sum`, distances averaged over the three jaw
-    /// points of each side (face-engine.md §7). Positive when the nose moves towards the image's
-    /// right edge, which is the person's own left in an un-mirrored frame.
+    /// points of each side (docs/face-engine.md "Liveness"). Positive when the nose moves towards
+    /// the image's right edge, which is the person's own left in an un-mirrored frame.
     pub yaw: f32,
     /// Where the nose tip (30) lies between the eye line and the mouth line, measured along the
     /// face's vertical axis (perpendicular to the eye line): 0 at the eyes, 1 at the mouth corners'

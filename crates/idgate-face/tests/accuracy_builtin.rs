@@ -1,4 +1,5 @@
-//! Face-match accuracy of the built-in engine on the registry test photos (face-engine.md §4, §6).
+//! Face-match accuracy of the built-in engine on the registry test photos
+//! (docs/face-engine.md "Match threshold", "Test photos").
 //!
 //! Identities: Obama (three distinct photos: obama, obama2, obama3), Biden, and the people of the
 //! face-api demo group photos (certainly different from each other and from the two presidents).
@@ -13,7 +14,8 @@ use idgate_face::image;
 use idgate_face::models::{DEFAULT_MODELS_DIR, MODELS_ENV};
 use idgate_face::{BuiltinEngine, Embedding, FaceEngine, FaceError, Image};
 
-/// The match threshold on L2 distance under test (face-engine.md §4 suggests 0.5–0.55).
+/// The match threshold on L2 distance under test (docs/face-engine.md "Match threshold" suggests
+/// 0.5–0.55).
 const THRESHOLD: f32 = 0.5;
 
 fn models_dir() -> PathBuf {
@@ -114,7 +116,7 @@ fn samples() -> Option<&'static Vec<Sample>> {
 
 /// "same", "different" or "unknown": faces of two different group photos may show one person, so
 /// only pairs with a named identity or from the same group photo count as different (as in
-/// face-engine.md §4).
+/// docs/face-engine.md "Match threshold").
 fn relation(a: &Sample, b: &Sample) -> &'static str {
     let photo = |s: &Sample| {
         s.label

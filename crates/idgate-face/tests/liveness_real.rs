@@ -1,7 +1,7 @@
-//! Liveness with the built-in engine on real photos (face-engine.md §7): a head-turn burst is
-//! built from stills of one person, Obama frontal and turned, plus mirrored copies that turn the
-//! other way. Needs the weights and photos of `scripts/fetch-face-models.sh`; skips with a message
-//! when they are absent.
+//! Liveness with the built-in engine on real photos (docs/face-engine.md "Liveness"): a head-turn
+//! burst is built from stills of one person, Obama frontal and turned, plus mirrored copies that
+//! turn the other way. Needs the weights and photos of `scripts/fetch-face-models.sh`; skips with a
+//! message when they are absent.
 //!
 //! Detections and embeddings are memoised per distinct image (the engine is deterministic), so the
 //! bursts below, which share frames, cost each model run once even in a debug build.

@@ -105,7 +105,7 @@ fn single_portraits_have_exactly_one_face() {
 #[test]
 fn group_photos_have_the_expected_face_counts() {
     let Some(engine) = engine() else { return };
-    // Counts agreed by dlib's HOG detector and this detector (face-engine.md §6).
+    // Counts agreed by dlib's HOG detector and this detector (docs/face-engine.md "Test photos").
     for (name, expected) in [
         ("sample2.jpg", 1),
         ("sample3.jpg", 3),

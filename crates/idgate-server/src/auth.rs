@@ -2,9 +2,9 @@
 //!
 //! `Authorization: Bearer kk_live_…` (or `kk_test_…`). The key is HMAC-SHA256'd under the
 //! server's API-key hash key and looked up by that hash, so no comparison ever touches the
-//! plaintext and timing cannot leak it (api.md "Authentication and tenancy"). Unknown, disabled
-//! and deleted keys are all `401 UNAUTHORIZED`; the tenant is the key's organization and its
-//! environment, so test-mode keys see only test-mode objects. Order of checks: 401, then 429
+//! plaintext and timing cannot leak it (docs/api.md "Authentication and tenancy"). Unknown,
+//! disabled and deleted keys are all `401 UNAUTHORIZED`; the tenant is the key's organization and
+//! its environment, so test-mode keys see only test-mode objects. Order of checks: 401, then 429
 //! (per key), then 403 (scope, see [`Authenticated::require`]), then request validation.
 
 use axum::extract::{FromRef, FromRequestParts};

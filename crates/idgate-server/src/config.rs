@@ -66,10 +66,11 @@ pub struct Config {
     /// `json` (default, for log shippers) or `pretty` (for a terminal).
     pub log_format: LogFormat,
     /// Lets webhook endpoints use plain `http` URLs and addresses that resolve to loopback,
-    /// private, link-local or unique-local ranges (webhooks.md, Security). Off by default: only
-    /// for local development and tests, where the receiver runs on this machine.
+    /// private, link-local or unique-local ranges (docs/webhooks.md "SSRF guard"). Off by default:
+    /// only for local development and tests, where the receiver runs on this machine.
     pub allow_private_webhooks: bool,
-    /// Webhook sends in flight at once in this node (webhooks.md: default 64).
+    /// Webhook sends in flight at once in this node (docs/webhooks.md "Delivery guarantees":
+    /// default 64).
     pub webhook_concurrency: u32,
     /// Webhook sends in flight at once to one endpoint, so one slow receiver cannot take every slot.
     pub webhook_per_endpoint_concurrency: u32,
@@ -294,8 +295,8 @@ impl Config {
         Ok(())
     }
 
-    /// The delivery worker's settings (webhooks.md "Delivery guarantees"); the 3-day retry
-    /// window is fixed by the spec.
+    /// The delivery worker's settings (docs/webhooks.md "Delivery guarantees"); the 3-day retry
+    /// window is fixed (docs/operations.md "Configuration").
     pub fn delivery_settings(&self) -> crate::delivery::DeliverySettings {
         use std::time::Duration;
         let defaults = crate::delivery::DeliverySettings::default();

@@ -1,13 +1,13 @@
-//! The webhook delivery worker (webhooks.md "Delivery guarantees"): claims due deliveries from
+//! The webhook delivery worker (docs/webhooks.md "Delivery guarantees"): claims due deliveries from
 //! the outbox under a lease, renders each event, encrypts it to the endpoint's active key, signs
 //! it with the endpoint's secret(s), sends it through the SSRF-guarded client and records what
 //! happened. Runs in every node beside the expiry sweeper; the store's leases keep nodes from
 //! sending the same delivery at once.
 //!
-//! Why this shape (and not kayle's cron, kayle-webhooks.md): the store announces every commit
-//! that makes deliveries due (`idgate_store::changes`; on PostgreSQL to every node), so a first
-//! attempt leaves within milliseconds, and a short fallback poll picks up retries and missed
-//! announcements. Sends run concurrently under a global
+//! Why this shape (and not a periodic job that sends a few deliveries a minute): the store
+//! announces every commit that makes deliveries due (`idgate_store::changes`; on PostgreSQL to
+//! every node), so a first attempt leaves within milliseconds, and a short fallback poll picks up
+//! retries and missed announcements. Sends run concurrently under a global
 //! limit and a per-endpoint limit, so one slow receiver cannot starve the others. Outcomes are
 //! recorded in batches (one transaction for many attempts), which keeps a single SQLite writer
 //! far above 1,000 deliveries a second. A send keeps its endpoint slot until its outcome is
@@ -44,7 +44,7 @@ pub const WEBHOOK_ATTEMPT_DURATION: &str = "idgate_webhook_attempt_duration_seco
 /// Endpoints disabled after 3 days of continuous failure.
 pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "idgate_webhook_endpoints_disabled_total";
 
-/// `user-agent` of every delivery (webhooks.md "Wire format").
+/// `user-agent` of every delivery (docs/webhooks.md "Wire format").
 pub const USER_AGENT: &str = concat!("idgate-webhooks/", env!("CARGO_PKG_VERSION"));
 
 /// Deliveries claimed per store call at most.
@@ -305,17 +305,11 @@ struct Sent {
 /// Records outcomes in batches until every sender is gone. A batch that cannot be written is
 /// retried a few times; if the database stays away the deliveries' leases expire and they are
 /// sent again (at-least-once).
-async fn record_loop(
-    state: AppState,
-    owner: String,
-    mut rx: mpsc::UnboundedReceiver<Sent>,
-) {
+async fn record_loop(state: AppState, owner: String, mut rx: mpsc::UnboundedReceiver<Sent>) {
     let mut sent = Vec::with_capacity(MAX_RECORD_BATCH);
     while rx.recv_many(&mut sent, MAX_RECORD_BATCH).await > 0 {
-        let (batch, endpoint_slots): (Vec<_>, Vec<_>) = sent
-            .drain(..)
-            .map(|s| (s.result, s.endpoint_slot))
-            .unzip();
+        let (batch, endpoint_slots): (Vec<_>, Vec<_>) =
+            sent.drain(..).map(|s| (s.result, s.endpoint_slot)).unzip();
         let mut tries = 0;
         let recorded = loop {
             match state
@@ -430,8 +424,8 @@ impl PrepareError {
     }
 }
 
-/// The typed wire event for a stored event (webhooks.md payload), validated by idgate-webhook's
-/// parser so the server can only send what receivers can read.
+/// The typed wire event for a stored event (docs/webhooks.md "Event types", payload), validated by
+/// idgate-webhook's parser so the server can only send what receivers can read.
 pub fn render(delivery: &ClaimedDelivery) -> Result<WireEvent, serde_json::Error> {
     let e = &delivery.event;
     let mut metadata = serde_json::json!({
@@ -455,7 +449,7 @@ pub fn render(delivery: &ClaimedDelivery) -> Result<WireEvent, serde_json::Error
 }
 
 /// The signing secrets in effect: the current one, plus the previous one while the rotation
-/// overlap lasts (webhooks.md: 24 h).
+/// overlap lasts (docs/webhooks.md "Endpoints": 24 h).
 fn signing_secrets(
     ctx: &Ctx,
     delivery: &ClaimedDelivery,

@@ -1,11 +1,12 @@
 //! The single place where anything that can go wrong in a request becomes an HTTP response.
 //!
-//! Every error body is the api.md envelope `{"data":null,"error":{code,message,hint,docs}}` with
-//! `Content-Type: application/json`; list endpoints add `pagination` with the effective limit
-//! (seed 004). Status, message and hint come from the core error catalog ([`ErrorCode`]); only
-//! `INVALID_REQUEST` replaces the message to name the offending field. A 500 never says more than
-//! the catalog's fixed text: the cause travels with the response ([`PendingError::cause`]) to
-//! [`crate::middleware::finish_error_bodies`], which logs it once, never to the client.
+//! Every error body is the envelope of docs/api.md "Errors"
+//! `{"data":null,"error":{code,message,hint,docs}}` with `Content-Type: application/json`; list
+//! endpoints add `pagination` with the effective limit (seed 004). Status, message and hint come
+//! from the core error catalog ([`ErrorCode`]); only `INVALID_REQUEST` replaces the message to name
+//! the offending field. A 500 never says more than the catalog's fixed text: the cause travels with
+//! the response ([`PendingError::cause`]) to [`crate::middleware::finish_error_bodies`], which logs
+//! it once, never to the client.
 //!
 //! Storage failures become API errors in exactly one function, [`ApiError::from_store`], told
 //! which [`Resource`] the route is about so that "not found" carries that resource's code.
@@ -59,8 +60,8 @@ impl ApiError {
         Self::from(DomainError::new(code))
     }
 
-    /// `400 INVALID_REQUEST` whose message names the offending parameter, as api.md requires
-    /// (``Invalid `limit`: must be an integer between 1 and 100.``).
+    /// `400 INVALID_REQUEST` whose message names the offending parameter, as docs/api.md "Errors"
+    /// requires (``Invalid `limit`: must be an integer between 1 and 100.``).
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::from(DomainError::with_message(
             ErrorCode::InvalidRequest,
@@ -99,7 +100,7 @@ impl ApiError {
             StoreError::WebhookEndpointNotFound => ErrorCode::WebhookEndpointNotFound.into(),
             // A well-formed id that names no item of the list (never issued, another tenant's,
             // or deleted since the previous page) is answered like any id naming nothing: 404
-            // (api.md "Authentication and tenancy"). A page that silently came back empty would
+            // (docs/api.md "Authentication and tenancy"). A page that silently came back empty would
             // end the client's iteration early instead.
             StoreError::CursorNotFound => DomainError::with_message(
                 ErrorCode::NotFound,
@@ -251,7 +252,7 @@ pub fn error_body(pending: &PendingError, docs_base: &str) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
-/// `<docs base>/errors#<code in lower case>` (api.md "Conventions").
+/// `<docs base>/errors#<code in lower case>` (docs/api.md "Errors").
 pub fn docs_link(docs_base: &str, code: ErrorCode) -> String {
     format!("{docs_base}/errors#{}", code.docs_anchor())
 }

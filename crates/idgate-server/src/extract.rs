@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// Largest request body accepted (api.md "Conventions").
+/// Largest request body accepted (docs/api.md "Conventions").
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A JSON request body. An empty body (with or without a content type) is `T::default()`, which

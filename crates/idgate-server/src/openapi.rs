@@ -372,7 +372,7 @@ fn url_schema(pattern: String, max_len: usize, nullable: bool, description: &str
     )
 }
 
-/// `redirect_url` of a session (api.md "Sessions"): `https:`, or `http:` to `localhost`,
+/// `redirect_url` of a session (docs/api.md "Sessions"): `https:`, or `http:` to `localhost`,
 /// `*.localhost` or `127.0.0.0/8`; any path, query and fragment.
 pub fn redirect_url_schema() -> Schema {
     let loopback = format!(
@@ -390,7 +390,7 @@ pub fn redirect_url_schema() -> Schema {
     )
 }
 
-/// `url` of a webhook endpoint (webhooks.md "Security"): `https:` without a fragment. A server
+/// `url` of a webhook endpoint (docs/webhooks.md "SSRF guard"): `https:` without a fragment. A server
 /// run with `--allow-private-webhooks` accepts `http:` too.
 pub fn webhook_url_schema(max_len: usize) -> Schema {
     let pattern = format!(
@@ -405,7 +405,7 @@ pub fn webhook_url_schema(max_len: usize) -> Schema {
     )
 }
 
-/// `^<prefix>[A-Za-z0-9]{64}$`, the shape of every id (api.md "Conventions").
+/// `^<prefix>[A-Za-z0-9]{64}$`, the shape of every id (docs/api.md "Conventions").
 pub fn id_pattern(prefix: &str) -> String {
     format!("^{prefix}[A-Za-z0-9]{{64}}$")
 }

@@ -1,6 +1,7 @@
 //! Server secrets kept in the data directory: the API-key hash key (keys are stored only as
-//! HMAC-SHA256 under it, api.md "Authentication"), the document-id pseudonym key
-//! (`kayle_document_id`, api.md "Share contract") and the key-encryption key for stored private keys.
+//! HMAC-SHA256 under it, docs/api.md "Authentication and tenancy"), the document-id pseudonym key
+//! (`kayle_document_id`, docs/docs/api.md "Share contract") and the key-encryption key for stored
+//! private keys.
 //!
 //! Each is 32 random bytes from the OS CSPRNG, written hex-encoded on first start with mode 0600
 //! and loaded on every later start. Creation is atomic (write a private temporary file, then
@@ -81,8 +82,8 @@ const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
 impl ServerSecrets {
-    /// Seals an endpoint's signing secret for storage (webhooks.md "Secrets are stored
-    /// encrypted"): AES-256-GCM under `key_encryption` with a fresh random 96-bit nonce and the
+    /// Seals an endpoint's signing secret for storage (docs/webhooks.md "Endpoints",
+    /// signing secret): AES-256-GCM under `key_encryption` with a fresh random 96-bit nonce and the
     /// endpoint id as associated data, so a sealed value copied to another endpoint's row does
     /// not open. Output: `base64url(nonce ‖ ciphertext ‖ tag)`, no padding.
     ///

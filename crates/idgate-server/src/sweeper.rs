@@ -1,5 +1,5 @@
 //! The expiry sweeper: moves sessions past `expires_at` to `expired` even when nobody reads
-//! them, so the `verification.session.expired` event is written on time (api.md "Session
+//! them, so the `verification.session.expired` event is written on time (docs/api.md "Session
 //! lifecycle"). Reads apply the same rule on their own; the sweeper only makes it timely.
 //!
 //! Runs in every node; the store's `expire_overdue` is a conditional update, so two nodes

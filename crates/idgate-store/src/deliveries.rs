@@ -1,12 +1,12 @@
-//! The webhook delivery queue (webhooks.md "Delivery guarantees"): the outbox rows written by
+//! The webhook delivery queue (docs/webhooks.md "Delivery guarantees"): the outbox rows written by
 //! [`fan_out`](crate) inside every event's transaction, and the operations the delivery worker
 //! runs on them — claim due deliveries under a lease, record what an attempt did, give leases
 //! back, unblock deliveries when a key appears, and purge old payloads.
 //!
 //! Why leases rather than a status `sending`: a worker that crashes mid-send leaves a row whose
 //! lease simply expires, after which any worker claims it again. Nothing has to notice the crash,
-//! so a delivery is delayed by at most one lease period but never stranded (kayle-webhooks.md
-//! bug: rows stuck in `processing` after a restart). Claiming is `FOR UPDATE SKIP LOCKED` on
+//! so a delivery is delayed by at most one lease period but never stranded (a `sending` status
+//! would leave rows stuck after a restart). Claiming is `FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL, so nodes take disjoint batches without waiting on each other, and one
 //! `BEGIN IMMEDIATE` writer on SQLite. An attempt is recorded only while its lease is still held
 //! (`lease_owner` guard), so a worker that lost its lease cannot overwrite the newer owner's
@@ -23,7 +23,8 @@ use crate::{AnyStore, StoreResult};
 
 /// Default retention of event payloads once all their deliveries are final (7 days).
 pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 3_600_000;
-/// An endpoint failing without a single success for this long is disabled (webhooks.md).
+/// An endpoint failing without a single success for this long is disabled
+/// (docs/webhooks.md "Delivery guarantees").
 pub const DEFAULT_DISABLE_AFTER_MS: i64 = 3 * 24 * 3_600_000;
 /// `disabled_reason` of an endpoint disabled by continuous failure.
 pub const DISABLED_REASON_FAILING: &str = "failing";

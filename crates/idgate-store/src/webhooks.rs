@@ -1,4 +1,4 @@
-//! Persistence of the webhook management API (webhooks.md "Management API"): endpoints with
+//! Persistence of the webhook management API (docs/webhooks.md "Management API"): endpoints with
 //! their sealed signing secrets, encryption keys (one active per endpoint), and the tenant's
 //! view of events and deliveries (list, get, replay, retry).
 //!

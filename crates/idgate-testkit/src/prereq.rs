@@ -16,6 +16,8 @@ pub enum Prereq {
     FaceModels,
     /// OpenJPEG's command-line tools, to make JPEG 2000 portraits.
     OpenJpeg,
+    /// `python3`, for the repository's check scripts.
+    Python,
     /// Python with the `standardwebhooks` and `jwcrypto` libraries (independent receiver).
     PythonReceiver,
     /// Node.js with the `standardwebhooks` and `jose` packages (independent receiver).
@@ -31,6 +33,7 @@ impl Prereq {
             Self::Seeds => "shared-seeds",
             Self::FaceModels => "face-models",
             Self::OpenJpeg => "openjpeg-tools",
+            Self::Python => "python3",
             Self::PythonReceiver => "python-receiver",
             Self::NodeReceiver => "node-receiver",
         }
@@ -48,6 +51,7 @@ impl Prereq {
             Self::Seeds => "place the API seed pages beside the checkout (../shared/seeds)",
             Self::FaceModels => "run scripts/fetch-face-models.sh",
             Self::OpenJpeg => "install Debian's libopenjp2-tools (opj_compress)",
+            Self::Python => "install Python 3 (Debian's python3)",
             Self::PythonReceiver => "run `pip install standardwebhooks jwcrypto`",
             Self::NodeReceiver => "run `cd scripts/webhook-interop && npm ci`",
         }

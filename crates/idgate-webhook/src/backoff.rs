@@ -1,4 +1,4 @@
-//! The retry policy of delivery (webhooks.md "Delivery guarantees") as pure functions: how an
+//! The retry policy of delivery (docs/webhooks.md "Delivery guarantees") as pure functions: how an
 //! attempt's result is classified, and when the next attempt is due. No clock and no RNG of
 //! its own: the caller passes the elapsed time and a random source, so the schedule is
 //! deterministic under test.
@@ -71,7 +71,7 @@ pub enum GiveUpReason {
     Refused,
 }
 
-/// The retry schedule; configurable, with webhooks.md's values as the default.
+/// The retry schedule; configurable, with the defaults of docs/webhooks.md "Delivery guarantees".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetrySchedule {
     /// Ceiling of the first retry's delay.

@@ -1,7 +1,7 @@
 //! One delivery attempt on the sender side, wired from the other modules: seal the event once
 //! (the JWE is what the outbox stores, so retries resend the same bytes), sign per attempt
 //! (a fresh `webhook-timestamp` each time), POST through the SSRF-guarded client, and report
-//! what happened in the terms the outbox records (webhooks.md "Deliveries": status code,
+//! what happened in the terms the outbox records (docs/webhooks.md "Deliveries": status code,
 //! latency, first 1 KiB of the response body, error kind).
 //!
 //! Owns no state and no schedule; [`crate::backoff`] decides what the report means.

@@ -1,4 +1,4 @@
-//! The typed events inside a delivery's JWE (webhooks.md "Event types"):
+//! The typed events inside a delivery's JWE (docs/webhooks.md "Event types"):
 //! `{"id","type","created_at","data","metadata"}`. Owns their JSON shape for both sides, so the
 //! server serializes exactly what receivers parse. The `data` of each type is its own struct;
 //! [`EventData`] ties the variant to the `type`, so the two can never disagree.
@@ -13,7 +13,7 @@ mod claims;
 
 pub use claims::{AgeGate, Claim, Claims, DocumentPhoto, PhotoFormat, SexMarker};
 /// The domain's definitions, re-exported so receivers need only this crate: the ids
-/// (api.md "IDs"), the event type names, the failure codes and the environment are the same
+/// (docs/api.md "IDs"), the event type names, the failure codes and the environment are the same
 /// types the server stores.
 pub use idgate_core::api_key::Environment;
 pub use idgate_core::event::EventType;
@@ -32,7 +32,7 @@ pub struct AttemptFailed {
     pub liveness_tries_used: u32,
 }
 
-/// `data` of `verification.session.succeeded` (verify.md "Claims delivered on success").
+/// `data` of `verification.session.succeeded` (docs/verify.md "Claims delivered on success").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSucceeded {
     pub claims: Claims,
@@ -181,7 +181,8 @@ impl<'de> Deserialize<'de> for Event {
     }
 }
 
-/// api.md "Timestamps: RFC 3339 UTC with milliseconds"; any RFC 3339 offset is accepted on input.
+/// docs/api.md "Conventions": RFC 3339 UTC with milliseconds; any RFC 3339 offset is accepted on
+/// input.
 pub mod rfc3339_millis {
     use serde::{Deserialize, Deserializer, Serializer};
     use time::format_description::well_known::Rfc3339;

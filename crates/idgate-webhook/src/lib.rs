@@ -3,7 +3,7 @@
 //! A delivery is an HTTP `POST` whose body is a compact JWE (RFC 7516, `RSA-OAEP-256` +
 //! `A256GCM`, RFC 7518 §4.3 and §5.3) encrypted to the integrator's RSA public key, signed per
 //! the [Standard Webhooks](https://www.standardwebhooks.com/) specification with the endpoint's
-//! `whsec_` secret. Inside the JWE is one JSON [`Event`]. See `shared/spec/webhooks.md`.
+//! `whsec_` secret. Inside the JWE is one JSON [`Event`]. See `docs/webhooks.md` "Wire format".
 //!
 //! The default build is the **receiver** half, meant for integrators and for
 //! `idgate webhooks listen`: verify the signature, decrypt, parse.

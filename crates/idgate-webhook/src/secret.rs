@@ -10,7 +10,8 @@ use zeroize::Zeroize;
 /// from the asymmetric `whpk_`/`whsk_` keys.
 pub const PREFIX: &str = "whsec_";
 
-/// Bytes of entropy in a secret we generate (webhooks.md: "base64 of 32 random bytes").
+/// Bytes of entropy in a secret we generate (docs/webhooks.md "Endpoints": the base64 of 32 random
+/// bytes).
 pub const GENERATED_LEN: usize = 32;
 
 /// Standard Webhooks recommends secrets of 24 to 64 bytes; anything outside is refused on

@@ -23,8 +23,8 @@ pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
 /// Space separated `v1,<base64>` entries.
 pub const HEADER_SIGNATURE: &str = "webhook-signature";
 
-/// How far a timestamp may be from the receiver's clock (webhooks.md: "more than 5 minutes
-/// off" is rejected), which bounds how long a captured delivery can be replayed.
+/// How far a timestamp may be from the receiver's clock (docs/webhooks.md "Signature": "more than 5
+/// minutes off" is rejected), which bounds how long a captured delivery can be replayed.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 /// Caps applied before any work, so a hostile request costs at most a few HMACs.

@@ -1,5 +1,5 @@
-//! The SSRF guard for delivery (webhooks.md "Security"): which URLs may be registered and which
-//! addresses may be connected to, plus the HTTP client that enforces it at connect time.
+//! The SSRF guard for delivery (docs/webhooks.md "SSRF guard"): which URLs may be registered and
+//! which addresses may be connected to, plus the HTTP client that enforces it at connect time.
 //!
 //! Owns three checks that together close the usual holes:
 //! - the URL: `https` only, no credentials, literal IP hosts classified up front (the resolver
@@ -16,9 +16,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Connect timeout (webhooks.md: 5 s).
+/// Connect timeout (docs/webhooks.md "SSRF guard": 5 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Whole-request timeout (webhooks.md: 15 s).
+/// Whole-request timeout (docs/webhooks.md "SSRF guard": 15 s).
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest endpoint URL accepted: the domain's limit, the same when saving and sending.
 pub const MAX_URL_LEN: usize = idgate_core::webhook::MAX_WEBHOOK_URL_LEN;

@@ -1,4 +1,5 @@
-//! Webhook delivery guarantees of the built binary (issue 4, webhooks.md "Delivery guarantees"):
+//! Webhook delivery guarantees of the built binary (issue 4,
+//! docs/docs/webhooks.md "Delivery guarantees"):
 //!
 //! - at-least-once across a crash: 1,000 events wait for an encryption key, the key is uploaded
 //!   so all become due at once, `idgate serve` is SIGKILLed while the receiver holds requests

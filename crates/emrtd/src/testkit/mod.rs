@@ -2,7 +2,7 @@
 //! simulator: CSCA → DSC → EF.SOD over generated DG1/DG2/DG14/DG15 and EF.COM, for every
 //! signature algorithm the verifier accepts (ICAO 9303-12 §4.4), plus a [`chip::VirtualChip`]
 //! that answers active and chip authentication, and switches that produce each failure the
-//! verification flow distinguishes (`shared/spec/verify.md`, "Document checks").
+//! verification flow distinguishes (`docs/verify.md` "Document checks").
 //!
 //! ```no_run
 //! use emrtd::testkit::{Algo, Failure, TestPassport};
@@ -113,7 +113,7 @@ impl Algo {
     }
 }
 
-/// One way to make a passport fail a check of `verify.md` "Document checks".
+/// One way to make a passport fail a check of `docs/verify.md` "Document checks".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Failure {
     /// Data group `n` changed after the SOD was signed (hash mismatch, passive authentication).

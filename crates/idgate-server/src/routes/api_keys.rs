@@ -1,5 +1,5 @@
 //! `/v1/api-keys…`: integrators with `keys:manage` create, list, rename, rescope, disable and
-//! delete their organization's keys (api.md "Authentication and tenancy"); a test-mode key only
+//! delete their organization's keys (docs/api.md "Organizations and keys"); a test-mode key only
 //! its organization's test keys ([`idgate_core::KeyAudience`]). The plaintext of a key appears in
 //! exactly one response, the create; afterwards only its hash exists.
 

@@ -1,5 +1,5 @@
 //! `/v1/webhooks/deliveries…`: each event sent (or waiting to be sent) to each endpoint, with
-//! every try, and retry (webhooks.md "Management API"). Scopes `webhooks:read` /
+//! every try, and retry (docs/webhooks.md "Management API"). Scopes `webhooks:read` /
 //! `webhooks:write`.
 
 use axum::extract::{Path, State};

@@ -1,5 +1,5 @@
 //! `/v1/webhooks/endpoints/{id}/keys…`: the RSA public keys webhook payloads are encrypted to
-//! (webhooks.md "Management API"), one active per endpoint. Scopes `webhooks:read` /
+//! (docs/webhooks.md "Management API"), one active per endpoint. Scopes `webhooks:read` /
 //! `webhooks:write`. Only public material is ever stored or returned.
 
 use std::borrow::Cow;

@@ -1,4 +1,4 @@
-//! `/v1/events…`: the tenant's event history (the transactional outbox, webhooks.md "Events"),
+//! `/v1/events…`: the tenant's event history (the transactional outbox, docs/webhooks.md "Events"),
 //! newest first with keyset pagination, one event, and replay, which writes new deliveries to
 //! the endpoints that receive the event now. Scopes `webhooks:read` / `webhooks:write`.
 
@@ -195,12 +195,10 @@ pub async fn replay(
         .await
         .map_err(|e| ApiError::from_store(e, Resource::Event))?;
     match outcome {
-        ReplayOutcome::Replayed(deliveries) => {
-            Ok(Data::new(ReplayOut {
-                event_id: id.to_string(),
-                deliveries: deliveries.iter().map(DeliveryOut::from).collect(),
-            }))
-        }
+        ReplayOutcome::Replayed(deliveries) => Ok(Data::new(ReplayOut {
+            event_id: id.to_string(),
+            deliveries: deliveries.iter().map(DeliveryOut::from).collect(),
+        })),
         ReplayOutcome::PayloadGone => Err(ApiError::new(ErrorCode::EventNotReplayable)),
     }
 }

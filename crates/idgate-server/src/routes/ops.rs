@@ -1,5 +1,5 @@
 //! Operational endpoints without authentication: liveness, readiness and Prometheus metrics
-//! (api.md "Operational endpoints").
+//! (docs/api.md "Operational endpoints").
 
 use axum::extract::State;
 use axum::http::header;

@@ -1,4 +1,4 @@
-//! `/v1/sessions…`: create, list, get, cancel, erase and list attempts (api.md "Sessions",
+//! `/v1/sessions…`: create, list, get, cancel, erase and list attempts (docs/api.md "Sessions",
 //! seeds 000, 002, 004).
 //!
 //! Handlers parse and authorize, call the domain (idgate-core) and the store, and let
@@ -95,7 +95,7 @@ pub struct SessionOut {
 }
 
 impl SessionOut {
-    /// `with_cancel_token` only for the create response (api.md). Takes the session by value:
+    /// `with_cancel_token` only for the create response (docs/api.md "Create"). Takes the session by value:
     /// its share contract and metadata move into the response instead of being copied.
     pub fn new(session: Session, public_url: &str, with_cancel_token: bool) -> Self {
         let token = session.cancel_token.expose();
@@ -273,7 +273,7 @@ fn share_fields_schema() -> Schema {
     )
 }
 
-/// The requested contract: claim key → `{required, reason}` (api.md "Share contract").
+/// The requested contract: claim key → `{required, reason}` (docs/api.md "Share contract").
 fn share_fields_request_schema() -> Schema {
     use idgate_core::share::{MAX_REASON_CHARS, MAX_SHARE_FIELDS, STATIC_CLAIMS};
     let entry = ObjectBuilder::new()

@@ -1,5 +1,5 @@
 //! `/v1/webhooks/endpoints…`: the integrator's webhook endpoints, with the signing secret shown
-//! once on create and on rotation (webhooks.md "Management API"). Scopes `webhooks:read` /
+//! once on create and on rotation (docs/webhooks.md "Management API"). Scopes `webhooks:read` /
 //! `webhooks:write`.
 //!
 //! Every object belongs to the calling key's organization and environment; another tenant's

@@ -1,7 +1,7 @@
 //! Conformance to the seed pages: the OpenAPI YAML of `shared/seeds/000` (cancel), `002` (get)
 //! and `004` (list) is parsed at test time, and real responses of a running server — on every
 //! backend — are validated against the response schema the seed gives for their status: every
-//! field, type, enum, range, pattern, format and required key (api.md "Conventions": the seeds
+//! field, type, enum, range, pattern, format and required key (docs/api.md, introduction: the seeds
 //! are the binding wire contract).
 //!
 //! Reachable statuses: `200`, `204`, `404` directly; `500` by closing the store's connection
@@ -12,7 +12,7 @@
 //! ignored. Two readings are deliberate and explained where they are applied:
 //! - an `enum` next to `type: [..., 'null']` admits `null` (the seeds' nullable `failure_code`
 //!   says "Null in any other state"; strict 2020-12 would reject `null` there);
-//! - the 500 schemas pin `docs` to the seed vendor's URL; api.md makes `docs` our own
+//! - the 500 schemas pin `docs` to the seed vendor's URL; docs/api.md "Errors" makes `docs` our own
 //!   `<docs base>/errors#<code>`, so that one `enum` is replaced by our URL before validation.
 
 use std::path::{Path, PathBuf};
@@ -200,7 +200,7 @@ impl Seed {
     }
 }
 
-/// api.md: `docs` is `<docs base URL>/errors#<code in lower case>`.
+/// docs/api.md "Errors": `docs` is `<docs base URL>/errors#<code in lower case>`.
 fn internal_error_docs(app: &TestApp) -> String {
     format!("{}/errors#internal_server_error", app.state.docs_base.0)
 }
@@ -866,7 +866,8 @@ async fn list_500_conforms_to_seed_004() {
                 StatusCode::INTERNAL_SERVER_ERROR,
             )
             .await;
-        // The seed types `limit` as any number; api.md makes it the effective limit.
+        // The seed types `limit` as any number; docs/api.md "Envelope" makes it the effective
+        // limit.
         assert!(body["pagination"]["limit"].is_number());
     })
     .await;
@@ -992,8 +993,8 @@ async fn session_objects_have_exactly_the_seed_fields_plus_metadata() {
     on_each_backend(|app| {
         let seed_fields = seed_fields.clone();
         async move {
-            // api.md "Sessions": the seed's fields, `cancel_token` only in the create response,
-            // and additionally `metadata`.
+            // docs/api.md "Sessions": the seed's fields, `cancel_token` only in the create
+            // response, and additionally `metadata`.
             let keys = |object: &Value| -> std::collections::BTreeSet<String> {
                 object
                     .as_object()

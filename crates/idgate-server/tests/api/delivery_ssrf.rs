@@ -1,7 +1,7 @@
-//! The SSRF guard at send time (webhooks.md "Security"): without the operator switch, a stored
-//! endpoint URL aimed at loopback, private, link-local (cloud metadata) or unique-local space is
-//! refused before any connection. The attempt records one `refused` kind whatever the range
-//! (naming it would let a tenant map internal names), and the delivery fails at once.
+//! The SSRF guard at send time (docs/webhooks.md "SSRF guard"): without the operator switch, a
+//! stored endpoint URL aimed at loopback, private, link-local (cloud metadata) or unique-local
+//! space is refused before any connection. The attempt records one `refused` kind whatever the
+//! range (naming it would let a tenant map internal names), and the delivery fails at once.
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! Tenant isolation under a randomized workload (api.md "Authentication and tenancy"): two
+//! Tenant isolation under a randomized workload (docs/api.md "Authentication and tenancy"): two
 //! organizations, each with a live and a test key, issue a few hundred seeded random operations
 //! over HTTP — create, get, list, cancel, erase, attempts, and API-key create/list/rename/delete —
 //! often aimed at another tenant's objects. A model of what each tenant owns predicts every
@@ -382,7 +382,7 @@ impl World<'_> {
     }
 
     /// A key of the actor's organization that the actor may see: all of them for a live key,
-    /// only test keys for a test key (api.md "Test mode").
+    /// only test keys for a test key (docs/api.md "Test mode").
     fn manages(&self, actor: usize, key: &Key) -> bool {
         let actor_is_test = self.actors[actor].key.starts_with("kk_test_");
         key.org == self.actors[actor].org

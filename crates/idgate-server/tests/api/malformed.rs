@@ -1,4 +1,4 @@
-//! Malformed input never breaks the wire contract (api.md "Conventions": *every* error is the
+//! Malformed input never breaks the wire contract (docs/api.md "Errors": *every* error is the
 //! `{data: null, error: {code, message, hint, docs}}` envelope with `application/json`, and a 500
 //! only ever means a server fault). Property tests throw generated query strings, path ids,
 //! `Authorization` / `Content-Type` / `Idempotency-Key` headers and bodies (wrong types, huge
@@ -90,7 +90,8 @@ async fn send_and_check(app: &TestApp, probe: &Probe) -> Result<StatusCode, Stri
     envelope_error(&body).map(|()| status)
 }
 
-/// The error envelope of api.md: `data` null, four strings, `docs` pointing at the code.
+/// The error envelope of docs/api.md "Errors": `data` null, four strings, `docs` pointing at the
+/// code.
 fn envelope_error(body: &Value) -> Result<(), String> {
     let error = &body["error"];
     let fields_ok = body.get("data") == Some(&Value::Null)

@@ -49,13 +49,13 @@ mod delivery_queue {
             .transpose()
     }
 
-    /// The routing rule of the outbox (webhooks.md "Event types"), the one place it is written:
-    /// one new delivery of `event` per endpoint it goes to — the endpoints `target` names, else
-    /// every endpoint of the event's tenant; in both cases only enabled endpoints subscribed to
-    /// the event's type. A delivery is `pending` and due at `at` when its endpoint has an active
-    /// key, else `blocked_no_key` (it then waits visibly instead of failing silently). Used by
-    /// the fan-out of new events and by replay, so a replay reaches exactly the endpoints a new
-    /// event would. Returns the new deliveries' ids in endpoint creation order.
+    /// The routing rule of the outbox (docs/webhooks.md "Event types", routing), the one place it
+    /// is written: one new delivery of `event` per endpoint it goes to — the endpoints `target`
+    /// names, else every endpoint of the event's tenant; in both cases only enabled endpoints
+    /// subscribed to the event's type. A delivery is `pending` and due at `at` when its endpoint
+    /// has an active key, else `blocked_no_key` (it then waits visibly instead of failing
+    /// silently). Used by the fan-out of new events and by replay, so a replay reaches exactly the
+    /// endpoints a new event would. Returns the new deliveries' ids in endpoint creation order.
     pub(super) async fn route_event(
         tx: &mut Tx,
         event: &Event,
@@ -131,8 +131,8 @@ mod delivery_queue {
         Ok(())
     }
 
-    /// Erasure (api.md): the session's deliveries not yet sent are `cancelled`, so nothing about
-    /// an erased session leaves the server afterwards.
+    /// Erasure (docs/api.md "Erase"): the session's deliveries not yet sent are `cancelled`, so
+    /// nothing about an erased session leaves the server afterwards.
     pub(super) async fn cancel_session_deliveries(
         conn: &mut Conn,
         session_id: &SessionId,

@@ -63,7 +63,7 @@ where
 }
 
 /// A page of one tenant's rows of `table`, newest first, with optional filters: the shape of
-/// every list of the API (api.md "Pagination"). The cursor is the `(created_at, id)` of the
+/// every list of the API (docs/api.md "Pagination"). The cursor is the `(created_at, id)` of the
 /// `starting_after` row, looked up within the same tenant (so another tenant's id is
 /// `CursorNotFound`, like an unknown one), and the page over-fetches one row to learn `has_more`.
 /// With the `(org_id, environment, created_at DESC, id DESC)` indexes a page costs O(limit),

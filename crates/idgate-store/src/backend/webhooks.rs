@@ -113,8 +113,8 @@ mod webhooks_impl {
     }
 
     /// The endpoint lost its active key: deliveries not in a worker's hands wait for a new one
-    /// instead of failing (webhooks.md). A leased delivery is finished by its worker, which
-    /// finds no key and blocks it itself.
+    /// instead of failing (docs/webhooks.md "Encryption keys"). A leased delivery is finished by
+    /// its worker, which finds no key and blocks it itself.
     async fn block_deliveries(
         conn: &mut Conn,
         endpoint: &EndpointId,

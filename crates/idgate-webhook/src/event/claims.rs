@@ -1,4 +1,4 @@
-//! The claims of `verification.session.succeeded` (verify.md "Claims delivered on success").
+//! The claims of `verification.session.succeeded` (docs/verify.md "Claims delivered on success").
 //!
 //! A claim key appears only if the session's share contract requested it; a requested claim the
 //! person did not select is `null`. [`Claim`] keeps those three states apart (absent, `null`,
@@ -94,7 +94,7 @@ impl std::fmt::Debug for DocumentPhoto {
 /// The one age gate a contract may carry: `age_over_<years>`, computed on the verification day.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AgeGate {
-    /// N in `age_over_N`, 12..=130 (api.md "Share contract").
+    /// N in `age_over_N`, 12..=130 (docs/api.md "Share contract").
     pub years: u8,
     pub over: Claim<bool>,
 }
@@ -108,7 +108,8 @@ impl std::fmt::Debug for AgeGate {
     }
 }
 
-/// Every claim key verify.md lists. Absent keys are [`Claim::NotRequested`].
+/// Every claim key of docs/verify.md "Claims delivered on success". Absent keys are
+/// [`Claim::NotRequested`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Claims {
     pub document_type_code: Claim<String>,
@@ -122,7 +123,8 @@ pub struct Claims {
     pub document_expiry_date: Claim<Date>,
     pub mrz_optional_data: Claim<String>,
     pub document_photo: Claim<DocumentPhoto>,
-    /// A per-organization pseudonym of the document (api.md): lower-case hex HMAC-SHA256.
+    /// A per-organization pseudonym of the document (docs/api.md "Share contract"): lower-case hex
+    /// HMAC-SHA256.
     pub kayle_document_id: Claim<String>,
     /// Always `null` until a cross-document identity exists.
     pub kayle_human_id: Claim<String>,
