@@ -44,7 +44,7 @@ OUTSIDE = re.compile(
 # A page name of docs/ used without its directory (`api.md "Conventions"`).
 PAGE = re.compile(r"(?<![\w/.-])([a-z][a-z-]*\.md)\b")
 # A citation with a heading on the same line: docs/api.md "Share contract" (backticks allowed).
-CITATION = re.compile(r"docs/([a-z][a-z-]*\.md)`?\s+\"([^\"\n]+)\"")
+CITATION = re.compile(r"docs/([a-z][a-z-]*\.md)`?,?\s+\"([^\"\n]+)\"")
 # Any mention of a docs page, for the existence check.
 DOCS_PAGE = re.compile(r"docs/([a-z][a-z-]*\.md)")
 

@@ -12,7 +12,7 @@
 //!   when (and only if) the transaction commits, to every node: each store that has
 //!   subscribers keeps one `LISTEN` connection ([`PgListening`]) and rebroadcasts what it hears,
 //!   its own commits included. This is what lets several nodes share one database and still
-//!   wake at once (docs/architecture.md, "Several nodes").
+//!   wake at once (docs/operations.md "Several nodes").
 //!
 //! Subscribers keep a slow poll as the fallback: an announcement can be missed (a subscriber
 //! that lagged, a `LISTEN` connection that dropped, a change made by another process on

@@ -1,5 +1,5 @@
-//! One delivery attempt on the sender side, wired from the other modules: seal the event once
-//! (the JWE is what the outbox stores, so retries resend the same bytes), sign per attempt
+//! One delivery attempt on the sender side, wired from the other modules: seal the event for
+//! the attempt (the server makes the JWE at send time and never stores it), sign per attempt
 //! (a fresh `webhook-timestamp` each time), POST through the SSRF-guarded client, and report
 //! what happened in the terms the outbox records (docs/webhooks.md "Deliveries": status code,
 //! latency, first 1 KiB of the response body, error kind).

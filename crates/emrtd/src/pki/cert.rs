@@ -322,11 +322,11 @@ impl Certificate {
     ///
     /// Deviation, documented (`docs/verify.md`): on the German master list of 2024-08-07,
     /// 12 of 541 CSCAs break the strict rule — 7 carry a basicConstraints without cA (an empty
-    /// SEQUENCE, or pathLen only) beside keyCertSign, others omit an extension. So keyCertSign
-    /// decides when cA is absent, and cA decides when keyUsage is absent; a certificate whose
-    /// keyUsage is present without keyCertSign is no CA whatever its cA (one Portuguese link
-    /// certificate; the CSCAs it links are on the list themselves), and one with neither
-    /// extension is no CA.
+    /// SEQUENCE, which DER reads as cA=false, or pathLen only) beside keyCertSign, others omit an
+    /// extension. So keyUsage decides whenever it is present (keyCertSign, whatever cA says), and
+    /// cA decides only when keyUsage is absent; a certificate whose keyUsage lacks keyCertSign is
+    /// no CA whatever its cA (one Portuguese link certificate; the CSCAs it links are on the list
+    /// themselves), and one with neither extension is no CA.
     ///
     /// # Errors
     /// [`RoleError`].

@@ -459,7 +459,8 @@ impl TrustStore {
     /// Builds and verifies the chain of a Document Signer certificate (ICAO 9303-12 §7.1,
     /// RFC 5280 §6.1 signature steps): the CSCA whose key verifies the DSC, then, for a link
     /// certificate, the CSCAs that certified it. Results are cached per DSC fingerprint;
-    /// validity dates are *not* part of the cached result (they depend on the signing time).
+    /// validity dates are *not* part of the cached result (they depend on the time of
+    /// verification).
     ///
     /// # Errors
     /// [`ChainError`].
