@@ -487,7 +487,8 @@ impl<'a> SignedAttributes<'a> {
             };
             match ty {
                 oid::CONTENT_TYPE => {
-                    if out.content_type.replace(read_oid(&single()?)?).is_some() {
+                    let earlier = out.content_type.replace(read_oid(&single()?)?);
+                    if earlier.is_some() {
                         return Err(SodError::Malformed("duplicate contentType attribute"));
                     }
                 }

@@ -49,7 +49,7 @@ struct Seeds {
 /// The three seed pages, parsed once; `None` (with a "skipped" line) when the directory is absent.
 fn seeds() -> Option<&'static Seeds> {
     static SEEDS: OnceLock<Option<Seeds>> = OnceLock::new();
-    let seeds = SEEDS
+    SEEDS
         .get_or_init(|| {
             let dir = Path::new(SEEDS_DIR);
             if !dir.is_dir() {
@@ -65,8 +65,7 @@ fn seeds() -> Option<&'static Seeds> {
                 list: load_seed(dir, "004_"),
             })
         })
-        .as_ref();
-    seeds
+        .as_ref()
 }
 
 fn load_seed(dir: &Path, prefix: &str) -> Seed {
