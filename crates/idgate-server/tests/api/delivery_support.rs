@@ -34,6 +34,9 @@ struct Inner {
     /// Answers to give, in order; 200 once exhausted (or `fallback`).
     script: VecDeque<(u16, Option<String>)>,
     fallback: Option<u16>,
+    /// While set and `false`, each request is recorded on arrival and answered only once it
+    /// flips to `true` (see [`Sink::hold`]).
+    hold: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// A loopback HTTP receiver.
@@ -48,16 +51,22 @@ async fn handle(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> impl IntoResponse {
-    let mut g = inner.lock().unwrap();
-    g.received.push(Received {
-        headers,
-        body: body.to_vec(),
-        at: Instant::now(),
-    });
-    let (status, retry_after) = g
-        .script
-        .pop_front()
-        .unwrap_or((g.fallback.unwrap_or(200), None));
+    let (status, retry_after, hold) = {
+        let mut g = inner.lock().unwrap();
+        g.received.push(Received {
+            headers,
+            body: body.to_vec(),
+            at: Instant::now(),
+        });
+        let (status, retry_after) = g
+            .script
+            .pop_front()
+            .unwrap_or((g.fallback.unwrap_or(200), None));
+        (status, retry_after, g.hold.clone())
+    };
+    if let Some(mut hold) = hold {
+        let _ = hold.wait_for(|released| *released).await;
+    }
     let mut out = HeaderMap::new();
     if let Some(r) = retry_after {
         out.insert("retry-after", r.parse().unwrap());
@@ -98,6 +107,14 @@ impl Sink {
     /// Answers `status` to every unscripted request.
     pub fn always(&self, status: u16) {
         self.inner.lock().unwrap().fallback = Some(status);
+    }
+
+    /// From now on requests are recorded when they arrive but answered only after the returned
+    /// sender sends `true`: a delivery stays on the wire for as long as the test wants.
+    pub fn hold(&self) -> tokio::sync::watch::Sender<bool> {
+        let (release, hold) = tokio::sync::watch::channel(false);
+        self.inner.lock().unwrap().hold = Some(hold);
+        release
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -177,6 +194,24 @@ pub async fn delivery_states(app: &TestApp, endpoint: &EndpointId) -> Vec<(Strin
             .await
             .unwrap(),
     }
+}
+
+/// How many deliveries of an endpoint are leased to a worker (claimed, sent or not).
+pub async fn leased_count(app: &TestApp, endpoint: &EndpointId) -> i64 {
+    let q = "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND lease_owner IS NOT NULL";
+    let (n,): (i64,) = match &*app.state.store {
+        AnyStore::Sqlite(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_one(s.pool())
+            .await
+            .unwrap(),
+        AnyStore::Postgres(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_one(s.pool())
+            .await
+            .unwrap(),
+    };
+    n
 }
 
 /// Error kinds of every attempt of an endpoint's deliveries.

@@ -8,7 +8,7 @@ use idgate_webhook::EventType;
 
 use crate::delivery_support::{
     Sink, add_key, attempt_error_kinds, cancelled_session, delivery_states, endpoint, exec,
-    fast_retries,
+    fast_retries, leased_count,
 };
 use crate::support::{Method, TestAppBuilder, on_each_backend_with};
 
@@ -289,6 +289,97 @@ async fn erasing_a_session_cancels_its_pending_deliveries() {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(sink.received().len(), seen, "nothing is sent after erasure");
     })
+    .await;
+}
+
+/// The session an opened delivery is about.
+fn session_of(
+    ep: &crate::delivery_support::Endpoint,
+    r: &crate::delivery_support::Received,
+) -> String {
+    ep.receiver()
+        .open(&r.headers, &r.body)
+        .expect("verifies and decrypts")
+        .metadata
+        .verification_session_id
+        .to_string()
+}
+
+#[tokio::test]
+async fn nothing_about_an_erased_session_arrives_after_the_erase_returns() {
+    // One send at a time to the endpoint: while the first delivery is held on the wire by the
+    // receiver, the second one of the same session is claimed and waits for the endpoint's slot.
+    let settings = DeliverySettings {
+        per_endpoint_concurrency: 1,
+        ..fast_retries()
+    };
+    on_each_backend_with(
+        TestAppBuilder::default()
+            .allow_private_webhooks(true)
+            .delivery(settings),
+        async |app| {
+            let sink = Sink::start().await;
+            let release = sink.hold();
+            let ep = endpoint(&app, &sink.url, ALL, true).await;
+            let session = cancelled_session(&app, serde_json::Value::Null).await;
+            let first = sink.wait_for(1, WAIT).await;
+            let event = ep
+                .receiver()
+                .open(&first[0].headers, &first[0].body)
+                .expect("verifies and decrypts");
+            let res = app
+                .request(Method::POST, &format!("/v1/events/{}/replay", event.id))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let deadline = Instant::now() + WAIT;
+            while leased_count(&app, &ep.id).await < 2 {
+                assert!(Instant::now() < deadline, "the replay was not claimed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+
+            let erase = tokio::spawn(
+                app.request(Method::DELETE, &format!("/v1/sessions/{session}"))
+                    .send(),
+            );
+            // The erase has committed: both deliveries are cancelled.
+            wait_states(&app, &ep.id, &[("cancelled", 0), ("cancelled", 0)]).await;
+            let erase_waited_for_the_wire = !erase.is_finished();
+            release.send(true).unwrap();
+            let res = erase.await.unwrap().unwrap();
+            assert_eq!(res.status(), 204);
+            // Ordering counter: every request at this index or later arrived after the erase
+            // returned.
+            let returned_at = sink.received().len();
+
+            // A later session's delivery to the same endpoint waits for the slot behind the
+            // claimed one of the erased session, so once it has arrived that one was decided.
+            let later = cancelled_session(&app, serde_json::Value::Null).await;
+            let deadline = Instant::now() + WAIT;
+            while !sink.received().iter().any(|r| session_of(&ep, r) == later) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the later session's delivery never arrived"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let after: Vec<String> = sink.received()[returned_at..]
+                .iter()
+                .map(|r| session_of(&ep, r))
+                .filter(|s| *s == session)
+                .collect();
+            assert!(
+                after.is_empty(),
+                "{} request(s) about the erased session arrived after the erase returned",
+                after.len()
+            );
+            assert!(
+                erase_waited_for_the_wire,
+                "the erase returned while a request about the session was still on the wire"
+            );
+        },
+    )
     .await;
 }
 
