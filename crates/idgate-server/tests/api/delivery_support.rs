@@ -25,7 +25,6 @@ pub use crate::support::Method;
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
-    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -56,7 +55,6 @@ async fn handle(
         g.received.push(Received {
             headers,
             body: body.to_vec(),
-            at: Instant::now(),
         });
         let (status, retry_after) = g
             .script
@@ -212,6 +210,64 @@ pub async fn leased_count(app: &TestApp, endpoint: &EndpointId) -> i64 {
             .unwrap(),
     };
     n
+}
+
+/// One delivery row as the worker left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub status: String,
+    pub attempt_count: i64,
+    /// Epoch ms by the server's (injected) clock; `None` once final.
+    pub next_attempt_at: Option<i64>,
+    pub lease_owner: Option<String>,
+}
+
+/// Every delivery row of an endpoint, oldest first.
+pub async fn delivery_rows(app: &TestApp, endpoint: &EndpointId) -> Vec<DeliveryRow> {
+    let q = "SELECT status, attempt_count, next_attempt_at, lease_owner FROM webhook_deliveries \
+             WHERE endpoint_id = $1 ORDER BY created_at, id";
+    let rows: Vec<(String, i64, Option<i64>, Option<String>)> = match &*app.state.store {
+        AnyStore::Sqlite(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+        AnyStore::Postgres(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+    };
+    rows.into_iter()
+        .map(
+            |(status, attempt_count, next_attempt_at, lease_owner)| DeliveryRow {
+                status,
+                attempt_count,
+                next_attempt_at,
+                lease_owner,
+            },
+        )
+        .collect()
+}
+
+/// When each attempt of an endpoint's deliveries started, by the server's (injected) clock, in
+/// epoch ms, oldest first.
+pub async fn attempt_starts(app: &TestApp, endpoint: &EndpointId) -> Vec<i64> {
+    let q = "SELECT a.started_at FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
+             WHERE d.endpoint_id = $1 ORDER BY a.started_at";
+    let rows: Vec<(i64,)> = match &*app.state.store {
+        AnyStore::Sqlite(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+        AnyStore::Postgres(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+    };
+    rows.into_iter().map(|r| r.0).collect()
 }
 
 /// Error kinds of every attempt of an endpoint's deliveries.
