@@ -1,4 +1,4 @@
--- Whether a delivery's request is on the wire (webhooks.md "Delivery guarantees"), PostgreSQL
+-- Whether a delivery's request is on the wire (docs/webhooks.md "Delivery guarantees"), PostgreSQL
 -- dialect. The other dialect's file of the same name has the same statement.
 --
 -- An erased session's deliveries are cancelled in the erase transaction, but a worker that had
