@@ -14,6 +14,14 @@
 //! committed, so after a crash at most `per_endpoint_concurrency` sends per endpoint can be
 //! repeated: the ones whose outcome was not yet written.
 //!
+//! Erasure (docs/api.md "Erase") is final for deliveries too: right before a request leaves, the
+//! worker asks the store whether the delivery is still `pending` and leased to it, and marks it
+//! on the wire in the same write ([`DeliveryQueue::begin_sends`], batched like the outcomes). An
+//! erase cancels every claimed delivery of its session in one transaction, so each is either
+//! marked before the erase (and the erase waits for it, see [`wait_for_sends`]) or refused after.
+//! A request already on the wire cannot be recalled; the erase therefore returns only once it
+//! ended, which takes at most the 15 s whole-request timeout.
+//!
 //! Nothing readable is stored: the JWE is made at send time and dropped after the attempt. Logs
 //! carry delivery, event and endpoint ids only, never bodies or secrets.
 
@@ -21,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use idgate_core::{EndpointId, Timestamp};
+use idgate_core::{DeliveryId, EndpointId, Timestamp};
 use idgate_store::DeliveryQueue;
 use idgate_store::deliveries::{
     AttemptOutcome, AttemptRecord, AttemptResult, ClaimedDelivery, DEFAULT_DISABLE_AFTER_MS,
@@ -32,7 +40,7 @@ use idgate_webhook::delivery::AttemptReport;
 use idgate_webhook::keys::RecipientKey;
 use idgate_webhook::ssrf::{SsrfError, SsrfPolicy};
 use idgate_webhook::{Event as WireEvent, WebhookSecret};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::state::AppState;
@@ -41,6 +49,9 @@ use crate::state::AppState;
 pub const WEBHOOK_DELIVERIES: &str = "idgate_webhook_deliveries_total";
 /// Latency of delivery attempts that got a response or failed on the network, in seconds.
 pub const WEBHOOK_ATTEMPT_DURATION: &str = "idgate_webhook_attempt_duration_seconds";
+/// Claimed deliveries not sent because their session was erased (or their lease was lost) after
+/// the claim.
+pub const WEBHOOK_SENDS_WITHHELD: &str = "idgate_webhook_sends_withheld_total";
 /// Endpoints disabled after 3 days of continuous failure.
 pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "idgate_webhook_endpoints_disabled_total";
 
@@ -114,6 +125,7 @@ struct Ctx {
     policy: SsrfPolicy,
     per_endpoint: Mutex<HashMap<EndpointId, Arc<Semaphore>>>,
     results: mpsc::UnboundedSender<Sent>,
+    gate: mpsc::UnboundedSender<GateRequest>,
 }
 
 impl Ctx {
@@ -156,6 +168,7 @@ pub async fn run(
     };
     let client = idgate_webhook::ssrf::build_client(policy, USER_AGENT)?;
     let (results, results_rx) = mpsc::unbounded_channel();
+    let (gate, gate_rx) = mpsc::unbounded_channel();
     let owner = owner_id();
     let ctx = Arc::new(Ctx {
         state: state.clone(),
@@ -165,8 +178,10 @@ pub async fn run(
         policy,
         per_endpoint: Mutex::new(HashMap::new()),
         results,
+        gate,
     });
     let recorder = tokio::spawn(record_loop(state.clone(), owner.clone(), results_rx));
+    let gatekeeper = tokio::spawn(gate_loop(state.clone(), owner.clone(), gate_rx));
     let global = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let freed = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
@@ -273,6 +288,9 @@ pub async fn run(
     if let Err(error) = recorder.await {
         tracing::warn!(%error, "webhook outcome recorder ended abnormally");
     }
+    if let Err(error) = gatekeeper.await {
+        tracing::warn!(%error, "webhook send gate ended abnormally");
+    }
     match state.store.release_leases(&owner).await {
         Ok(0) => {}
         Ok(released) => tracing::info!(released, "released webhook delivery leases"),
@@ -353,6 +371,83 @@ async fn record_loop(state: AppState, owner: String, mut rx: mpsc::UnboundedRece
     }
 }
 
+/// A delivery about to be sent, waiting for the store's word ([`DeliveryQueue::begin_sends`]).
+struct GateRequest {
+    id: DeliveryId,
+    reply: oneshot::Sender<bool>,
+}
+
+/// Answers [`GateRequest`]s in batches, one write transaction for all that are waiting, so the
+/// check before each send costs SQLite's single writer as little as the outcomes do. If the
+/// store cannot be asked, nothing is sent: the worker gives the leases back and the deliveries
+/// are claimed again.
+async fn gate_loop(state: AppState, owner: String, mut rx: mpsc::UnboundedReceiver<GateRequest>) {
+    let mut waiting = Vec::with_capacity(MAX_RECORD_BATCH);
+    while rx.recv_many(&mut waiting, MAX_RECORD_BATCH).await > 0 {
+        let ids: Vec<DeliveryId> = waiting.iter().map(|r| r.id.clone()).collect();
+        let allowed = match state
+            .store
+            .begin_sends(&owner, state.clock.now(), &ids)
+            .await
+        {
+            Ok(allowed) => allowed,
+            Err(error) => {
+                tracing::warn!(%error, "marking webhook deliveries as sending failed; they wait");
+                vec![false; ids.len()]
+            }
+        };
+        for (request, allowed) in waiting.drain(..).zip(allowed) {
+            let _ = request.reply.send(allowed);
+        }
+    }
+}
+
+/// Whether the store lets `delivery` be sent now (see [`gate_loop`]).
+async fn may_send(ctx: &Ctx, id: &DeliveryId) -> bool {
+    let (reply, answer) = oneshot::channel();
+    if ctx
+        .gate
+        .send(GateRequest {
+            id: id.clone(),
+            reply,
+        })
+        .is_err()
+    {
+        return false;
+    }
+    answer.await.unwrap_or(false)
+}
+
+/// Waits until none of `deliveries` (returned by an erase: their requests were on the wire when
+/// it committed) is still being sent, so that when `DELETE /v1/sessions/{id}` answers, no request
+/// about the session is in transit. Bounded: a request ends within the whole-request timeout,
+/// after which its mark can only be stale (its worker died; the lease runs out).
+pub async fn wait_for_sends(state: &AppState, deliveries: &[DeliveryId]) {
+    if deliveries.is_empty() {
+        return;
+    }
+    let deadline = Instant::now() + idgate_webhook::ssrf::TOTAL_TIMEOUT + Duration::from_secs(1);
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match state.store.count_sending(deliveries).await {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "checking webhook sends of an erased session failed")
+            }
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                count = deliveries.len(),
+                "webhook sends of an erased session still marked after the request timeout"
+            );
+            return;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
 /// Sends one claimed delivery under the per-endpoint limit and queues its outcome.
 async fn deliver(ctx: &Ctx, delivery: ClaimedDelivery, claimed_at: Instant) {
     let limit = ctx.endpoint_limit(&delivery.endpoint.id);
@@ -363,6 +458,20 @@ async fn deliver(ctx: &Ctx, delivery: ClaimedDelivery, claimed_at: Instant) {
     if claimed_at.elapsed() + budget > ctx.settings.lease {
         // Waited too long behind this endpoint's other sends: give the delivery back rather
         // than risk its lease running out mid-request.
+        if let Err(error) = ctx
+            .state
+            .store
+            .release_lease(&ctx.owner, &delivery.id)
+            .await
+        {
+            tracing::warn!(%error, delivery_id = %delivery.id, "releasing a webhook lease failed");
+        }
+        return;
+    }
+    if !may_send(ctx, &delivery.id).await {
+        // Erased after the claim (or the lease was lost): nothing about it may leave now.
+        metrics::counter!(WEBHOOK_SENDS_WITHHELD).increment(1);
+        tracing::info!(delivery_id = %delivery.id, "webhook delivery withheld: cancelled after its claim");
         if let Err(error) = ctx
             .state
             .store

@@ -135,6 +135,22 @@ pub trait DeliveryQueue: Send + Sync {
         results: &[AttemptResult],
     ) -> impl Future<Output = StoreResult<Vec<Recorded>>> + Send;
 
+    /// The last word before a request leaves (docs/webhooks.md "Delivery guarantees"): marks
+    /// each delivery of `ids` that is still `pending` and leased to `owner` as on the wire since
+    /// `now`, in one write transaction, and answers in input order whether it may be sent. A
+    /// delivery cancelled by an erase after it was claimed answers `false`; one marked here is
+    /// seen by a later erase, which waits until [`Self::record_attempts`] (or a release) clears
+    /// the mark. So no request about a session starts after its erase committed.
+    fn begin_sends(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        ids: &[DeliveryId],
+    ) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
+
+    /// How many of `ids` are still marked on the wire by [`Self::begin_sends`].
+    fn count_sending(&self, ids: &[DeliveryId]) -> impl Future<Output = StoreResult<u64>> + Send;
+
     /// Gives back one lease without an attempt (the worker chose not to send it yet).
     fn release_lease(
         &self,
@@ -190,6 +206,17 @@ impl DeliveryQueue for AnyStore {
         results: &[AttemptResult],
     ) -> StoreResult<Vec<Recorded>> {
         dispatch!(self, s => s.record_attempts(owner, now, disable_after_ms, results))
+    }
+    async fn begin_sends(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        ids: &[DeliveryId],
+    ) -> StoreResult<Vec<bool>> {
+        dispatch!(self, s => s.begin_sends(owner, now, ids))
+    }
+    async fn count_sending(&self, ids: &[DeliveryId]) -> StoreResult<u64> {
+        dispatch!(self, s => s.count_sending(ids))
     }
     async fn release_lease(&self, owner: &str, id: &DeliveryId) -> StoreResult<()> {
         dispatch!(self, s => s.release_lease(owner, id))

@@ -25,7 +25,7 @@
 use std::future::Future;
 
 use idgate_core::{
-    ApiKey, ApiKeyHash, ApiKeyId, ApiKeyPatch, Attempt, AttemptId, Event, FailureCode,
+    ApiKey, ApiKeyHash, ApiKeyId, ApiKeyPatch, Attempt, AttemptId, DeliveryId, Event, FailureCode,
     IdempotencyKey, KeyAudience, OrgId, Organization, Page, PageRequest, RequestFingerprint,
     Session, SessionFilter, SessionId, Tenant, Timestamp,
 };
@@ -172,14 +172,17 @@ pub trait Store: Send + Sync {
         id: &SessionId,
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<Session>> + Send;
-    /// Data-subject erasure of a terminal session: deletes the session and its attempts and
-    /// blanks the payload of its events; `SessionNotTerminal` otherwise.
+    /// Data-subject erasure of a terminal session: deletes the session and its attempts,
+    /// blanks the payload of its events and cancels its unsent deliveries, claimed ones included;
+    /// `SessionNotTerminal` otherwise. Returns the deliveries whose request was already on the
+    /// wire (see `DeliveryQueue::begin_sends`): they cannot be recalled, and the caller waits for
+    /// them with `DeliveryQueue::count_sending` before it reports the erase done.
     fn erase_session(
         &self,
         tenant: &Tenant,
         id: &SessionId,
         now: Timestamp,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<DeliveryId>>> + Send;
     /// The session's attempts, oldest first, keyset-paginated on `(created_at, id)`;
     /// `NotFound` if the session is not the tenant's. Applies expiry like `get_session`.
     fn list_attempts(
@@ -379,7 +382,7 @@ impl Store for AnyStore {
         tenant: &Tenant,
         id: &SessionId,
         now: Timestamp,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<DeliveryId>> {
         dispatch!(self, s => s.erase_session(tenant, id, now))
     }
     async fn list_attempts(

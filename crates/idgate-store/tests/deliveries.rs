@@ -513,6 +513,70 @@ async fn erasing_a_session_cancels_its_unsent_deliveries() {
 }
 
 #[tokio::test]
+async fn a_claimed_delivery_of_an_erased_session_may_not_be_sent() {
+    each(async |b| {
+        let s = &b.store;
+        let tenant = org(s).await;
+        endpoint(s, &tenant, r#"["*"]"#, true).await;
+        let session = cancelled_session(s, &tenant, t(0)).await;
+        let c = s.claim_due("w", t(1), LEASE_MS, 10).await.expect("claim");
+        assert_eq!(c.len(), 1);
+        let on_wire = s
+            .erase_session(&tenant, &session.id, t(2))
+            .await
+            .expect("erase");
+        assert!(on_wire.is_empty(), "claimed is not on the wire");
+        assert_eq!(
+            s.begin_sends("w", t(3), &[c[0].id.clone()])
+                .await
+                .expect("begin"),
+            vec![false]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_erase_reports_the_sends_on_the_wire_until_their_outcome_is_recorded() {
+    each(async |b| {
+        let s = &b.store;
+        let tenant = org(s).await;
+        let ep = endpoint(s, &tenant, r#"["*"]"#, true).await;
+        let session = cancelled_session(s, &tenant, t(0)).await;
+        let c = s.claim_due("w", t(1), LEASE_MS, 10).await.expect("claim");
+        let id = c[0].id.clone();
+        assert_eq!(
+            s.begin_sends("w", t(2), std::slice::from_ref(&id))
+                .await
+                .expect("begin"),
+            vec![true]
+        );
+        let on_wire = s
+            .erase_session(&tenant, &session.id, t(3))
+            .await
+            .expect("erase");
+        assert_eq!(on_wire, vec![id.clone()]);
+        assert_eq!(s.count_sending(&on_wire).await.expect("count"), 1);
+        let rec = s
+            .record_attempts(
+                "w",
+                t(4),
+                i64::MAX,
+                &[result(&id, &ep, AttemptOutcome::Succeeded)],
+            )
+            .await
+            .expect("record");
+        assert_eq!(rec, vec![Recorded::LeaseLost]);
+        assert_eq!(s.count_sending(&on_wire).await.expect("count"), 0);
+        assert_eq!(
+            deliveries(s).await,
+            vec![(ep.to_string(), "cancelled".to_owned(), 0)]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn released_leases_are_claimable_at_once() {
     each(async |b| {
         let s = &b.store;

@@ -560,11 +560,14 @@ pub async fn erase(
 ) -> Result<StatusCode, ApiError> {
     auth.require(Scope::SessionsWrite)?;
     let id = session_id(&id)?;
-    state
+    let on_wire = state
         .store
         .erase_session(&auth.tenant(), &id, state.clock.now())
         .await
         .map_err(|e| ApiError::from_store(e, Resource::Session))?;
+    // Requests about the session already on the wire cannot be recalled: answer once they ended,
+    // so nothing about it arrives anywhere after this response (docs/api.md "Erase").
+    crate::delivery::wait_for_sends(&state, &on_wire).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -25,7 +25,6 @@ pub use crate::support::Method;
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
-    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -34,6 +33,9 @@ struct Inner {
     /// Answers to give, in order; 200 once exhausted (or `fallback`).
     script: VecDeque<(u16, Option<String>)>,
     fallback: Option<u16>,
+    /// While set and `false`, each request is recorded on arrival and answered only once it
+    /// flips to `true` (see [`Sink::hold`]).
+    hold: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// A loopback HTTP receiver.
@@ -48,16 +50,21 @@ async fn handle(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> impl IntoResponse {
-    let mut g = inner.lock().unwrap();
-    g.received.push(Received {
-        headers,
-        body: body.to_vec(),
-        at: Instant::now(),
-    });
-    let (status, retry_after) = g
-        .script
-        .pop_front()
-        .unwrap_or((g.fallback.unwrap_or(200), None));
+    let (status, retry_after, hold) = {
+        let mut g = inner.lock().unwrap();
+        g.received.push(Received {
+            headers,
+            body: body.to_vec(),
+        });
+        let (status, retry_after) = g
+            .script
+            .pop_front()
+            .unwrap_or((g.fallback.unwrap_or(200), None));
+        (status, retry_after, g.hold.clone())
+    };
+    if let Some(mut hold) = hold {
+        let _ = hold.wait_for(|released| *released).await;
+    }
     let mut out = HeaderMap::new();
     if let Some(r) = retry_after {
         out.insert("retry-after", r.parse().unwrap());
@@ -98,6 +105,14 @@ impl Sink {
     /// Answers `status` to every unscripted request.
     pub fn always(&self, status: u16) {
         self.inner.lock().unwrap().fallback = Some(status);
+    }
+
+    /// From now on requests are recorded when they arrive but answered only after the returned
+    /// sender sends `true`: a delivery stays on the wire for as long as the test wants.
+    pub fn hold(&self) -> tokio::sync::watch::Sender<bool> {
+        let (release, hold) = tokio::sync::watch::channel(false);
+        self.inner.lock().unwrap().hold = Some(hold);
+        release
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -177,6 +192,82 @@ pub async fn delivery_states(app: &TestApp, endpoint: &EndpointId) -> Vec<(Strin
             .await
             .unwrap(),
     }
+}
+
+/// How many deliveries of an endpoint are leased to a worker (claimed, sent or not).
+pub async fn leased_count(app: &TestApp, endpoint: &EndpointId) -> i64 {
+    let q = "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND lease_owner IS NOT NULL";
+    let (n,): (i64,) = match &*app.state.store {
+        AnyStore::Sqlite(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_one(s.pool())
+            .await
+            .unwrap(),
+        AnyStore::Postgres(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_one(s.pool())
+            .await
+            .unwrap(),
+    };
+    n
+}
+
+/// One delivery row as the worker left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub status: String,
+    pub attempt_count: i64,
+    /// Epoch ms by the server's (injected) clock; `None` once final.
+    pub next_attempt_at: Option<i64>,
+    pub lease_owner: Option<String>,
+}
+
+/// Every delivery row of an endpoint, oldest first.
+pub async fn delivery_rows(app: &TestApp, endpoint: &EndpointId) -> Vec<DeliveryRow> {
+    let q = "SELECT status, attempt_count, next_attempt_at, lease_owner FROM webhook_deliveries \
+             WHERE endpoint_id = $1 ORDER BY created_at, id";
+    let rows: Vec<(String, i64, Option<i64>, Option<String>)> = match &*app.state.store {
+        AnyStore::Sqlite(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+        AnyStore::Postgres(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+    };
+    rows.into_iter()
+        .map(
+            |(status, attempt_count, next_attempt_at, lease_owner)| DeliveryRow {
+                status,
+                attempt_count,
+                next_attempt_at,
+                lease_owner,
+            },
+        )
+        .collect()
+}
+
+/// When each attempt of an endpoint's deliveries started, by the server's (injected) clock, in
+/// epoch ms, oldest first.
+pub async fn attempt_starts(app: &TestApp, endpoint: &EndpointId) -> Vec<i64> {
+    let q = "SELECT a.started_at FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
+             WHERE d.endpoint_id = $1 ORDER BY a.started_at";
+    let rows: Vec<(i64,)> = match &*app.state.store {
+        AnyStore::Sqlite(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+        AnyStore::Postgres(s) => sqlx::query_as(q)
+            .bind(endpoint.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap(),
+    };
+    rows.into_iter().map(|r| r.0).collect()
 }
 
 /// Error kinds of every attempt of an endpoint's deliveries.

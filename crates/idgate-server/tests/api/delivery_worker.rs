@@ -7,8 +7,8 @@ use idgate_server::delivery::DeliverySettings;
 use idgate_webhook::EventType;
 
 use crate::delivery_support::{
-    Sink, add_key, attempt_error_kinds, cancelled_session, delivery_states, endpoint, exec,
-    fast_retries,
+    Sink, add_key, attempt_error_kinds, attempt_starts, cancelled_session, delivery_rows,
+    delivery_states, endpoint, exec, fast_retries, leased_count,
 };
 use crate::support::{Method, TestAppBuilder, on_each_backend_with};
 
@@ -47,32 +47,34 @@ async fn wait_states(
 
 #[tokio::test]
 async fn the_first_attempt_leaves_at_once_after_a_cancel_without_waiting_for_a_poll() {
-    // A poll interval far longer than the test: only the wake-up can explain a quick delivery.
-    let slow_poll = DeliverySettings {
-        poll_interval: Duration::from_secs(60),
+    // A poll interval far longer than the test: only a wake-up can explain any delivery after the
+    // worker's first round, so no duration needs measuring.
+    let no_poll = DeliverySettings {
+        poll_interval: Duration::from_secs(3600),
         ..DeliverySettings::default()
     };
     on_each_backend_with(
         TestAppBuilder::default()
             .allow_private_webhooks(true)
-            .delivery(slow_poll),
+            .delivery(no_poll),
         async |app| {
             let sink = Sink::start().await;
             let ep = endpoint(&app, &sink.url, ALL, true).await;
-            // Let the worker finish its first (empty) round and go to sleep.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let started = Instant::now();
+            // The first delivery may be found by the worker's first claim; once it is recorded the
+            // worker has claimed again, found nothing and waits for a wake-up or the hour's poll.
+            cancelled_session(&app, serde_json::Value::Null).await;
+            sink.wait_for(1, WAIT).await;
+            wait_states(&app, &ep.id, &[("succeeded", 1)]).await;
+
             let session = cancelled_session(&app, serde_json::Value::Null).await;
-            let got = sink.wait_for(1, Duration::from_secs(5)).await;
-            let took = got[0].at.duration_since(started);
-            assert!(took < Duration::from_secs(2), "first attempt took {took:?}");
+            let got = sink.wait_for(2, WAIT).await;
             let event = ep
                 .receiver()
-                .open(&got[0].headers, &got[0].body)
+                .open(&got[1].headers, &got[1].body)
                 .expect("verifies and decrypts");
             assert_eq!(event.event_type(), EventType::SessionCancelled);
             assert_eq!(event.metadata.verification_session_id.as_str(), session);
-            wait_states(&app, &ep.id, &[("succeeded", 1)]).await;
+            wait_states(&app, &ep.id, &[("succeeded", 1), ("succeeded", 1)]).await;
         },
     )
     .await;
@@ -192,7 +194,13 @@ async fn gone_and_bad_request_fail_the_delivery_without_a_retry() {
             let ep = endpoint(&app, &sink.url, ALL, true).await;
             cancelled_session(&app, serde_json::Value::Null).await;
             wait_states(&app, &ep.id, &[("failed", 1)]).await;
-            tokio::time::sleep(Duration::from_millis(600)).await;
+            // Final as recorded: no retry is scheduled and no worker holds it, so none can follow.
+            let rows = delivery_rows(&app, &ep.id).await;
+            assert_eq!(
+                rows[0].next_attempt_at, None,
+                "{status} was scheduled again"
+            );
+            assert_eq!(rows[0].lease_owner, None);
             assert_eq!(sink.received().len(), 1, "{status} was retried");
             exec(
                 &app.state.store,
@@ -220,14 +228,18 @@ async fn too_many_requests_is_retried_no_earlier_than_retry_after() {
             let ep = endpoint(&app, &sink.url, ALL, true).await;
             cancelled_session(&app, serde_json::Value::Null).await;
             let got = sink.wait_for(2, WAIT).await;
-            let gap = got[1].at.duration_since(got[0].at);
-            // Without the header the 200 ms schedule would retry well within a second.
-            assert!(gap >= Duration::from_millis(1900), "retried after {gap:?}");
             assert_eq!(
                 got[0].headers["webhook-id"], got[1].headers["webhook-id"],
                 "same webhook-id on retry"
             );
             wait_states(&app, &ep.id, &[("succeeded", 2)]).await;
+            // By the server's own clock, as recorded: the retry could not be claimed before the
+            // time the first attempt scheduled. Without the header the 200 ms schedule would
+            // have retried well within a second.
+            let starts = attempt_starts(&app, &ep.id).await;
+            assert_eq!(starts.len(), 2);
+            let gap_ms = starts[1] - starts[0];
+            assert!(gap_ms >= 2000, "retried after {gap_ms} ms");
         },
     )
     .await;
@@ -257,9 +269,17 @@ async fn deliveries_wait_blocked_without_a_key_and_go_out_once_one_is_uploaded()
     on_each_backend_with(builder(), async |app| {
         let sink = Sink::start().await;
         let ep = endpoint(&app, &sink.url, ALL, false).await;
+        // A second endpoint with a key gets a delivery of the same event in the same commit:
+        // once that one is recorded, the worker has claimed after the blocked one existed.
+        let witness_sink = Sink::start().await;
+        let witness = endpoint(&app, &witness_sink.url, ALL, true).await;
         cancelled_session(&app, serde_json::Value::Null).await;
-        wait_states(&app, &ep.id, &[("blocked_no_key", 0)]).await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        wait_states(&app, &witness.id, &[("succeeded", 1)]).await;
+        let rows = delivery_rows(&app, &ep.id).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, "blocked_no_key");
+        assert_eq!(rows[0].attempt_count, 0);
+        assert_eq!(rows[0].lease_owner, None, "a blocked delivery was claimed");
         assert!(sink.received().is_empty());
         add_key(&app, &ep).await;
         sink.wait_for(1, WAIT).await;
@@ -282,13 +302,120 @@ async fn erasing_a_session_cancels_its_pending_deliveries() {
             .await
             .unwrap();
         assert_eq!(res.status(), 204);
-        let states = delivery_states(&app, &ep.id).await;
-        assert_eq!(states.len(), 1);
-        assert_eq!(states[0].0, "cancelled");
         let seen = sink.received().len();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert_eq!(sink.received().len(), seen, "nothing is sent after erasure");
+        let rows = delivery_rows(&app, &ep.id).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, "cancelled");
+        assert_eq!(rows[0].next_attempt_at, None, "a retry is still scheduled");
+        // A later session's delivery to the same endpoint shows the worker kept working; none of
+        // what arrived since the erase is about the erased session.
+        let later = cancelled_session(&app, serde_json::Value::Null).await;
+        let deadline = Instant::now() + WAIT;
+        while !sink.received().iter().any(|r| session_of(&ep, r) == later) {
+            assert!(
+                Instant::now() < deadline,
+                "the later session's delivery never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            sink.received()[seen..]
+                .iter()
+                .all(|r| session_of(&ep, r) == later),
+            "a request about the erased session arrived after the erase returned"
+        );
     })
+    .await;
+}
+
+/// The session an opened delivery is about.
+fn session_of(
+    ep: &crate::delivery_support::Endpoint,
+    r: &crate::delivery_support::Received,
+) -> String {
+    ep.receiver()
+        .open(&r.headers, &r.body)
+        .expect("verifies and decrypts")
+        .metadata
+        .verification_session_id
+        .to_string()
+}
+
+#[tokio::test]
+async fn nothing_about_an_erased_session_arrives_after_the_erase_returns() {
+    // One send at a time to the endpoint: while the first delivery is held on the wire by the
+    // receiver, the second one of the same session is claimed and waits for the endpoint's slot.
+    let settings = DeliverySettings {
+        per_endpoint_concurrency: 1,
+        ..fast_retries()
+    };
+    on_each_backend_with(
+        TestAppBuilder::default()
+            .allow_private_webhooks(true)
+            .delivery(settings),
+        async |app| {
+            let sink = Sink::start().await;
+            let release = sink.hold();
+            let ep = endpoint(&app, &sink.url, ALL, true).await;
+            let session = cancelled_session(&app, serde_json::Value::Null).await;
+            let first = sink.wait_for(1, WAIT).await;
+            let event = ep
+                .receiver()
+                .open(&first[0].headers, &first[0].body)
+                .expect("verifies and decrypts");
+            let res = app
+                .request(Method::POST, &format!("/v1/events/{}/replay", event.id))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let deadline = Instant::now() + WAIT;
+            while leased_count(&app, &ep.id).await < 2 {
+                assert!(Instant::now() < deadline, "the replay was not claimed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+
+            let erase = tokio::spawn(
+                app.request(Method::DELETE, &format!("/v1/sessions/{session}"))
+                    .send(),
+            );
+            // The erase has committed: both deliveries are cancelled.
+            wait_states(&app, &ep.id, &[("cancelled", 0), ("cancelled", 0)]).await;
+            let erase_waited_for_the_wire = !erase.is_finished();
+            release.send(true).unwrap();
+            let res = erase.await.unwrap().unwrap();
+            assert_eq!(res.status(), 204);
+            // Ordering counter: every request at this index or later arrived after the erase
+            // returned.
+            let returned_at = sink.received().len();
+
+            // A later session's delivery to the same endpoint waits for the slot behind the
+            // claimed one of the erased session, so once it has arrived that one was decided.
+            let later = cancelled_session(&app, serde_json::Value::Null).await;
+            let deadline = Instant::now() + WAIT;
+            while !sink.received().iter().any(|r| session_of(&ep, r) == later) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the later session's delivery never arrived"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let after: Vec<String> = sink.received()[returned_at..]
+                .iter()
+                .map(|r| session_of(&ep, r))
+                .filter(|s| *s == session)
+                .collect();
+            assert!(
+                after.is_empty(),
+                "{} request(s) about the erased session arrived after the erase returned",
+                after.len()
+            );
+            assert!(
+                erase_waited_for_the_wire,
+                "the erase returned while a request about the session was still on the wire"
+            );
+        },
+    )
     .await;
 }
 

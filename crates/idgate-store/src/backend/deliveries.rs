@@ -132,22 +132,35 @@ mod delivery_queue {
     }
 
     /// Erasure (docs/api.md "Erase"): the session's deliveries not yet sent are `cancelled`, so
-    /// nothing about an erased session leaves the server afterwards.
+    /// nothing about an erased session leaves the server afterwards. A claimed delivery is
+    /// cancelled too: its worker asks [`DeliveryQueue::begin_sends`] before sending and is
+    /// refused. A delivery whose request is already on the wire (`sending_since` set by that
+    /// call, which commits before or after this statement, never across it) keeps its lease until
+    /// its worker clears it with the outcome; those are returned, so the erase can wait for them.
+    /// A mark whose lease has run out belongs to a worker that died: its request is over.
     pub(super) async fn cancel_session_deliveries(
         conn: &mut Conn,
         session_id: &SessionId,
         now: Timestamp,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, \
-             lease_expires_at = NULL, completed_at = $1, updated_at = $1 \
-             WHERE session_id = $2 AND status IN ('pending', 'blocked_no_key')",
-        )
+    ) -> StoreResult<Vec<DeliveryId>> {
+        let on_wire = "sending_since IS NOT NULL AND lease_expires_at > $1";
+        let rows: Vec<(String, bool)> = sqlx::query_as(sql(format!(
+            "UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL, \
+             lease_owner = CASE WHEN {on_wire} THEN lease_owner ELSE NULL END, \
+             lease_expires_at = CASE WHEN {on_wire} THEN lease_expires_at ELSE NULL END, \
+             sending_since = CASE WHEN {on_wire} THEN sending_since ELSE NULL END, \
+             completed_at = $1, updated_at = $1 \
+             WHERE session_id = $2 AND status IN ('pending', 'blocked_no_key') \
+             RETURNING id, sending_since IS NOT NULL"
+        )))
         .bind(now.unix_ms())
         .bind(session_id.as_str())
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        Ok(())
+        rows.into_iter()
+            .filter(|(_, sending)| *sending)
+            .map(|(id, _)| DeliveryId::parse(&id).map_err(|_| StoreError::Corrupt("delivery id")))
+            .collect()
     }
 
     #[derive(Debug, sqlx::FromRow)]
@@ -212,7 +225,7 @@ mod delivery_queue {
             let mut tx = self.begin_write().await?;
             let lease_until = now.unix_ms().saturating_add(lease_ms);
             let ids: Vec<(String,)> = sqlx::query_as(sql(format!(
-                "UPDATE webhook_deliveries SET lease_owner = $1, lease_expires_at = $2 WHERE id IN (\
+                "UPDATE webhook_deliveries SET lease_owner = $1, lease_expires_at = $2, sending_since = NULL WHERE id IN (\
                  SELECT d.id FROM webhook_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= $3 \
                  AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= $3) \
                  AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.enabled) \
@@ -306,7 +319,7 @@ mod delivery_queue {
                 let updated: Option<(i64,)> = sqlx::query_as(
                     "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, completed_at = $3, \
                      attempt_count = attempt_count + 1, last_error = $4, lease_owner = NULL, \
-                     lease_expires_at = NULL, updated_at = $5 \
+                     lease_expires_at = NULL, sending_since = NULL, updated_at = $5 \
                      WHERE id = $6 AND lease_owner = $7 AND status = 'pending' RETURNING attempt_count",
                 )
                 .bind(status)
@@ -319,6 +332,16 @@ mod delivery_queue {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((attempt,)) = updated else {
+                    // Cancelled by an erase while on the wire (the erase waits for this), or the
+                    // lease ran out: give back whatever is still ours.
+                    sqlx::query(
+                        "UPDATE webhook_deliveries SET lease_owner = NULL, lease_expires_at = NULL, \
+                         sending_since = NULL WHERE id = $1 AND lease_owner = $2",
+                    )
+                    .bind(r.delivery_id.as_str())
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?;
                     out.push(Recorded::LeaseLost);
                     continue;
                 };
@@ -372,7 +395,7 @@ mod delivery_queue {
 
         async fn release_lease(&self, owner: &str, id: &DeliveryId) -> StoreResult<()> {
             sqlx::query(
-                "UPDATE webhook_deliveries SET lease_owner = NULL, lease_expires_at = NULL \
+                "UPDATE webhook_deliveries SET lease_owner = NULL, lease_expires_at = NULL, sending_since = NULL \
                  WHERE id = $1 AND lease_owner = $2",
             )
             .bind(id.as_str())
@@ -384,7 +407,8 @@ mod delivery_queue {
 
         async fn release_leases(&self, owner: &str) -> StoreResult<u64> {
             let done = sqlx::query(
-                "UPDATE webhook_deliveries SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1",
+                "UPDATE webhook_deliveries SET lease_owner = NULL, lease_expires_at = NULL, sending_since = NULL \
+                 WHERE lease_owner = $1",
             )
             .bind(owner)
             .execute(&self.pool)
@@ -392,7 +416,63 @@ mod delivery_queue {
             Ok(done.rows_affected())
         }
 
-        async fn unblock_endpoint(&self, endpoint: &EndpointId, now: Timestamp) -> StoreResult<u64> {
+        async fn begin_sends(
+            &self,
+            owner: &str,
+            now: Timestamp,
+            ids: &[DeliveryId],
+        ) -> StoreResult<Vec<bool>> {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let placeholders = (0..ids.len())
+                .map(|i| format!("${}", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // A write transaction, so that it commits wholly before or after an erase's cancel.
+            let mut tx = self.begin_write().await?;
+            let mut query = sqlx::query_as::<_, (String,)>(sql(format!(
+                "UPDATE webhook_deliveries SET sending_since = $1 \
+                 WHERE lease_owner = $2 AND status = 'pending' AND id IN ({placeholders}) RETURNING id"
+            )))
+            .bind(now.unix_ms())
+            .bind(owner);
+            for id in ids {
+                query = query.bind(id.as_str());
+            }
+            let allowed: std::collections::HashSet<String> = query
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(id,)| id)
+                .collect();
+            tx.commit().await?;
+            Ok(ids.iter().map(|id| allowed.contains(id.as_str())).collect())
+        }
+
+        async fn count_sending(&self, ids: &[DeliveryId]) -> StoreResult<u64> {
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            let placeholders = (0..ids.len())
+                .map(|i| format!("${}", i + 1))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut query = sqlx::query_as::<_, (i64,)>(sql(format!(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE sending_since IS NOT NULL AND id IN ({placeholders})"
+            )));
+            for id in ids {
+                query = query.bind(id.as_str());
+            }
+            let (n,) = query.fetch_one(&self.pool).await?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }
+
+        async fn unblock_endpoint(
+            &self,
+            endpoint: &EndpointId,
+            now: Timestamp,
+        ) -> StoreResult<u64> {
             let done = sqlx::query(
                 "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1, \
                  retry_window_start = $1 WHERE endpoint_id = $2 AND status = 'blocked_no_key' \

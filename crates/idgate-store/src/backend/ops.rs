@@ -8,7 +8,8 @@
 
 use idgate_core::idempotency::IDEMPOTENCY_TTL_SECS;
 use idgate_core::{
-    ApiKey, ApiKeyHash, ApiKeyId, ApiKeyPatch, Attempt, AttemptId, Event, FailureCode, KeyAudience, Limit,
+    ApiKey, ApiKeyHash, ApiKeyId, ApiKeyPatch, Attempt, AttemptId, DeliveryId, Event, FailureCode,
+    KeyAudience, Limit,
     OrgId,
     Organization, Page, PageRequest, Session, SessionFilter, SessionId, SessionStatus, Tenant,
     Timestamp, TransitionError,
@@ -841,7 +842,7 @@ impl Store for This {
         tenant: &Tenant,
         id: &SessionId,
         now: Timestamp,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<DeliveryId>> {
         let mut tx = self.begin_write().await?;
         let mut session = fetch_session_for_update(&mut tx, Some(tenant), id)
             .await?
@@ -855,7 +856,7 @@ impl Store for This {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
-        delivery_queue::cancel_session_deliveries(&mut tx, id, now).await?;
+        let on_wire = delivery_queue::cancel_session_deliveries(&mut tx, id, now).await?;
         sqlx::query(
             "UPDATE events SET data = '{}', erased_at = $1 WHERE session_id = $2 AND org_id = $3",
         )
@@ -875,7 +876,7 @@ impl Store for This {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(on_wire)
     }
 
     async fn list_attempts(
