@@ -152,7 +152,10 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods, reason = "the one place the wall clock is read")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the one place the wall clock is read"
+    )]
     fn now(&self) -> Timestamp {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

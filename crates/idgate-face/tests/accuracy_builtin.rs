@@ -7,6 +7,15 @@
 //! printed so a regression shows where it moved. This is a regression fixture on a tiny sample, not
 //! a calibration. Needs `scripts/fetch-face-models.sh`; skips with a message otherwise.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

@@ -138,6 +138,7 @@ mod tests {
     use super::*;
 
     // Each test runs in its own process under nextest, so setting the environment is safe here.
+    #[allow(unsafe_code, reason = "set_var is unsafe since edition 2024")]
     fn set_env(key: &str, value: &std::ffi::OsStr) {
         // SAFETY: no other thread of this test process reads the environment concurrently.
         unsafe { std::env::set_var(key, value) }
