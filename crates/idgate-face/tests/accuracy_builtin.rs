@@ -3,9 +3,11 @@
 //!
 //! Identities: Obama (three distinct photos: obama, obama2, obama3), Biden, and the people of the
 //! face-api demo group photos (certainly different from each other and from the two presidents).
-//! Mirrored copies give a further same-person view of every face. The full distance table is
-//! printed so a regression shows where it moved. This is a regression fixture on a tiny sample, not
-//! a calibration. Needs `scripts/fetch-face-models.sh`; skips with a message otherwise.
+//! Mirrored copies give a further view of each named face; a photo against its own mirror is
+//! counted apart from two different photos of a person. The full distance table is printed so a
+//! regression shows where it moved. This is the **tuning set** the threshold was chosen on, so it
+//! proves no accuracy: `accuracy_heldout.rs` measures that on photos not used for tuning. Needs
+//! `scripts/fetch-face-models.sh`; skips with a message otherwise (fails under `CI=true`).
 
 #![allow(
     clippy::unwrap_used,
@@ -26,6 +28,21 @@ use idgate_face::{BuiltinEngine, Embedding, FaceEngine, FaceError, Image};
 /// The match threshold on L2 distance under test (docs/face-engine.md "Match threshold" suggests
 /// 0.5–0.55).
 const THRESHOLD: f32 = 0.5;
+
+/// One face from each of the four named photos and from three of their mirrored copies (the
+/// detector finds no face in the mirrored obama2.jpg), plus the 1, 3, 3 and 5 faces it finds in the
+/// group photos sample2, 3, 4 and 6.
+const TUNING_FACES: usize = 19;
+/// Obama, Obama 3 and Biden, each against its own mirrored copy.
+const MIRROR_PAIRS: usize = 3;
+/// The five Obama faces (three photos, two mirrors) against each other: C(5, 2) − 2 own-mirror
+/// pairs. Only three are distinct photos (obama ~ obama2, obama ~ obama3, obama2 ~ obama3).
+const SAME_PERSON_PAIRS: usize = 8;
+/// The seven named faces against every other-person face, and the faces of one group photo
+/// against each other.
+const DIFFERENT_PERSON_PAIRS: usize = 110;
+/// Faces of two different group photos (1·3 + 1·3 + 1·5 + 3·3 + 3·5 + 3·5).
+const UNJUDGED_PAIRS: usize = 50;
 
 fn models_dir() -> PathBuf {
     std::env::var_os(MODELS_ENV).map_or_else(
@@ -123,7 +140,8 @@ fn samples() -> Option<&'static Vec<Sample>> {
         .as_ref()
 }
 
-/// "same", "different" or "unknown": faces of two different group photos may show one person, so
+/// "mirror" (a photo against its own mirrored copy), "same" (the same person in two different
+/// photos), "different" or "unknown": faces of two different group photos may show one person, so
 /// only pairs with a named identity or from the same group photo count as different (as in
 /// docs/face-engine.md "Match threshold").
 fn relation(a: &Sample, b: &Sample) -> &'static str {
@@ -137,7 +155,9 @@ fn relation(a: &Sample, b: &Sample) -> &'static str {
     };
     let face = |s: &Sample| s.label.rsplit('#').next().unwrap_or("").to_owned();
     let named = |s: &Sample| !s.identity.contains('#');
-    if a.identity == b.identity || (photo(a) == photo(b) && (named(a) || face(a) == face(b))) {
+    if photo(a) == photo(b) && (named(a) || face(a) == face(b)) {
+        "mirror"
+    } else if a.identity == b.identity {
         "same"
     } else if named(a) || named(b) || photo(a) == photo(b) {
         "different"
@@ -151,6 +171,7 @@ fn same_person_pairs_are_within_the_threshold_and_different_people_beyond_it() {
     let Some(samples) = samples() else { return };
     let engine = engine().expect("engine loaded with samples");
     let mut same = Vec::new();
+    let mut mirror = Vec::new();
     let mut different = Vec::new();
     eprintln!("L2 distances (threshold {THRESHOLD}):");
     let mut unlabelled = 0;
@@ -161,6 +182,7 @@ fn same_person_pairs_are_within_the_threshold_and_different_people_beyond_it() {
             eprintln!("  {kind:>9} {d:.3}  {} ~ {}", a.label, b.label);
             match kind {
                 "same" => same.push((d, a.label.clone(), b.label.clone())),
+                "mirror" => mirror.push((d, a.label.clone(), b.label.clone())),
                 "different" => different.push((d, a.label.clone(), b.label.clone())),
                 _ => unlabelled += 1,
             }
@@ -179,17 +201,24 @@ fn same_person_pairs_are_within_the_threshold_and_different_people_beyond_it() {
         THRESHOLD - worst_same,
         best_diff - THRESHOLD
     );
-    assert!(
-        same.len() >= 9,
-        "expected the Obama, Biden and mirror pairs, got {}",
-        same.len()
+    let worst_mirror = mirror.iter().map(|s| s.0).fold(0.0f32, f32::max);
+    eprintln!(
+        "photo vs its own mirror: {} (max {worst_mirror:.3}); unjudged: {unlabelled}",
+        mirror.len()
     );
-    assert!(
-        different.len() >= 40,
-        "expected many different-person pairs, got {}",
-        different.len()
+    // Exact counts, so that a face the detector stops (or starts) finding fails here instead of
+    // silently removing its pairs: 19 faces give 171 pairs.
+    assert_eq!(samples.len(), TUNING_FACES);
+    assert_eq!(
+        (mirror.len(), same.len(), different.len(), unlabelled),
+        (
+            MIRROR_PAIRS,
+            SAME_PERSON_PAIRS,
+            DIFFERENT_PERSON_PAIRS,
+            UNJUDGED_PAIRS
+        )
     );
-    for (d, a, b) in &same {
+    for (d, a, b) in same.iter().chain(&mirror) {
         assert!(*d < THRESHOLD, "same person {a} ~ {b} at {d:.3}");
     }
     for (d, a, b) in &different {
