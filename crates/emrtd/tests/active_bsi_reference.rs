@@ -2,6 +2,15 @@
 //! chip built from the published DG15 private key answers challenges, and the verifier accepts
 //! them with the DG15 public key from the reference data group, and rejects every other key.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::path::{Path, PathBuf};
 
 use emrtd::active::{self, AaError, AaMechanism};

@@ -2,6 +2,15 @@
 //! chip's answer verifies with DG15 (and DG14's algorithm for ECDSA) for every key type, and a
 //! DG15 that is not the chip's key is refused.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use emrtd::active::{self, AaError, AaMechanism};
 use emrtd::crypto::CurveId;
 use emrtd::crypto::hash::HashAlgorithm;

@@ -2,6 +2,15 @@
 //! published DG14 private key (brainpoolP224r1 with explicit parameters, id-CA-ECDH-3DES-CBC-CBC)
 //! answers the server's relay, the server accepts it, and rejects chips with any other key.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::path::{Path, PathBuf};
 
 use emrtd::chip_auth::sm::{SmCipher, SmError};

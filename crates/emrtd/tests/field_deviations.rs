@@ -3,6 +3,15 @@
 //! by the test-passport factory and must verify, naming the deviation where the verifier had to
 //! bend a rule. Defects that must stay refused name their real cause.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use emrtd::crypto::hash::HashAlgorithm;
 use emrtd::passive::{self, CheckName, PassiveFailure, PassiveReport, Verdict};
 use emrtd::pki::TrustStore;

@@ -22,6 +22,15 @@
 //!   therefore made by Python's `cryptography` package (OpenSSL backend), independent of this
 //!   crate, with the script quoted in the ECDSA section below.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use der::asn1::ObjectIdentifier;
 use emrtd::active::{self, AaError, AaMechanism};
 use emrtd::crypto::hash::HashAlgorithm;

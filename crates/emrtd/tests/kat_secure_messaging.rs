@@ -31,6 +31,15 @@
 //!   logged by JMRTD's `AESSecureMessagingWrapper` while reading EF.DG14 of the Dutch specimen
 //!   passport SPECI2014) and `ApduResponseWrite1` (the library's Bouncy Castle card simulator).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use emrtd::chip_auth::sm::{
     PlainCommand, SecureChannel, SmCipher, SmError, derive_key, derive_keys,
 };

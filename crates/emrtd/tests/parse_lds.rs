@@ -2,6 +2,15 @@
 //! files for every branch and error (ISO/IEC 19794-5 and 39794-5 faces, JPEG and JPEG 2000,
 //! DG14 SecurityInfos, DG15 RSA/EC keys).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use der::asn1::ObjectIdentifier;
 use emrtd::lds::dg2::{FaceEncoding, ImageFormat};
 use emrtd::lds::dg14::{AaSignatureAlgorithm, CaCipher, HashAlgorithm, KeyAgreement, SecurityInfo};

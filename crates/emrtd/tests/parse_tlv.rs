@@ -1,6 +1,15 @@
 //! BER-TLV reader and DER writer (X.690 §8.1, §8.7.3, §10.1): known encodings, every error
 //! variant, and property tests (write → read round trip, arbitrary bytes never panic).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use emrtd::tlv::{self, Class, MAX_DEPTH, Tag, TlvError};
 use proptest::prelude::*;
 

@@ -1,5 +1,14 @@
 //! ICAO master lists (ICAO 9303-12 §8) and the trust store, on the German CSCA master list.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use emrtd::pki::{
     Certificate, MasterList, MasterListSignature, PkiError, SourceReport, TrustStore,
 };

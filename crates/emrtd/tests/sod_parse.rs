@@ -1,6 +1,15 @@
 //! EF.SOD parsing (ICAO 9303-10 §4.6.2, RFC 5652 §5) on the BSI reference passport and on
 //! OpenSSL-made SODs, DER and BER (indefinite lengths, segmented eContent).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use emrtd::crypto::{HashAlgorithm, SignatureAlgorithm};
 use emrtd::sod::{LdsSecurityObject, SignerIdentifier, Sod, SodError};
 

@@ -2,6 +2,15 @@
 //! verified, certificate roles, validity at the time of verification. Each test is an attack a
 //! security review reproduced, or the genuine case beside it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use emrtd::passive::{self, CheckName, PassiveFailure, PassiveReport, Verdict};
 use emrtd::pki::{Certificate, MasterListSignature, TrustStore};
 use emrtd::testkit::masterlist::{ListSigner, MasterListBuilder, TestMasterList};

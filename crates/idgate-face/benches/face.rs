@@ -6,6 +6,15 @@
 //! Run: `cargo bench -p idgate-face` (matrixmultiply runs single-threaded without its `threading`
 //! feature, so the figures are per core).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,15 @@
 //!
 //! Run: `cargo bench -p idgate-face --bench liveness`. Target: under 1 s per burst on one core.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};

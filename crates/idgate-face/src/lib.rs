@@ -12,22 +12,54 @@
 //! the trait is synchronous because all of it is CPU work: the server calls it from
 //! `spawn_blocking`.
 
+#[allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
+)]
 pub mod align;
 pub mod builtin;
 pub mod challenge;
 pub mod config;
+#[allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
+)]
 pub mod detector;
+#[allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
+)]
 pub mod embedding;
 mod error;
 pub mod http_engine;
+#[allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
+)]
 pub mod image;
+#[allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
+)]
 pub mod landmarks;
 pub mod liveness;
 pub mod matching;
 pub mod models;
+#[allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
+)]
 pub mod nn;
+#[allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
+)]
 mod pose;
 mod quality;
+#[allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
+)]
 mod replay;
 
 pub use builtin::BuiltinEngine;
@@ -101,8 +133,10 @@ impl Image {
         let idx = (usize::try_from(y).ok()? * usize::try_from(self.width).ok()?
             + usize::try_from(x).ok()?)
             * 3;
-        let px = self.rgb.get(idx..idx + 3)?;
-        Some([px[0], px[1], px[2]])
+        match self.rgb.get(idx..idx + 3)? {
+            &[r, g, b] => Some([r, g, b]),
+            _ => None,
+        }
     }
 }
 

@@ -9,6 +9,15 @@
 //! proves no accuracy: `accuracy_heldout.rs` measures that on photos not used for tuning. Needs
 //! `scripts/fetch-face-models.sh`; skips with a message otherwise (fails under `CI=true`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

@@ -10,6 +10,15 @@
 //! against another photo of the person. The figures are asserted as measured, so a change of the
 //! engine that moves them fails here and has to update docs/face-engine.md with them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

@@ -1,5 +1,14 @@
 //! The face configuration as the server's figment stack reads it, and the engine it selects.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::path::PathBuf;
 
 use figment::Figment;

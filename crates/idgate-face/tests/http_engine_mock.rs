@@ -1,6 +1,15 @@
 //! The HTTP engine against a tiny matcher on 127.0.0.1 started by each test: the documented
 //! protocol on success, and a precise error for timeouts, error statuses and malformed answers.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -6,6 +6,15 @@
 //! Detections and embeddings are memoised per distinct image (the engine is deterministic), so the
 //! bursts below, which share frames, cost each model run once even in a debug build.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};

@@ -2,6 +2,15 @@
 //! non-finite and collapsed ones), embeddings of any dimension, face counts, timestamps and frame
 //! counters. Every outcome is a verdict or an error, and `live` is true only without reasons.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 mod common;
 
 use common::{frame_image, frame_index};

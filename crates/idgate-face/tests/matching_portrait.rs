@@ -1,6 +1,15 @@
 //! The selfie ↔ document-portrait match: a scripted engine for each rule, and the built-in engine
 //! on real photos when `scripts/fetch-face-models.sh` has been run.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::path::PathBuf;
 
 use idgate_face::image;

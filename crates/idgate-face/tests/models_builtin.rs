@@ -2,6 +2,15 @@
 //! JPEG 2000 portraits and hostile input. Needs the weights and photos of
 //! `scripts/fetch-face-models.sh`; the tests that need them skip with a message when absent.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;

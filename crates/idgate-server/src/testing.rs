@@ -3,6 +3,15 @@
 //! server named by `IDGATE_TEST_DATABASE_URL` — with one organization and an all-scopes key.
 //! API tests run every behaviour once per [`Backend`] through [`on_each_backend`].
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test support (feature `testing`): a failure here is the test failing"
+)]
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

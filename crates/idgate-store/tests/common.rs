@@ -3,6 +3,15 @@
 //! to the same behaviour. Each test gets its own database, so tests run in parallel under nextest.
 //!
 //! Each test file uses part of these helpers, hence the `dead_code` allowance.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
 #![allow(dead_code)]
 
 use std::str::FromStr;

@@ -1,6 +1,15 @@
 //! The delivery queue on both backends: the outbox fan-out in the event's transaction, leases,
 //! attempt recording, endpoint auto-disable, erasure and payload retention.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 mod common;
 
 use common::{Backend, HOUR_MS, backends, org, session_at, spec_from, t};

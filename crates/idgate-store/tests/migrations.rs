@@ -4,6 +4,15 @@
 //! the migrations ran, not from the files, so a statement that one dialect interprets differently
 //! is caught as well as a forgotten one.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -1,5 +1,14 @@
 //! Behaviour of the store, run against every backend (`common::backends`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 mod common;
 
 use common::{HOUR_MS, api_key, backends, insert_endpoint, org, session_at, spec, spec_from, t};

@@ -2,6 +2,15 @@
 //! patch, rotation), encryption keys (one active per endpoint) and the unblocking of waiting
 //! deliveries when a key becomes active.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 mod common;
 
 use common::{HOUR_MS, backends, org, session_at, t};

@@ -11,6 +11,9 @@
 //!   in the file named by `IDGATE_SKIP_LOG`, which `scripts/test.sh` counts by prerequisite at the
 //!   end of the run (nextest hides the output of passing tests, so the summary is what people see).
 
+// A dev-only crate whose job is to fail tests: panicking is its interface.
+#![allow(clippy::panic)]
+
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -135,6 +138,7 @@ mod tests {
     use super::*;
 
     // Each test runs in its own process under nextest, so setting the environment is safe here.
+    #[allow(unsafe_code, reason = "set_var is unsafe since edition 2024")]
     fn set_env(key: &str, value: &std::ffi::OsStr) {
         // SAFETY: no other thread of this test process reads the environment concurrently.
         unsafe { std::env::set_var(key, value) }

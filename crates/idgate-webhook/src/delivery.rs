@@ -148,7 +148,14 @@ pub async fn send(
                 .headers()
                 .get(http::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, time::OffsetDateTime::now_utc()));
+                .and_then(|v| {
+                    #[allow(
+                        clippy::disallowed_methods,
+                        reason = "an HTTP-date Retry-After counts from when the answer arrived"
+                    )]
+                    let received = time::OffsetDateTime::now_utc();
+                    parse_retry_after(v, received)
+                });
             while report.response_prefix.len() < MAX_RESPONSE_PREFIX {
                 match response.chunk().await {
                     Ok(Some(chunk)) => {

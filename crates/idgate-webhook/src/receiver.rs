@@ -99,6 +99,10 @@ impl Receiver {
         headers: &(impl HeaderSource + ?Sized),
         body: &[u8],
     ) -> Result<Event, ReceiveError> {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the receivers' convenience entry; open_at takes the time"
+        )]
         self.open_at(
             headers,
             body,

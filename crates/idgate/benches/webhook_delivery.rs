@@ -16,6 +16,15 @@
 //! Deliveries are seeded through the public API while the endpoint has no key (they wait as
 //! `blocked_no_key`); uploading the key releases all of them at once and starts the clock.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 

@@ -2,6 +2,15 @@
 //! directory, `serve --listen 127.0.0.1:0` on the same directory, a request with that key, keys
 //! created while the server runs, and graceful shutdown on SIGTERM.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;

@@ -9,6 +9,15 @@
 //! killed mid-load (`pg_ctl stop -m immediate`, no checkpoint, like a power cut), on a private
 //! cluster of its own so the other tests keep theirs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 mod support;
 
 use std::io::{Read, Write};

@@ -5,6 +5,15 @@
 //! `IDGATE_*` configuration so the tests take seconds; the bounds checked are wide on purpose
 //! (this is a behaviour test on a shared machine, not a benchmark).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 mod support;
 
 use std::net::SocketAddr;

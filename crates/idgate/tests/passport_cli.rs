@@ -1,5 +1,14 @@
 //! `idgate passport verify` and `idgate trust inspect`, run as a user would run them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

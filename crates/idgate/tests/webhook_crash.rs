@@ -18,6 +18,15 @@
 //! `--allow-private-webhooks`. It checks the Standard Webhooks signature of every delivery and
 //! decrypts a sample with the receiver crate.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 mod support;
 
 use std::collections::{HashMap, HashSet};

@@ -77,7 +77,7 @@ fn unhex(s: &str) -> Vec<u8> {
     };
     s.as_bytes()
         .chunks(2)
-        .map(|p| (nibble(p[0]) << 4) | nibble(*p.get(1).unwrap_or(&b'0')))
+        .map(|p| (nibble(*p.first().unwrap_or(&b'0')) << 4) | nibble(*p.get(1).unwrap_or(&b'0')))
         .collect()
 }
 

@@ -70,6 +70,10 @@ impl Default for MasterListBuilder {
 }
 
 impl MasterListBuilder {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "test material is issued now unless the test sets a time"
+    )]
     pub fn new() -> Self {
         Self {
             signer: ListSigner::Genuine,

@@ -516,6 +516,10 @@ impl TestPassportBuilder {
     ///
     /// # Errors
     /// [`TestkitError`] when key material cannot be loaded or a signature cannot be made.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "test material is issued now unless the test sets a time"
+    )]
     pub fn build(self) -> Result<TestPassport, TestkitError> {
         let at = self
             .at

@@ -132,6 +132,7 @@ pub(crate) fn inference(reason: &str) -> FaceError {
 const SMALL_K: usize = 32;
 
 /// `c[m×n] = a[m×k] · b[k×n]` (+ `c` when `accumulate`), all row-major.
+#[allow(unsafe_code, reason = "matrixmultiply's sgemm takes raw pointers")]
 fn matmul(
     a: &[f32],
     b: &[f32],

@@ -234,7 +234,7 @@ fn parse_key(body: &CreateKeyIn) -> Result<(RecipientKey, Option<String>), ApiEr
 /// exactly the key, whatever else the upload carried.
 fn canonical_jwk(key: &RecipientKey) -> serde_json::Value {
     let full = key.to_jwk();
-    serde_json::json!({"kty": "RSA", "n": full["n"], "e": full["e"]})
+    serde_json::json!({"kty": "RSA", "n": full.get("n"), "e": full.get("e")})
 }
 
 // ---- handlers --------------------------------------------------------------------------------

@@ -1,6 +1,15 @@
 //! API behaviour over real HTTP, each test once per storage backend (SQLite always, PostgreSQL
 //! when `IDGATE_TEST_DATABASE_URL` is set). One binary, so the suite links once.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
 mod api_keys;
 mod conformance;
 mod delivery_interop;
