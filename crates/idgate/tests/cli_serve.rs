@@ -130,7 +130,13 @@ impl Server {
         assert!(killed.success());
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "graceful exit, got {status}");
-        self.lines.try_iter().collect()
+        // The reader thread may still be forwarding the last lines: read until it hangs up
+        // (at the pipe's end), not only what already arrived.
+        let mut tail = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            tail.push(line);
+        }
+        tail
     }
 }
 
