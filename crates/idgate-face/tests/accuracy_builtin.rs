@@ -18,12 +18,13 @@
     reason = "test code: a failed unwrap or index is the test failing"
 )]
 
-use std::path::PathBuf;
+mod common;
+use common::{engine, models_dir};
+
 use std::sync::OnceLock;
 
 use idgate_face::image;
-use idgate_face::models::{DEFAULT_MODELS_DIR, MODELS_ENV};
-use idgate_face::{BuiltinEngine, Embedding, FaceEngine, FaceError, Image};
+use idgate_face::{BuiltinEngine, Embedding, FaceEngine, Image};
 
 /// The match threshold on L2 distance under test (docs/face-engine.md "Match threshold" suggests
 /// 0.5–0.55).
@@ -43,30 +44,6 @@ const SAME_PERSON_PAIRS: usize = 8;
 const DIFFERENT_PERSON_PAIRS: usize = 110;
 /// Faces of two different group photos (1·3 + 1·3 + 1·5 + 3·3 + 3·5 + 3·5).
 const UNJUDGED_PAIRS: usize = 50;
-
-fn models_dir() -> PathBuf {
-    std::env::var_os(MODELS_ENV).map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(DEFAULT_MODELS_DIR),
-        PathBuf::from,
-    )
-}
-
-fn engine() -> Option<&'static BuiltinEngine> {
-    static ENGINE: OnceLock<Option<BuiltinEngine>> = OnceLock::new();
-    ENGINE
-        .get_or_init(|| match BuiltinEngine::load(&models_dir()) {
-            Ok(e) => Some(e),
-            Err(FaceError::ModelNotFound { path }) => {
-                idgate_testkit::missing(
-                    idgate_testkit::Prereq::FaceModels,
-                    format!("face model {} not found", path.display()),
-                );
-                None
-            }
-            Err(e) => panic!("models present but unusable: {e}"),
-        })
-        .as_ref()
-}
 
 fn photo(name: &str) -> Option<Image> {
     let path = models_dir().join("photos").join(name);

@@ -19,13 +19,15 @@
     reason = "test code: a failed unwrap or index is the test failing"
 )]
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{engine, models_dir};
+
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use idgate_face::config::DEFAULT_MATCH_THRESHOLD;
 use idgate_face::image::{self, Region};
-use idgate_face::models::{DEFAULT_MODELS_DIR, MODELS_ENV};
 use idgate_face::{BuiltinEngine, Embedding, Face, FaceEngine, FaceError, Image, match_portrait};
 
 /// The held-out photos and who they show. `franck_*` are frames of one video (one session); the
@@ -92,30 +94,6 @@ const EXPECTED_FALSE_MATCHES: usize = 0;
 const EXPECTED_FALSE_NON_MATCHES: usize = 0;
 const EXPECTED_CHIP_FALSE_MATCHES: usize = 0;
 const EXPECTED_CHIP_FALSE_NON_MATCHES: usize = 0;
-
-fn models_dir() -> PathBuf {
-    std::env::var_os(MODELS_ENV).map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(DEFAULT_MODELS_DIR),
-        PathBuf::from,
-    )
-}
-
-fn engine() -> Option<&'static BuiltinEngine> {
-    static ENGINE: OnceLock<Option<BuiltinEngine>> = OnceLock::new();
-    ENGINE
-        .get_or_init(|| match BuiltinEngine::load(&models_dir()) {
-            Ok(e) => Some(e),
-            Err(FaceError::ModelNotFound { path }) => {
-                idgate_testkit::missing(
-                    idgate_testkit::Prereq::FaceModels,
-                    format!("face model {} not found", path.display()),
-                );
-                None
-            }
-            Err(e) => panic!("models present but unusable: {e}"),
-        })
-        .as_ref()
-}
 
 /// The photo framed with a grey border of a quarter of its longer side on every side.
 ///

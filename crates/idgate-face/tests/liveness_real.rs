@@ -15,24 +15,18 @@
     reason = "test code: a failed unwrap or index is the test failing"
 )]
 
+mod common;
+use common::models_dir;
+
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use idgate_face::challenge::{Action, Burst, Challenge, Frame, Nonce};
 use idgate_face::image::{self, Region};
 use idgate_face::liveness::{LivenessPolicy, LivenessReason, PoseFeatures, evaluate};
-use idgate_face::models::{DEFAULT_MODELS_DIR, MODELS_ENV};
 use idgate_face::{BuiltinEngine, Embedding, Face, FaceEngine, FaceError, Image, LivenessVerdict};
-
-fn models_dir() -> PathBuf {
-    std::env::var_os(MODELS_ENV).map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(DEFAULT_MODELS_DIR),
-        PathBuf::from,
-    )
-}
 
 /// The built-in engine with memoised answers.
 struct Memo {

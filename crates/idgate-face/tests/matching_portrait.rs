@@ -10,10 +10,10 @@
     reason = "test code: a failed unwrap or index is the test failing"
 )]
 
-use std::path::PathBuf;
+mod common;
+use common::models_dir;
 
 use idgate_face::image;
-use idgate_face::models::{DEFAULT_MODELS_DIR, MODELS_ENV};
 use idgate_face::{
     BoundingBox, BuiltinEngine, Embedding, Face, FaceEngine, FaceError, Image, Point, Quality,
     match_portrait,
@@ -111,13 +111,6 @@ fn a_non_positive_threshold_is_refused() {
         );
         assert!(matches!(r, Err(FaceError::Config { .. })), "{threshold}");
     }
-}
-
-fn models_dir() -> PathBuf {
-    std::env::var_os(MODELS_ENV).map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(DEFAULT_MODELS_DIR),
-        PathBuf::from,
-    )
 }
 
 #[test]

@@ -11,38 +11,13 @@
     reason = "test code: a failed unwrap or index is the test failing"
 )]
 
-use std::path::PathBuf;
+mod common;
+use common::{engine, models_dir};
+
 use std::process::Command;
-use std::sync::OnceLock;
 
 use idgate_face::image;
-use idgate_face::models::{DEFAULT_MODELS_DIR, MODELS_ENV};
 use idgate_face::{BuiltinEngine, Face, FaceEngine, FaceError, Image, Point};
-
-fn models_dir() -> PathBuf {
-    std::env::var_os(MODELS_ENV).map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(DEFAULT_MODELS_DIR),
-        PathBuf::from,
-    )
-}
-
-/// The shared engine, or `None` (after printing why) when the models are not fetched.
-fn engine() -> Option<&'static BuiltinEngine> {
-    static ENGINE: OnceLock<Option<BuiltinEngine>> = OnceLock::new();
-    ENGINE
-        .get_or_init(|| match BuiltinEngine::load(&models_dir()) {
-            Ok(e) => Some(e),
-            Err(FaceError::ModelNotFound { path }) => {
-                idgate_testkit::missing(
-                    idgate_testkit::Prereq::FaceModels,
-                    format!("face model {} not found", path.display()),
-                );
-                None
-            }
-            Err(e) => panic!("models present but unusable: {e}"),
-        })
-        .as_ref()
-}
 
 fn photo_bytes(name: &str) -> Option<Vec<u8>> {
     let path = models_dir().join("photos").join(name);

@@ -1,8 +1,14 @@
 //! Test helpers shared by the liveness and HTTP-engine tests: synthetic 68-point faces with a
-//! wanted pose, and distinct frames that carry their index in the first pixel.
+//! wanted pose, distinct frames that carry their index in the first pixel, and the built-in
+//! engine on the fetched model weights.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
 use idgate_face::liveness::PoseFeatures;
+use idgate_face::models::{DEFAULT_MODELS_DIR, MODELS_ENV};
+use idgate_face::{BuiltinEngine, FaceError};
 use idgate_face::{Image, Point};
 
 #[derive(Clone, Copy, Debug)]
@@ -180,4 +186,32 @@ pub fn frame_image(index: usize) -> Image {
 pub fn frame_index(image: &Image) -> usize {
     let px = image.pixel(0, 0).unwrap();
     usize::from(px[0]) * 256 + usize::from(px[1])
+}
+
+/// Where `scripts/fetch-face-models.sh` put the weights and photos (`IDGATE_FACE_MODELS`, else
+/// `.face-models` at the workspace root).
+pub fn models_dir() -> PathBuf {
+    std::env::var_os(MODELS_ENV).map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(DEFAULT_MODELS_DIR),
+        PathBuf::from,
+    )
+}
+
+/// The built-in engine, loaded once per test process; `None` (a skip, a failure under CI) when
+/// the weights are not fetched.
+pub fn engine() -> Option<&'static BuiltinEngine> {
+    static ENGINE: OnceLock<Option<BuiltinEngine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| match BuiltinEngine::load(&models_dir()) {
+            Ok(e) => Some(e),
+            Err(FaceError::ModelNotFound { path }) => {
+                idgate_testkit::missing(
+                    idgate_testkit::Prereq::FaceModels,
+                    format!("face model {} not found", path.display()),
+                );
+                None
+            }
+            Err(e) => panic!("models present but unusable: {e}"),
+        })
+        .as_ref()
 }
