@@ -222,7 +222,7 @@ pub async fn open_store(config: &Config) -> Result<SharedStore, StartError> {
             .map_err(|source| StartError::DatabaseFile { path: file, source })?;
     }
     // Connecting runs the migrations of the backend.
-    let store = idgate_store::AnyStore::connect(&url)
+    let store = idgate_store::Store::connect(&url)
         .await
         .map_err(StartError::Store)?;
     Ok(Arc::new(store))

@@ -11,7 +11,6 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use idgate_core::{ApiKey, ApiKeySecret, ErrorCode, Scope, Tenant};
-use idgate_store::Store;
 
 use crate::error::{ApiError, Resource};
 use crate::rate_limit::retry_after_secs;

@@ -16,7 +16,7 @@
 //!
 //! Erasure (docs/api.md "Erase") is final for deliveries too: right before a request leaves, the
 //! worker asks the store whether the delivery is still `pending` and leased to it, and marks it
-//! on the wire in the same write ([`DeliveryQueue::begin_sends`], batched like the outcomes). An
+//! on the wire in the same write ([`Store::begin_sends`](idgate_store::Store::begin_sends), batched like the outcomes). An
 //! erase cancels every claimed delivery of its session in one transaction, so each is either
 //! marked before the erase (and the erase waits for it, see [`wait_for_sends`]) or refused after.
 //! A request already on the wire cannot be recalled; the erase therefore returns only once it
@@ -30,7 +30,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use idgate_core::{DeliveryId, EndpointId, Timestamp};
-use idgate_store::DeliveryQueue;
 use idgate_store::deliveries::{
     AttemptOutcome, AttemptRecord, AttemptResult, ClaimedDelivery, DEFAULT_DISABLE_AFTER_MS,
     Recorded,
@@ -371,7 +370,7 @@ async fn record_loop(state: AppState, owner: String, mut rx: mpsc::UnboundedRece
     }
 }
 
-/// A delivery about to be sent, waiting for the store's word ([`DeliveryQueue::begin_sends`]).
+/// A delivery about to be sent, waiting for the store's word ([`Store::begin_sends`](idgate_store::Store::begin_sends)).
 struct GateRequest {
     id: DeliveryId,
     reply: oneshot::Sender<bool>,

@@ -12,7 +12,7 @@ use crate::rate_limit::KeyRateLimiter;
 use crate::secrets::ServerSecrets;
 
 /// The store shared by all requests and background tasks.
-pub type SharedStore = Arc<idgate_store::AnyStore>;
+pub type SharedStore = Arc<idgate_store::Store>;
 
 /// Application state: one shared allocation, so the clones axum makes for every extractor of
 /// every request cost one reference count, not one per field.

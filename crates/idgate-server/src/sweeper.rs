@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use idgate_core::Clock;
-use idgate_store::Store;
 use tokio::sync::watch;
 
 use crate::rate_limit::KeyRateLimiter;

@@ -23,8 +23,6 @@ use idgate_core::{
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use idgate_store::Store;
-
 use crate::{App, AppState, Config};
 
 /// Environment variable naming a PostgreSQL server for the PostgreSQL half of the tests.

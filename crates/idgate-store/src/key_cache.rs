@@ -3,7 +3,7 @@
 //! Why: every integrator request authenticates, and the lookup was the most expensive step of a
 //! session read after the read itself. A key changes rarely (rename, rescope, disable, delete),
 //! so a store answers from here for [`KeyCache::TTL_MS`] after reading the key, measured by the
-//! injected clock (`AnyStore::use_clock`).
+//! injected clock (`Store::use_clock`).
 //!
 //! Freshness: a change made through this store drops the whole cache before the change returns,
 //! so on this node a disabled or deleted key is refused by the next request. A change made by

@@ -2,14 +2,16 @@
 //! portable: ids and enums as `TEXT`, times as `BIGINT` unix milliseconds, JSON as `TEXT`.
 
 use idgate_core::{
-    ApiKey, ApiKeyId, Attempt, AttemptId, AttemptPhase, AttemptStatus, Environment, Event, EventId,
-    EventType, FailureCode, Metadata, OrgId, Organization, Scopes, Secret, Session, SessionId,
-    SessionStatus, ShareFields, Timestamp, WebhookTarget,
+    ApiKey, ApiKeyId, Attempt, AttemptId, AttemptPhase, AttemptStatus, Delivery, DeliveryAttempt,
+    DeliveryId, DeliveryStatus, DisabledReason, EncryptionKey, EncryptionKeyId, EndpointId,
+    Environment, Event, EventId, EventType, FailureCode, Metadata, OrgId, Organization,
+    PreviousSecret, Scopes, SealedSecret, Secret, Session, SessionId, SessionStatus, ShareFields,
+    Subscription, Timestamp, WebhookEndpoint, WebhookTarget,
 };
 
 use crate::StoreError;
 
-fn ts(ms: i64) -> Result<Timestamp, StoreError> {
+pub(crate) fn ts(ms: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_unix_ms(ms).ok_or(StoreError::Corrupt("timestamp out of range"))
 }
 
@@ -231,4 +233,171 @@ pub(crate) struct IdempotencyRow {
 pub(crate) struct CursorRow {
     pub created_at: i64,
     pub id: String,
+}
+
+fn org(s: &str) -> Result<OrgId, StoreError> {
+    OrgId::parse(s).map_err(|_| StoreError::Corrupt("organization id"))
+}
+
+pub(crate) const ENDPOINT_COLUMNS: &str = "id, org_id, environment, url, description, enabled, \
+     subscribed_event_types, secret_sealed, previous_secret_sealed, previous_secret_expires_at, \
+     failing_since, disabled_reason, disabled_at, created_at, updated_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct EndpointRow {
+    pub id: String,
+    pub org_id: String,
+    pub environment: String,
+    pub url: String,
+    pub description: String,
+    pub enabled: bool,
+    pub subscribed_event_types: String,
+    pub secret_sealed: String,
+    pub previous_secret_sealed: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
+    pub failing_since: Option<i64>,
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl EndpointRow {
+    pub fn into_domain(self) -> Result<WebhookEndpoint, StoreError> {
+        let previous_secret = match (self.previous_secret_sealed, self.previous_secret_expires_at) {
+            (Some(sealed), Some(expires)) => Some(PreviousSecret {
+                sealed: SealedSecret::new(sealed),
+                expires_at: ts(expires)?,
+            }),
+            _ => None,
+        };
+        Ok(WebhookEndpoint {
+            id: EndpointId::parse(&self.id).map_err(|_| StoreError::Corrupt("endpoint id"))?,
+            org_id: org(&self.org_id)?,
+            environment: env(&self.environment)?,
+            url: self.url,
+            description: self.description,
+            enabled: self.enabled,
+            subscription: Subscription::from_stored(&self.subscribed_event_types)
+                .ok_or(StoreError::Corrupt("subscribed_event_types"))?,
+            secret_sealed: SealedSecret::new(self.secret_sealed),
+            previous_secret,
+            failing_since: opt_ts(self.failing_since)?,
+            disabled_reason: self
+                .disabled_reason
+                .map(|r| DisabledReason::parse(&r).ok_or(StoreError::Corrupt("disabled_reason")))
+                .transpose()?,
+            disabled_at: opt_ts(self.disabled_at)?,
+            created_at: ts(self.created_at)?,
+            updated_at: ts(self.updated_at)?,
+        })
+    }
+}
+
+pub(crate) const KEY_COLUMNS: &str =
+    "id, endpoint_id, org_id, kid, jwk, bits, active, created_at, updated_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    pub id: String,
+    pub endpoint_id: String,
+    pub org_id: String,
+    pub kid: Option<String>,
+    pub jwk: String,
+    pub bits: i64,
+    pub active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl KeyRow {
+    pub fn into_domain(self) -> Result<EncryptionKey, StoreError> {
+        Ok(EncryptionKey {
+            id: EncryptionKeyId::parse(&self.id).map_err(|_| StoreError::Corrupt("key id"))?,
+            endpoint_id: EndpointId::parse(&self.endpoint_id)
+                .map_err(|_| StoreError::Corrupt("endpoint id"))?,
+            org_id: org(&self.org_id)?,
+            kid: self.kid,
+            jwk: serde_json::from_str(&self.jwk).map_err(|_| StoreError::Corrupt("jwk"))?,
+            bits: u32::try_from(self.bits).map_err(|_| StoreError::Corrupt("bits"))?,
+            active: self.active,
+            created_at: ts(self.created_at)?,
+            updated_at: ts(self.updated_at)?,
+        })
+    }
+}
+
+pub(crate) const DELIVERY_COLUMNS: &str = "id, org_id, environment, event_id, endpoint_id, session_id, \
+     status, attempt_count, next_attempt_at, last_error, created_at, updated_at, completed_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    pub id: String,
+    pub org_id: String,
+    pub environment: String,
+    pub event_id: String,
+    pub endpoint_id: String,
+    pub session_id: String,
+    pub status: String,
+    pub attempt_count: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+impl DeliveryRow {
+    /// The delivery without its attempts (the caller attaches them).
+    pub fn into_domain(self) -> Result<Delivery, StoreError> {
+        Ok(Delivery {
+            id: DeliveryId::parse(&self.id).map_err(|_| StoreError::Corrupt("delivery id"))?,
+            org_id: org(&self.org_id)?,
+            environment: env(&self.environment)?,
+            event_id: EventId::parse(&self.event_id)
+                .map_err(|_| StoreError::Corrupt("event id"))?,
+            endpoint_id: EndpointId::parse(&self.endpoint_id)
+                .map_err(|_| StoreError::Corrupt("endpoint id"))?,
+            session_id: SessionId::parse(&self.session_id)
+                .map_err(|_| StoreError::Corrupt("session id"))?,
+            status: DeliveryStatus::parse(&self.status)
+                .ok_or(StoreError::Corrupt("delivery status"))?,
+            attempt_count: u32::try_from(self.attempt_count)
+                .map_err(|_| StoreError::Corrupt("attempt_count"))?,
+            next_attempt_at: opt_ts(self.next_attempt_at)?,
+            last_error: self.last_error,
+            created_at: ts(self.created_at)?,
+            updated_at: ts(self.updated_at)?,
+            completed_at: opt_ts(self.completed_at)?,
+            attempts: Vec::new(),
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AttemptRecordRow {
+    pub delivery_id: String,
+    pub attempt: i64,
+    pub started_at: i64,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub response_body: Option<String>,
+    pub error_kind: Option<String>,
+}
+
+impl AttemptRecordRow {
+    pub fn into_domain(self) -> Result<DeliveryAttempt, StoreError> {
+        Ok(DeliveryAttempt {
+            attempt: u32::try_from(self.attempt).map_err(|_| StoreError::Corrupt("attempt"))?,
+            started_at: ts(self.started_at)?,
+            status_code: self
+                .status_code
+                .map(|c| u16::try_from(c).map_err(|_| StoreError::Corrupt("status_code")))
+                .transpose()?,
+            latency_ms: u64::try_from(self.latency_ms)
+                .map_err(|_| StoreError::Corrupt("latency_ms"))?,
+            response_body: self.response_body,
+            error_kind: self.error_kind,
+        })
+    }
 }

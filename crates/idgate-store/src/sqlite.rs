@@ -13,38 +13,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use idgate_core::{ApiKeyHash, SessionId, Tenant};
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite, SqliteConnection, Transaction};
+
+use crate::changes::Changes;
+use crate::db::Tx;
+use crate::rows::{ApiKeyRow, SessionRow};
+use crate::{CreateOutcome, NewIdempotencyRecord, StoreResult};
 
 mod group_commit;
 
 pub use group_commit::CREATE_GROUP_SIZE;
 
-type Db = Sqlite;
-type Conn = SqliteConnection;
-type This = SqliteStore;
-type Tx = WriteTx;
-
-/// Row locks are implied by `BEGIN IMMEDIATE`; SQLite has no lock clause.
-const FOR_UPDATE: &str = "";
-const SKIP_LOCKED: &str = "";
-
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// The store on an embedded SQLite database.
+/// What the SQLite backend keeps beside its pool.
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: Pool<Db>,
-    /// Queues this process's write transactions (see [`WriteTx`]).
+pub(crate) struct Sqlite {
+    pool: SqlitePool,
+    /// One connection to the same file whose commits do not wait for the disk (see
+    /// [`Sqlite::begin_unsynced_write`]).
+    unsynced: SqlitePool,
+    /// Queues this process's write transactions (see [`Sqlite::begin_write`]).
     writer: Arc<tokio::sync::Mutex<()>>,
     /// The point reads of the request path (see [`Readers`]).
     readers: Arc<Readers>,
-    /// Recently authenticated keys (see `key_cache.rs`).
-    keys: Arc<crate::key_cache::KeyCache>,
     /// Session creates, committed in groups (see `sqlite/group_commit.rs`).
     creates: group_commit::CreateQueue,
-    /// Announces committed changes to this process (see `changes.rs`).
-    changes: crate::changes::Changes,
 }
 
 /// Connections that run the point reads of every authenticated request (the key by its hash,
@@ -64,7 +60,7 @@ pub struct SqliteStore {
 struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
-    /// Set by [`SqliteStore::close`]; reads then fail as the closed pool's queries do.
+    /// Set by [`Sqlite::close`]; reads then fail as the closed pool's queries do.
     closed: AtomicBool,
 }
 
@@ -100,7 +96,7 @@ impl Readers {
     fn with<T>(
         &self,
         read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
-    ) -> crate::StoreResult<T> {
+    ) -> StoreResult<T> {
         if self.closed.load(Ordering::Acquire) {
             return Err(sqlx::Error::PoolClosed.into());
         }
@@ -125,8 +121,8 @@ impl Readers {
 
 /// An `ApiKeyRow` from a row of [`API_KEY_COLUMNS`], by position: looking columns up by name
 /// cost more than the seek (a test checks the positions against the column list).
-fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::rows::ApiKeyRow> {
-    Ok(crate::rows::ApiKeyRow {
+fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
         id: r.get(0)?,
         org_id: r.get(1)?,
         name: r.get(2)?,
@@ -141,8 +137,8 @@ fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::rows::ApiKeyRow
 }
 
 /// A `SessionRow` from a row of [`SESSION_COLUMNS`], by position (see [`api_key_row`]).
-fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::rows::SessionRow> {
-    Ok(crate::rows::SessionRow {
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
         id: r.get(0)?,
         org_id: r.get(1)?,
         environment: r.get(2)?,
@@ -163,61 +159,9 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::rows::SessionRo
     })
 }
 
-/// A write transaction that holds the store's in-process writer lock until it ends. It derefs
-/// to the connection, and commits or rolls back like the `sqlx` transaction it wraps, so the
-/// shared backend code uses it exactly like PostgreSQL's plain transaction.
-///
-/// Why: SQLite admits one writer at a time. A second `BEGIN IMMEDIATE` meets `SQLITE_BUSY`,
-/// and the busy handler sleeps (1, 2, 5, 10, … ms) and polls rather than being woken when the
-/// lock frees. Under the webhook worker's load (claims and outcome batches back to back, next
-/// to API writes) those sleeps stalled the claim loop and capped deliveries per second. Waiting
-/// on an async mutex hands the database to the next writer the moment the previous transaction
-/// ends. Other processes on the same file (the CLI) still meet the busy timeout.
-///
-/// It also carries what the transaction changed ([`crate::changes::Pending`]), announced to
-/// this process's subscribers once the commit succeeded.
-struct WriteTx {
-    // Declared first so it is dropped (rolled back) before the lock is released.
-    tx: Transaction<'static, Db>,
-    _writer: tokio::sync::OwnedMutexGuard<()>,
-    pending: crate::changes::Pending,
-    changes: crate::changes::Changes,
-}
-
-impl WriteTx {
-    fn note(&mut self, change: crate::changes::Change) {
-        self.pending.note(change);
-    }
-
-    async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await?;
-        drop(self._writer);
-        self.pending.publish(&self.changes);
-        Ok(())
-    }
-
-    async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
-}
-
-impl SqliteStore {
+impl Sqlite {
     /// Opens (creating if missing) the database file at `path` and applies migrations.
-    pub async fn open(path: &Path) -> Result<Self, crate::StoreError> {
+    pub(crate) async fn open(path: &Path, changes: Changes) -> StoreResult<Self> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -230,86 +174,86 @@ impl SqliteStore {
             // A connection to a local file cannot go stale; the default ping before every
             // checkout is one more round trip to the connection's worker thread.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
+        // SQLite refuses to change the safety level inside a transaction, so unsynced writes get
+        // their own connection; one suffices, as every write holds the writer lock anyway.
+        let unsynced = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options.synchronous(SqliteSynchronous::Normal))
+            .await?;
         let writer = Arc::new(tokio::sync::Mutex::new(()));
         Ok(Self {
-            creates: group_commit::CreateQueue::start(pool.clone(), writer.clone()),
+            creates: group_commit::CreateQueue::start(pool.clone(), writer.clone(), changes),
             pool,
+            unsynced,
             writer,
             readers: Arc::new(Readers::new(path)),
-            keys: Arc::default(),
-            changes: Default::default(),
         })
     }
 
-    /// The changes committed through this store from now on (see `changes.rs`).
-    pub async fn subscribe(&self) -> crate::StoreResult<crate::changes::Subscription> {
-        Ok(self.changes.subscribe())
-    }
-
-    /// Announces a change committed outside a [`WriteTx`] (a single statement on the pool).
-    async fn announce(&self, change: crate::changes::Change) -> crate::StoreResult<()> {
-        self.changes.publish(change);
-        Ok(())
-    }
-
-    /// The connection pool, for components that own further tables (the webhook worker).
-    pub fn pool(&self) -> &Pool<Db> {
+    pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
-    /// Ages cached keys by `clock` (see `key_cache.rs`).
-    pub fn use_clock(&self, clock: Arc<dyn idgate_core::Clock>) {
-        self.keys.use_clock(clock);
-    }
-
     /// Closes every connection; later operations fail with `PoolClosed`.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         self.readers.close();
+        self.unsynced.close().await;
         self.pool.close().await;
     }
 
-    async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+    /// A write transaction that holds this process's writer lock until it ends.
+    ///
+    /// Why the lock: SQLite admits one writer at a time. A second `BEGIN IMMEDIATE` meets
+    /// `SQLITE_BUSY`, and the busy handler sleeps (1, 2, 5, 10, … ms) and polls rather than being
+    /// woken when the lock frees. Under the webhook worker's load (claims and outcome batches back
+    /// to back, next to API writes) those sleeps stalled the claim loop and capped deliveries per
+    /// second. Waiting on an async mutex hands the database to the next writer the moment the
+    /// previous transaction ends. Other processes on the same file (the CLI) still meet the busy
+    /// timeout.
+    pub(crate) async fn begin_write(&self, changes: &Changes) -> Result<Tx, sqlx::Error> {
         let writer = self.writer.clone().lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx {
-            tx,
-            _writer: writer,
-            pending: Default::default(),
-            changes: self.changes.clone(),
-        })
+        Ok(Tx::sqlite(tx, Some(writer), changes.clone()))
     }
 
-    async fn try_create_session(
+    /// [`Sqlite::begin_write`] on the connection with `synchronous = NORMAL`: in WAL mode its
+    /// commit appends to the log without an fsync, and the next synchronous commit flushes it
+    /// with its own frames, so only the last such commits before a power loss can be lost.
+    pub(crate) async fn begin_unsynced_write(&self, changes: &Changes) -> Result<Tx, sqlx::Error> {
+        let writer = self.writer.clone().lock_owned().await;
+        let tx = self.unsynced.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Tx::sqlite(tx, Some(writer), changes.clone()))
+    }
+
+    pub(crate) async fn create_session(
         &self,
         session: &idgate_core::Session,
-        idempotency: Option<&crate::NewIdempotencyRecord>,
-    ) -> crate::StoreResult<Option<crate::CreateOutcome>> {
+        idempotency: Option<&NewIdempotencyRecord>,
+    ) -> StoreResult<Option<CreateOutcome>> {
         self.creates.create(session, idempotency).await
     }
 
-    async fn read_api_key_by_hash(
-        &self,
-        hash: &ApiKeyHash,
-    ) -> crate::StoreResult<Option<crate::rows::ApiKeyRow>> {
+    pub(crate) fn read_api_key_by_hash(&self, hash: &ApiKeyHash) -> StoreResult<Option<ApiKeyRow>> {
         use rusqlite::OptionalExtension;
         self.readers.with(|conn| {
-            conn.prepare_cached(&API_KEY_BY_HASH)?
+            conn.prepare_cached(&crate::orgs::API_KEY_BY_HASH)?
                 .query_row([hash.as_str()], api_key_row)
                 .optional()
         })
     }
 
-    async fn read_session(
+    pub(crate) fn read_session(
         &self,
         tenant: &Tenant,
         id: &SessionId,
-    ) -> crate::StoreResult<Option<crate::rows::SessionRow>> {
+    ) -> StoreResult<Option<SessionRow>> {
         use rusqlite::OptionalExtension;
         self.readers.with(|conn| {
-            conn.prepare_cached(&SESSION_BY_ID)?
+            conn.prepare_cached(&crate::sessions::SESSION_BY_ID)?
                 .query_row(
                     [
                         id.as_str(),
@@ -322,10 +266,6 @@ impl SqliteStore {
         })
     }
 }
-
-include!("backend/ops.rs");
-include!("backend/deliveries.rs");
-include!("backend/webhooks.rs");
 
 #[cfg(test)]
 mod tests {

@@ -20,11 +20,11 @@ use idgate_core::{
     ApiKey, ApiKeySecret, CreateSessionRequest, Environment, OrgId, Organization, Scopes, Session,
     SessionSpec, Tenant, Timestamp,
 };
-use idgate_store::{AnyStore, PgStore, SqliteStore, Store};
+use idgate_store::{Pool, Store};
 
 pub struct Backend {
     pub name: &'static str,
-    pub store: AnyStore,
+    pub store: Store,
     /// How [`Backend::another_node`] reaches the same database.
     location: Location,
     /// Keeps the SQLite file alive for the test.
@@ -39,16 +39,12 @@ enum Location {
 impl Backend {
     /// A second store on the same database, as another server node (PostgreSQL) or another
     /// process on the same file (SQLite) would open it: it shares no in-process state.
-    pub async fn another_node(&self) -> AnyStore {
+    pub async fn another_node(&self) -> Store {
         match &self.location {
-            Location::Sqlite(path) => {
-                AnyStore::Sqlite(SqliteStore::open(path).await.expect("open sqlite again"))
-            }
-            Location::Postgres(options) => AnyStore::Postgres(
-                PgStore::connect_with((**options).clone())
-                    .await
-                    .expect("connect pg store again"),
-            ),
+            Location::Sqlite(path) => Store::open_sqlite(path).await.expect("open sqlite again"),
+            Location::Postgres(options) => Store::connect_postgres((**options).clone())
+                .await
+                .expect("connect pg store again"),
         }
     }
 }
@@ -58,10 +54,10 @@ pub async fn backends() -> Vec<Backend> {
     let mut out = Vec::new();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("idgate.db");
-    let sqlite = SqliteStore::open(&path).await.expect("open sqlite");
+    let sqlite = Store::open_sqlite(&path).await.expect("open sqlite");
     out.push(Backend {
         name: "sqlite",
-        store: AnyStore::Sqlite(sqlite),
+        store: sqlite,
         location: Location::Sqlite(path),
         _dir: Some(dir),
     });
@@ -69,11 +65,9 @@ pub async fn backends() -> Vec<Backend> {
         let options = fresh_pg(&url).await;
         out.push(Backend {
             name: "postgres",
-            store: AnyStore::Postgres(
-                PgStore::connect_with(options.clone())
-                    .await
-                    .expect("connect pg store"),
-            ),
+            store: Store::connect_postgres(options.clone())
+                .await
+                .expect("connect pg store"),
             location: Location::Postgres(Box::new(options)),
             _dir: None,
         });
@@ -108,7 +102,7 @@ pub fn t(ms: i64) -> Timestamp {
 
 pub const HOUR_MS: i64 = 3_600_000;
 
-pub async fn org(store: &AnyStore) -> Tenant {
+pub async fn org(store: &Store) -> Tenant {
     let org = Organization::new("Acme", t(0)).expect("org");
     store.create_organization(&org).await.expect("create org");
     Tenant {
@@ -131,7 +125,7 @@ pub fn spec_from(v: serde_json::Value) -> SessionSpec {
 }
 
 /// Creates a session at `now` (default one-hour expiry).
-pub async fn session_at(store: &AnyStore, tenant: &Tenant, now: Timestamp) -> Session {
+pub async fn session_at(store: &Store, tenant: &Tenant, now: Timestamp) -> Session {
     let s = Session::create(tenant, spec(), now);
     store
         .create_session(&s, None)
@@ -141,7 +135,7 @@ pub async fn session_at(store: &AnyStore, tenant: &Tenant, now: Timestamp) -> Se
 }
 
 pub async fn api_key(
-    store: &AnyStore,
+    store: &Store,
     org: &OrgId,
     name: &str,
     now: Timestamp,
@@ -156,25 +150,25 @@ pub async fn api_key(
 }
 
 /// Inserts a webhook endpoint row directly (the endpoint API belongs to the webhook issue).
-pub async fn insert_endpoint(store: &AnyStore, org: &OrgId) -> idgate_core::EndpointId {
+pub async fn insert_endpoint(store: &Store, org: &OrgId) -> idgate_core::EndpointId {
     let id = idgate_core::EndpointId::generate();
     let q = "INSERT INTO webhook_endpoints (id, org_id, environment, url, description, enabled, \
              subscribed_event_types, secret_sealed, created_at, updated_at) \
              VALUES ($1, $2, 'live', 'https://hooks.example/x', '', TRUE, '[\"*\"]', 'sealed', 0, 0)";
-    match store {
-        AnyStore::Sqlite(s) => {
+    match store.pool() {
+        Pool::Sqlite(s) => {
             sqlx::query(q)
                 .bind(id.as_str())
                 .bind(org.as_str())
-                .execute(s.pool())
+                .execute(s)
                 .await
                 .expect("insert endpoint");
         }
-        AnyStore::Postgres(s) => {
+        Pool::Postgres(s) => {
             sqlx::query(q)
                 .bind(id.as_str())
                 .bind(org.as_str())
-                .execute(s.pool())
+                .execute(s)
                 .await
                 .expect("insert endpoint");
         }

@@ -18,14 +18,14 @@ use idgate_store::deliveries::{
     AttemptOutcome, AttemptRecord, AttemptResult, DEFAULT_DISABLE_AFTER_MS, DEFAULT_RETENTION_MS,
     Recorded,
 };
-use idgate_store::{AnyStore, DeliveryQueue, Store};
+use idgate_store::{Pool, Store};
 
 const LEASE_MS: i64 = 60_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Runs one statement with text binds on either backend (endpoint rows are written directly:
 /// the endpoint API is the management half of the webhook issue).
-async fn exec(store: &AnyStore, q: &str, binds: &[&str]) {
+async fn exec(store: &Store, q: &str, binds: &[&str]) {
     macro_rules! run {
         ($pool:expr) => {{
             let mut query = sqlx::query(sqlx::AssertSqlSafe(q.to_owned()));
@@ -35,45 +35,35 @@ async fn exec(store: &AnyStore, q: &str, binds: &[&str]) {
             query.execute($pool).await.expect("statement");
         }};
     }
-    match store {
-        AnyStore::Sqlite(s) => run!(s.pool()),
-        AnyStore::Postgres(s) => run!(s.pool()),
+    match store.pool() {
+        Pool::Sqlite(s) => run!(s),
+        Pool::Postgres(s) => run!(s),
     }
 }
 
 /// `(endpoint_id, status, attempt_count)` of every delivery, sorted.
-async fn deliveries(store: &AnyStore) -> Vec<(String, String, i64)> {
+async fn deliveries(store: &Store) -> Vec<(String, String, i64)> {
     let q = "SELECT endpoint_id, status, attempt_count FROM webhook_deliveries ORDER BY endpoint_id, created_at, id";
-    let mut rows: Vec<(String, String, i64)> = match store {
-        AnyStore::Sqlite(s) => sqlx::query_as(q).fetch_all(s.pool()).await.expect("rows"),
-        AnyStore::Postgres(s) => sqlx::query_as(q).fetch_all(s.pool()).await.expect("rows"),
+    let mut rows: Vec<(String, String, i64)> = match store.pool() {
+        Pool::Sqlite(s) => sqlx::query_as(q).fetch_all(s).await.expect("rows"),
+        Pool::Postgres(s) => sqlx::query_as(q).fetch_all(s).await.expect("rows"),
     };
     rows.sort();
     rows
 }
 
-async fn endpoint_state(store: &AnyStore, id: &EndpointId) -> (bool, Option<String>) {
+async fn endpoint_state(store: &Store, id: &EndpointId) -> (bool, Option<String>) {
     let q = "SELECT enabled, disabled_reason FROM webhook_endpoints WHERE id = $1";
-    match store {
-        AnyStore::Sqlite(s) => {
-            sqlx::query_as(q)
-                .bind(id.as_str())
-                .fetch_one(s.pool())
-                .await
-        }
-        AnyStore::Postgres(s) => {
-            sqlx::query_as(q)
-                .bind(id.as_str())
-                .fetch_one(s.pool())
-                .await
-        }
+    match store.pool() {
+        Pool::Sqlite(s) => sqlx::query_as(q).bind(id.as_str()).fetch_one(s).await,
+        Pool::Postgres(s) => sqlx::query_as(q).bind(id.as_str()).fetch_one(s).await,
     }
     .expect("endpoint")
 }
 
 /// An enabled endpoint of `tenant` subscribed to `types` (JSON array), with an active key
 /// unless `with_key` is false.
-async fn endpoint(store: &AnyStore, tenant: &Tenant, types: &str, with_key: bool) -> EndpointId {
+async fn endpoint(store: &Store, tenant: &Tenant, types: &str, with_key: bool) -> EndpointId {
     let id = EndpointId::generate();
     exec(
         store,
@@ -88,7 +78,7 @@ async fn endpoint(store: &AnyStore, tenant: &Tenant, types: &str, with_key: bool
     id
 }
 
-async fn add_key(store: &AnyStore, tenant: &Tenant, endpoint: &EndpointId) {
+async fn add_key(store: &Store, tenant: &Tenant, endpoint: &EndpointId) {
     let key = idgate_core::EncryptionKeyId::generate();
     exec(
         store,
@@ -99,7 +89,7 @@ async fn add_key(store: &AnyStore, tenant: &Tenant, endpoint: &EndpointId) {
     .await;
 }
 
-async fn cancelled_session(store: &AnyStore, tenant: &Tenant, now: Timestamp) -> Session {
+async fn cancelled_session(store: &Store, tenant: &Tenant, now: Timestamp) -> Session {
     let s = session_at(store, tenant, now).await;
     store
         .cancel_session(tenant, &s.id, now)
@@ -303,7 +293,7 @@ async fn concurrent_claims_never_hand_out_the_same_delivery_twice() {
     .await;
 }
 
-async fn futures_join(s: &AnyStore) -> Vec<Vec<idgate_store::deliveries::ClaimedDelivery>> {
+async fn futures_join(s: &Store) -> Vec<Vec<idgate_store::deliveries::ClaimedDelivery>> {
     let mut handles = Vec::new();
     for w in 0..4 {
         let s = s.clone();

@@ -17,7 +17,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use idgate_store::{PgStore, SqliteStore};
+use idgate_store::{Pool, Store};
 
 /// `table.column type [not null] [pk n]`, the type normalised to what the store relies on.
 type Columns = BTreeSet<String>;
@@ -229,15 +229,19 @@ async fn the_sqlite_and_postgres_migrations_define_the_same_schema() {
         }
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = SqliteStore::open(&dir.path().join("idgate.db"))
+    let sqlite = Store::open_sqlite(&dir.path().join("idgate.db"))
         .await
         .expect("open sqlite");
-    let postgres = PgStore::connect_with(common::fresh_pg(&url).await)
+    let postgres = Store::connect_postgres(common::fresh_pg(&url).await)
         .await
         .expect("connect postgres");
 
-    let lite = sqlite_schema(sqlite.pool()).await;
-    let pg = postgres_schema(postgres.pool()).await;
+    let (Pool::Sqlite(lite_pool), Pool::Postgres(pg_pool)) = (sqlite.pool(), postgres.pool())
+    else {
+        panic!("each store runs on the backend it was opened on");
+    };
+    let lite = sqlite_schema(lite_pool).await;
+    let pg = postgres_schema(pg_pool).await;
 
     assert!(lite.tables.len() >= 8, "read no schema: {:?}", lite.tables);
     assert!(

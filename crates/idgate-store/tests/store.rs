@@ -17,7 +17,7 @@ use idgate_core::{
     IdempotencyKey, Limit, PageRequest, RequestFingerprint, Scope, Scopes, Session, SessionFilter,
     SessionId, SessionStatus, Tenant, WebhookTarget,
 };
-use idgate_store::{AnyStore, CreateOutcome, NewIdempotencyRecord, Store, StoreError};
+use idgate_store::{CreateOutcome, NewIdempotencyRecord, Pool, Store, StoreError};
 
 fn page<C>(limit: u32, starting_after: Option<C>) -> PageRequest<C> {
     PageRequest {
@@ -26,7 +26,7 @@ fn page<C>(limit: u32, starting_after: Option<C>) -> PageRequest<C> {
     }
 }
 
-async fn event_types(store: &AnyStore, tenant: &Tenant, id: &SessionId) -> Vec<EventType> {
+async fn event_types(store: &Store, tenant: &Tenant, id: &SessionId) -> Vec<EventType> {
     store
         .list_session_events(tenant, id)
         .await
@@ -172,7 +172,7 @@ async fn a_key_disabled_on_another_node_stops_authenticating_within_a_second() {
         let (key, secret) = api_key(&b.store, &tenant.org_id, "ci", t(1)).await;
         let hash = secret.hash(b"server-secret");
         let other = b.another_node().await;
-        let enabled = |store: &AnyStore| {
+        let enabled = |store: &Store| {
             let (store, hash) = (store.clone(), hash.clone());
             async move {
                 store
@@ -1395,17 +1395,17 @@ const PLANNED_QUERIES: [(&str, &str); 4] = [
 async fn list_and_sweep_queries_use_their_indexes_without_sorting() {
     for b in backends().await {
         for (query, index) in PLANNED_QUERIES {
-            let plan: Vec<String> = match &b.store {
-                AnyStore::Sqlite(s) => {
+            let plan: Vec<String> = match b.store.pool() {
+                Pool::Sqlite(s) => {
                     let rows: Vec<(i64, i64, i64, String)> =
                         sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {query}")))
-                            .fetch_all(s.pool())
+                            .fetch_all(s)
                             .await
                             .unwrap();
                     rows.into_iter().map(|r| r.3).collect()
                 }
-                AnyStore::Postgres(s) => {
-                    let mut conn = s.pool().acquire().await.unwrap();
+                Pool::Postgres(s) => {
+                    let mut conn = s.acquire().await.unwrap();
                     // On empty tables a (bitmap or sequential) scan plus sort is cheapest; forbid
                     // those to see the plan at scale, where the ordered index scan wins.
                     sqlx::query("SET enable_seqscan = off")
@@ -1443,10 +1443,10 @@ async fn list_and_sweep_queries_use_their_indexes_without_sorting() {
 #[tokio::test]
 async fn sqlite_commits_are_durable_wal_with_full_sync_and_foreign_keys() {
     let backends = backends().await;
-    let Some(AnyStore::Sqlite(s)) = backends.first().map(|b| &b.store) else {
+    let Some(Pool::Sqlite(s)) = backends.first().map(|b| b.store.pool()) else {
         panic!("sqlite backend first")
     };
-    let mut conn = s.pool().acquire().await.unwrap();
+    let mut conn = s.acquire().await.unwrap();
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
         .fetch_one(&mut *conn)
         .await
@@ -1473,11 +1473,11 @@ async fn sqlite_commits_are_durable_wal_with_full_sync_and_foreign_keys() {
 async fn a_session_survives_reopening_the_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("idgate.db");
-    let store = AnyStore::Sqlite(idgate_store::SqliteStore::open(&path).await.unwrap());
+    let store = idgate_store::Store::open_sqlite(&path).await.unwrap();
     let tenant = org(&store).await;
     let s = session_at(&store, &tenant, t(0)).await;
     drop(store);
-    let reopened = AnyStore::connect(&format!("sqlite://{}", path.display()))
+    let reopened = Store::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
     assert_eq!(reopened.get_session(&tenant, &s.id, t(1)).await.unwrap(), s);
@@ -1501,7 +1501,7 @@ fn both_migration_directories_list_the_same_versions() {
 #[tokio::test]
 async fn any_store_refuses_unknown_urls() {
     assert!(matches!(
-        AnyStore::connect("mysql://x").await,
+        Store::connect("mysql://x").await,
         Err(StoreError::InvalidUrl)
     ));
 }

@@ -1,4 +1,4 @@
-//! Behaviour of `WebhookStore` on every backend: endpoints (tenant isolation, keyset pages,
+//! Behaviour of the webhook operations of `Store` on every backend: endpoints (tenant isolation, keyset pages,
 //! patch, rotation), encryption keys (one active per endpoint) and the unblocking of waiting
 //! deliveries when a key becomes active.
 
@@ -19,7 +19,7 @@ use idgate_core::{
     Environment, EventId, Limit, PageRequest, SealedSecret, Subscription, Tenant, Timestamp,
     WebhookEndpoint,
 };
-use idgate_store::{AnyStore, StoreError, WebhookStore};
+use idgate_store::{Pool, Store, StoreError};
 
 fn page<C>(limit: u32, starting_after: Option<C>) -> PageRequest<C> {
     PageRequest {
@@ -40,7 +40,7 @@ fn endpoint_at(tenant: &Tenant, now: Timestamp) -> WebhookEndpoint {
     WebhookEndpoint::new(tenant, id, spec, sealed, now)
 }
 
-async fn create_endpoint(store: &AnyStore, tenant: &Tenant, now: Timestamp) -> WebhookEndpoint {
+async fn create_endpoint(store: &Store, tenant: &Tenant, now: Timestamp) -> WebhookEndpoint {
     let e = endpoint_at(tenant, now);
     store.create_endpoint(&e).await.expect("create endpoint");
     e
@@ -61,37 +61,37 @@ fn key_for(endpoint: &WebhookEndpoint, active: bool, now: Timestamp) -> Encrypti
 }
 
 /// Runs one statement with text binds on either backend.
-async fn exec(store: &AnyStore, sql: &str, binds: &[&str]) -> Result<u64, sqlx::Error> {
+async fn exec(store: &Store, sql: &str, binds: &[&str]) -> Result<u64, sqlx::Error> {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    match store {
-        AnyStore::Sqlite(s) => {
+    match store.pool() {
+        Pool::Sqlite(s) => {
             let mut q = sqlx::query(sql);
             for b in binds {
                 q = q.bind(b.to_string());
             }
-            q.execute(s.pool()).await.map(|r| r.rows_affected())
+            q.execute(s).await.map(|r| r.rows_affected())
         }
-        AnyStore::Postgres(s) => {
+        Pool::Postgres(s) => {
             let mut q = sqlx::query(sql);
             for b in binds {
                 q = q.bind(b.to_string());
             }
-            q.execute(s.pool()).await.map(|r| r.rows_affected())
+            q.execute(s).await.map(|r| r.rows_affected())
         }
     }
 }
 
-async fn delivery_status(store: &AnyStore, id: &DeliveryId) -> (String, Option<i64>) {
+async fn delivery_status(store: &Store, id: &DeliveryId) -> (String, Option<i64>) {
     let q = "SELECT status, next_attempt_at FROM webhook_deliveries WHERE id = $1";
-    match store {
-        AnyStore::Sqlite(s) => sqlx::query_as(q)
+    match store.pool() {
+        Pool::Sqlite(s) => sqlx::query_as(q)
             .bind(id.as_str())
-            .fetch_one(s.pool())
+            .fetch_one(s)
             .await
             .expect("delivery"),
-        AnyStore::Postgres(s) => sqlx::query_as(q)
+        Pool::Postgres(s) => sqlx::query_as(q)
             .bind(id.as_str())
-            .fetch_one(s.pool())
+            .fetch_one(s)
             .await
             .expect("delivery"),
     }
@@ -100,7 +100,7 @@ async fn delivery_status(store: &AnyStore, id: &DeliveryId) -> (String, Option<i
 /// An event of a new session and one delivery of it to `endpoint` in `status`, as the outbox
 /// fan-out would write them.
 async fn insert_delivery(
-    store: &AnyStore,
+    store: &Store,
     tenant: &Tenant,
     endpoint: &EndpointId,
     status: &str,

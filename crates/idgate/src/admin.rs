@@ -5,7 +5,7 @@
 use anyhow::Context;
 use idgate_core::{ApiKey, Clock, Environment, OrgId, Organization, Scopes, SystemClock};
 use idgate_server::secrets::ServerSecrets;
-use idgate_store::{Store, StoreError};
+use idgate_store::StoreError;
 use serde_json::json;
 
 use crate::serve::ConfigArgs;

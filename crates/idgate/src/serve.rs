@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use idgate_core::{ApiKey, Environment, Organization, Scopes};
 use idgate_server::{App, AppState, Config};
-use idgate_store::Store;
 
 /// Where configuration comes from; shared by every command that touches the data directory.
 #[derive(Debug, Clone, clap::Args)]

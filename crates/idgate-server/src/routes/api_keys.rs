@@ -9,7 +9,6 @@ use idgate_core::{
     ApiKey, ApiKeyId, ApiKeyPatch, Environment, ErrorCode, Limit, PageRequest, Scope, Scopes,
     Timestamp,
 };
-use idgate_store::Store;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ArrayBuilder, Schema, SchemaType, Type};

@@ -7,7 +7,7 @@ use idgate_core::{
     Delivery, DeliveryAttempt, DeliveryFilter, DeliveryId, DeliveryStatus, Error as DomainError,
     ErrorCode, Limit, PageRequest, Scope, Timestamp,
 };
-use idgate_store::{RetryOutcome, WebhookStore};
+use idgate_store::RetryOutcome;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::Schema;

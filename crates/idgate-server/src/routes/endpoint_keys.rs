@@ -10,7 +10,6 @@ use idgate_core::{
     EncryptionKey, EncryptionKeyId, Error as DomainError, ErrorCode, Limit, PageRequest, Scope,
     Timestamp,
 };
-use idgate_store::WebhookStore;
 use idgate_webhook::keys::{KeyError, RecipientKey};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;

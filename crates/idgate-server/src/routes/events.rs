@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use idgate_core::{
     ErrorCode, Event, EventFilter, EventId, EventType, Limit, PageRequest, Scope, Timestamp,
 };
-use idgate_store::{ReplayOutcome, WebhookStore};
+use idgate_store::ReplayOutcome;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa::openapi::schema::Schema;

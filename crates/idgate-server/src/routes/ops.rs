@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use idgate_core::ErrorCode;
-use idgate_store::Store;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

@@ -15,7 +15,7 @@ use idgate_core::{
     IdempotencyKey, Limit, Metadata, PageRequest, RequestFingerprint, Scope, Session,
     SessionFilter, SessionId, SessionStatus, ShareFields, Timestamp, WebhookTarget,
 };
-use idgate_store::{CreateOutcome, NewIdempotencyRecord, Store};
+use idgate_store::{CreateOutcome, NewIdempotencyRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{

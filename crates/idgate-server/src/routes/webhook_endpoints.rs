@@ -16,7 +16,6 @@ use idgate_core::{
     CreateEndpointRequest, EndpointId, EventType, Limit, PageRequest, Scope, SealedSecret,
     Timestamp, UpdateEndpointRequest, WebhookEndpoint,
 };
-use idgate_store::WebhookStore;
 use idgate_webhook::WebhookSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use idgate_core::{Clock, FailureCode, SessionId};
-use idgate_store::Store;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

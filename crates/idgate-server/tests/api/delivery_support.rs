@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use idgate_core::{EncryptionKeyId, EndpointId, Environment};
 use idgate_server::delivery::DeliverySettings;
 use idgate_server::testing::TestApp;
-use idgate_store::AnyStore;
+use idgate_store::{Pool, Store};
 use idgate_webhook::keys::RecipientKey;
 use idgate_webhook::{Receiver, WebhookSecret};
 use rsa::RsaPrivateKey;
@@ -161,7 +161,7 @@ pub fn keys() -> &'static Keys {
 }
 
 /// Runs a statement with text binds (integers are bound as text-free literals in the SQL).
-pub async fn exec(store: &AnyStore, q: &str, binds: &[&str]) {
+pub async fn exec(store: &Store, q: &str, binds: &[&str]) {
     macro_rules! run {
         ($pool:expr) => {{
             let mut query = sqlx::query(sqlx::AssertSqlSafe(q.to_owned()));
@@ -171,24 +171,24 @@ pub async fn exec(store: &AnyStore, q: &str, binds: &[&str]) {
             query.execute($pool).await.expect("statement");
         }};
     }
-    match store {
-        AnyStore::Sqlite(s) => run!(s.pool()),
-        AnyStore::Postgres(s) => run!(s.pool()),
+    match store.pool() {
+        Pool::Sqlite(s) => run!(s),
+        Pool::Postgres(s) => run!(s),
     }
 }
 
 /// `(status, attempt_count)` of every delivery of an endpoint, oldest first.
 pub async fn delivery_states(app: &TestApp, endpoint: &EndpointId) -> Vec<(String, i64)> {
     let q = "SELECT status, attempt_count FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY created_at, id";
-    match &*app.state.store {
-        AnyStore::Sqlite(s) => sqlx::query_as(q)
+    match app.state.store.pool() {
+        Pool::Sqlite(s) => sqlx::query_as(q)
             .bind(endpoint.as_str())
-            .fetch_all(s.pool())
+            .fetch_all(s)
             .await
             .unwrap(),
-        AnyStore::Postgres(s) => sqlx::query_as(q)
+        Pool::Postgres(s) => sqlx::query_as(q)
             .bind(endpoint.as_str())
-            .fetch_all(s.pool())
+            .fetch_all(s)
             .await
             .unwrap(),
     }
@@ -197,15 +197,15 @@ pub async fn delivery_states(app: &TestApp, endpoint: &EndpointId) -> Vec<(Strin
 /// How many deliveries of an endpoint are leased to a worker (claimed, sent or not).
 pub async fn leased_count(app: &TestApp, endpoint: &EndpointId) -> i64 {
     let q = "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND lease_owner IS NOT NULL";
-    let (n,): (i64,) = match &*app.state.store {
-        AnyStore::Sqlite(s) => sqlx::query_as(q)
+    let (n,): (i64,) = match app.state.store.pool() {
+        Pool::Sqlite(s) => sqlx::query_as(q)
             .bind(endpoint.as_str())
-            .fetch_one(s.pool())
+            .fetch_one(s)
             .await
             .unwrap(),
-        AnyStore::Postgres(s) => sqlx::query_as(q)
+        Pool::Postgres(s) => sqlx::query_as(q)
             .bind(endpoint.as_str())
-            .fetch_one(s.pool())
+            .fetch_one(s)
             .await
             .unwrap(),
     };
@@ -226,15 +226,15 @@ pub struct DeliveryRow {
 pub async fn delivery_rows(app: &TestApp, endpoint: &EndpointId) -> Vec<DeliveryRow> {
     let q = "SELECT status, attempt_count, next_attempt_at, lease_owner FROM webhook_deliveries \
              WHERE endpoint_id = $1 ORDER BY created_at, id";
-    let rows: Vec<(String, i64, Option<i64>, Option<String>)> = match &*app.state.store {
-        AnyStore::Sqlite(s) => sqlx::query_as(q)
+    let rows: Vec<(String, i64, Option<i64>, Option<String>)> = match app.state.store.pool() {
+        Pool::Sqlite(s) => sqlx::query_as(q)
             .bind(endpoint.as_str())
-            .fetch_all(s.pool())
+            .fetch_all(s)
             .await
             .unwrap(),
-        AnyStore::Postgres(s) => sqlx::query_as(q)
+        Pool::Postgres(s) => sqlx::query_as(q)
             .bind(endpoint.as_str())
-            .fetch_all(s.pool())
+            .fetch_all(s)
             .await
             .unwrap(),
     };
@@ -255,15 +255,15 @@ pub async fn delivery_rows(app: &TestApp, endpoint: &EndpointId) -> Vec<Delivery
 pub async fn attempt_starts(app: &TestApp, endpoint: &EndpointId) -> Vec<i64> {
     let q = "SELECT a.started_at FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
              WHERE d.endpoint_id = $1 ORDER BY a.started_at";
-    let rows: Vec<(i64,)> = match &*app.state.store {
-        AnyStore::Sqlite(s) => sqlx::query_as(q)
+    let rows: Vec<(i64,)> = match app.state.store.pool() {
+        Pool::Sqlite(s) => sqlx::query_as(q)
             .bind(endpoint.as_str())
-            .fetch_all(s.pool())
+            .fetch_all(s)
             .await
             .unwrap(),
-        AnyStore::Postgres(s) => sqlx::query_as(q)
+        Pool::Postgres(s) => sqlx::query_as(q)
             .bind(endpoint.as_str())
-            .fetch_all(s.pool())
+            .fetch_all(s)
             .await
             .unwrap(),
     };
@@ -274,15 +274,15 @@ pub async fn attempt_starts(app: &TestApp, endpoint: &EndpointId) -> Vec<i64> {
 pub async fn attempt_error_kinds(app: &TestApp, endpoint: &EndpointId) -> Vec<Option<String>> {
     let q = "SELECT a.error_kind FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
              WHERE d.endpoint_id = $1 ORDER BY a.started_at";
-    let rows: Vec<(Option<String>,)> = match &*app.state.store {
-        AnyStore::Sqlite(s) => sqlx::query_as(q)
+    let rows: Vec<(Option<String>,)> = match app.state.store.pool() {
+        Pool::Sqlite(s) => sqlx::query_as(q)
             .bind(endpoint.as_str())
-            .fetch_all(s.pool())
+            .fetch_all(s)
             .await
             .unwrap(),
-        AnyStore::Postgres(s) => sqlx::query_as(q)
+        Pool::Postgres(s) => sqlx::query_as(q)
             .bind(endpoint.as_str())
-            .fetch_all(s.pool())
+            .fetch_all(s)
             .await
             .unwrap(),
     };
@@ -321,7 +321,6 @@ pub async fn endpoint(app: &TestApp, url: &str, types: &str, with_key: bool) -> 
 
 /// Uploads the test key as the endpoint's active key and unblocks waiting deliveries.
 pub async fn add_key(app: &TestApp, endpoint: &Endpoint) {
-    use idgate_store::DeliveryQueue as _;
     exec(
         &app.state.store,
         "INSERT INTO webhook_keys (id, endpoint_id, org_id, kid, jwk, bits, active, created_at, updated_at) \

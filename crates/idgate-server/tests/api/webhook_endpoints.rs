@@ -3,7 +3,6 @@
 
 use base64::Engine as _;
 use idgate_core::{EndpointId, Environment, Scope, Tenant};
-use idgate_store::WebhookStore;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -315,35 +315,35 @@ pub async fn blocked_delivery(app: &TestApp, endpoint: &Value) -> DeliveryId {
 
 pub async fn exec(app: &TestApp, sql: &str, binds: &[String]) {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    match &*app.state.store {
-        idgate_store::AnyStore::Sqlite(s) => {
+    match app.state.store.pool() {
+        idgate_store::Pool::Sqlite(s) => {
             let mut q = sqlx::query(sql);
             for b in binds {
                 q = q.bind(b.clone());
             }
-            q.execute(s.pool()).await.expect("statement");
+            q.execute(s).await.expect("statement");
         }
-        idgate_store::AnyStore::Postgres(s) => {
+        idgate_store::Pool::Postgres(s) => {
             let mut q = sqlx::query(sql);
             for b in binds {
                 q = q.bind(b.clone());
             }
-            q.execute(s.pool()).await.expect("statement");
+            q.execute(s).await.expect("statement");
         }
     }
 }
 
 pub async fn delivery_status(app: &TestApp, delivery: &DeliveryId) -> String {
     let q = "SELECT status FROM webhook_deliveries WHERE id = $1";
-    let (status,): (String,) = match &*app.state.store {
-        idgate_store::AnyStore::Sqlite(s) => sqlx::query_as(q)
+    let (status,): (String,) = match app.state.store.pool() {
+        idgate_store::Pool::Sqlite(s) => sqlx::query_as(q)
             .bind(delivery.as_str())
-            .fetch_one(s.pool())
+            .fetch_one(s)
             .await
             .unwrap(),
-        idgate_store::AnyStore::Postgres(s) => sqlx::query_as(q)
+        idgate_store::Pool::Postgres(s) => sqlx::query_as(q)
             .bind(delivery.as_str())
-            .fetch_one(s.pool())
+            .fetch_one(s)
             .await
             .unwrap(),
     };

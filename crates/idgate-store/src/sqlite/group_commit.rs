@@ -16,10 +16,12 @@
 use std::sync::Arc;
 
 use idgate_core::Session;
-use sqlx::Pool;
+use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Db, create_session_in};
+use crate::changes::Changes;
+use crate::db::{Tx, query};
+use crate::sessions::create_session_in;
 use crate::{CreateOutcome, NewIdempotencyRecord, StoreError, StoreResult};
 
 /// Histogram of how many creates each SQLite group commit carried: near 1 means the disk keeps
@@ -49,9 +51,13 @@ pub(super) struct CreateQueue {
 impl CreateQueue {
     /// Starts the task that commits the queued creates on `pool`, holding the store's writer
     /// lock for each group.
-    pub(super) fn start(pool: Pool<Db>, writer: Arc<tokio::sync::Mutex<()>>) -> Self {
+    pub(super) fn start(
+        pool: SqlitePool,
+        writer: Arc<tokio::sync::Mutex<()>>,
+        changes: Changes,
+    ) -> Self {
         let (jobs, queued) = mpsc::channel(QUEUE);
-        tokio::spawn(commit_groups(pool, writer, queued));
+        tokio::spawn(commit_groups(pool, writer, changes, queued));
         Self { jobs }
     }
 
@@ -74,8 +80,9 @@ impl CreateQueue {
 }
 
 async fn commit_groups(
-    pool: Pool<Db>,
+    pool: SqlitePool,
     writer: Arc<tokio::sync::Mutex<()>>,
+    changes: Changes,
     mut queued: mpsc::Receiver<Job>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
@@ -83,7 +90,7 @@ async fn commit_groups(
         metrics::histogram!(CREATE_GROUP_SIZE).record(group.len() as f64);
         let outcomes = {
             let _writer = writer.lock().await;
-            run_group(&pool, &group).await
+            run_group(&pool, &changes, &group).await
         };
         match outcomes {
             Ok(outcomes) => {
@@ -104,22 +111,25 @@ async fn commit_groups(
 
 /// One transaction for `group`, each create in its own savepoint. `Err` when the transaction
 /// itself failed (nothing of the group is committed).
-async fn run_group(pool: &Pool<Db>, group: &[Job]) -> Result<Vec<Outcome>, sqlx::Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+async fn run_group(
+    pool: &SqlitePool,
+    changes: &Changes,
+    group: &[Job],
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    // The caller holds the writer lock for the whole group.
+    let mut tx = Tx::sqlite(
+        pool.begin_with("BEGIN IMMEDIATE").await?,
+        None,
+        changes.clone(),
+    );
     let mut outcomes = Vec::with_capacity(group.len());
     for job in group {
-        sqlx::query("SAVEPOINT create_session")
-            .execute(&mut *tx)
-            .await?;
+        query("SAVEPOINT create_session").execute(&mut tx).await?;
         let outcome = create_session_in(&mut tx, &job.session, job.idempotency.as_ref()).await;
         if !matches!(outcome, Ok(Some(CreateOutcome::Created))) {
-            sqlx::query("ROLLBACK TO create_session")
-                .execute(&mut *tx)
-                .await?;
+            query("ROLLBACK TO create_session").execute(&mut tx).await?;
         }
-        sqlx::query("RELEASE create_session")
-            .execute(&mut *tx)
-            .await?;
+        query("RELEASE create_session").execute(&mut tx).await?;
         outcomes.push(outcome);
     }
     tx.commit().await?;
