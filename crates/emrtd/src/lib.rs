@@ -47,12 +47,15 @@
 //! ```
 
 pub mod active;
+pub mod apdu;
 pub mod chip_auth;
 pub mod crypto;
 pub mod lds;
 pub mod mrz;
 pub mod passive;
 pub mod pki;
+pub mod reader;
+pub mod sm;
 pub mod sod;
 pub mod tlv;
 
