@@ -355,7 +355,13 @@ impl VirtualCard {
         }
         // For B1 the answer is wrapped in DO'53', whose header counts against Le.
         let room = if ins == 0xB1 {
-            le.saturating_sub(4)
+            // The largest n with `53 L(n) n bytes` ≤ Le.
+            match le {
+                0..=2 => 0,
+                3..=129 => le - 2,
+                130..=258 => (le - 3).min(255),
+                _ => le - 4,
+            }
         } else {
             le
         };
