@@ -149,6 +149,9 @@ impl From<SmError> for ReadError {
         match e {
             SmError::BadMac => Self::BadMac,
             SmError::Truncated | SmError::BadLength => Self::HostileAnswer("protected APDU length"),
+            SmError::Unprotected(sw::OK) => {
+                Self::HostileAnswer("unprotected success inside a secure session")
+            }
             SmError::Unprotected(sw) => Self::UnexpectedStatus { sw },
             SmError::MalformedObjects | SmError::MissingObject(_) => {
                 Self::HostileAnswer("secure-messaging data objects")
