@@ -321,3 +321,23 @@ fn card_access_offering_only_the_integrated_mapping_selects_nothing() {
     let card_access = hex("3114 3012060A04007F0007020204040202010202010D");
     assert_eq!(PaceParams::select(&card_access), None);
 }
+
+#[test]
+fn standardized_dh_groups_have_generators_of_the_stated_prime_order() {
+    use num_bigint::BigUint;
+    for (id, p_bits, q_bits) in [(0u8, 1024, 160), (1, 2048, 224), (2, 2048, 256)] {
+        let group = emrtd::reader::standard_dh_group(id).unwrap();
+        let q = group.q.clone().unwrap();
+        assert_eq!(group.p.bits(), p_bits, "group {id}");
+        assert_eq!(q.bits(), q_bits, "group {id}");
+        // g generates the order-q subgroup: g^q = 1 and g != 1 (RFC 5114 §2).
+        assert_eq!(
+            group.g.modpow(&q, &group.p),
+            BigUint::from(1u8),
+            "group {id}"
+        );
+        assert!(group.g > BigUint::from(1u8));
+        // q divides p - 1.
+        assert_eq!((&group.p - 1u8) % &q, BigUint::from(0u8), "group {id}");
+    }
+}

@@ -167,6 +167,24 @@ fn pace_dh_runs_on_the_1024_bit_group() {
 }
 
 #[test]
+fn pace_dh_runs_on_the_2048_bit_groups() {
+    let p = passport();
+    for id in [1, 2] {
+        let params = pace(PaceMapping::DhGeneric, SmCipher::Aes256, id);
+        let mut reader = reader(&p, with_pace(params));
+        assert_eq!(
+            reader.authenticate(&mrz(&p)).unwrap(),
+            AccessProtocol::Pace(params),
+            "group {id}"
+        );
+        assert_eq!(
+            reader.read_file(FileId::data_group(1).unwrap()).unwrap(),
+            p.dg1
+        );
+    }
+}
+
+#[test]
 fn pace_with_3des_secure_messaging_reads_the_chip() {
     let p = passport();
     for mapping in [PaceMapping::EcdhGeneric, PaceMapping::DhGeneric] {

@@ -62,7 +62,10 @@ use crate::sm::{SecureChannel, SmError};
 pub use bac::{BacKeys, MrzKey};
 pub use files::{DocumentFiles, EMRTD_AID, FileId, MAX_FILE_LEN};
 pub(crate) use pace::{Domain, Element, token_input};
-pub use pace::{PaceMapping, PaceParams, PaceSecret, mapped_generator, modp_1024_160};
+pub use pace::{
+    PaceMapping, PaceParams, PaceSecret, mapped_generator, modp_1024_160, modp_2048_224,
+    modp_2048_256, standard_dh_group,
+};
 
 /// Carries one command APDU to the chip and returns its complete response APDU (data and
 /// SW1-SW2). Implemented by the caller over PC/SC, NFC, or the test kit's virtual chip.
