@@ -61,6 +61,7 @@ use crate::sm::{SecureChannel, SmError};
 
 pub use bac::{BacKeys, MrzKey};
 pub use files::{DocumentFiles, EMRTD_AID, FileId, MAX_FILE_LEN};
+#[cfg(feature = "testkit")]
 pub(crate) use pace::{Domain, Element, token_input};
 pub use pace::{
     PaceMapping, PaceParams, PaceSecret, mapped_generator, modp_1024_160, modp_2048_224,
