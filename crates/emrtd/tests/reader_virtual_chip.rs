@@ -545,3 +545,15 @@ fn chip_authentication_with_a_substituted_dg14_key_fails_the_proof() {
         .unwrap();
     assert!(reader.chip_authenticate(&ca).is_err());
 }
+
+#[test]
+fn reader_over_a_boxed_transport_is_send_for_binding_generators() {
+    fn assert_send<T: Send>(_: &T) {}
+    let p = passport();
+    let transport: Box<dyn emrtd::reader::Transport + Send> =
+        Box::new(VirtualCard::new(&p, CardBehaviour::default()).unwrap());
+    let mut reader = Reader::new(transport);
+    assert_send(&reader);
+    reader.authenticate(&mrz(&p)).unwrap();
+    assert_eq!(reader.read_file(FileId::COM).unwrap(), p.com);
+}

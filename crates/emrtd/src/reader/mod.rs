@@ -46,8 +46,10 @@
 //! [`DocumentFiles`], [`ExchangeStats`] and the error enums are plain records and enums with
 //! owned fields. The calls block, so the app runs them off its UI thread (Android: a background
 //! coroutine; iOS: the tag-reader session's queue), which is what both NFC stacks require anyway.
-//! A thin `idgate-mobile` crate holding the `#[uniffi::export]` wrappers is all that is needed;
-//! `emrtd` itself stays free of FFI code.
+//! A thin `idgate-mobile` crate holding the `#[uniffi::export]` wrappers is all that is needed:
+//! it keeps a `Mutex<Reader<Box<dyn Transport + Send>>>` (binding objects must be `Send + Sync`;
+//! the reader is `Send`), and converts the few types UniFFI lacks (`BTreeMap` of data groups to a
+//! `HashMap`, `SmCipher` to a plain enum). `emrtd` itself stays free of FFI code.
 
 mod bac;
 mod files;
