@@ -341,3 +341,14 @@ fn standardized_dh_groups_have_generators_of_the_stated_prime_order() {
         assert_eq!((&group.p - 1u8) % &q, BigUint::from(0u8), "group {id}");
     }
 }
+
+#[test]
+fn card_access_with_several_pace_infos_names_the_parameters_in_mse() {
+    // ECDH-GM AES-128 on parameter 13, then DH-GM AES-128 on parameter 0.
+    let card_access = hex(
+        "3128 3012060A04007F0007020204020202010202010D 3012060A04007F00070202040102020102020100",
+    );
+    let selected = PaceParams::select(&card_access).unwrap();
+    assert_eq!(selected.parameter_id, 13);
+    assert!(selected.name_parameters);
+}

@@ -557,3 +557,15 @@ fn reader_over_a_boxed_transport_is_send_for_binding_generators() {
     reader.authenticate(&mrz(&p)).unwrap();
     assert_eq!(reader.read_file(FileId::COM).unwrap(), p.com);
 }
+
+#[test]
+fn terminal_falls_back_to_bac_when_the_chip_refuses_its_own_pace_offer() {
+    let p = passport();
+    let behaviour = CardBehaviour {
+        pace_refused: true,
+        ..with_pace(pace(PaceMapping::EcdhGeneric, SmCipher::Aes128, 13))
+    };
+    let mut reader = reader(&p, behaviour);
+    assert_eq!(reader.authenticate(&mrz(&p)).unwrap(), AccessProtocol::Bac);
+    assert_reads_every_file(&p, &mut reader);
+}

@@ -44,6 +44,9 @@ pub struct CardBehaviour {
     pub bac: bool,
     /// The card access number, when the chip accepts PACE with a CAN.
     pub can: Option<String>,
+    /// Announce PACE in EF.CardAccess but refuse MSE:Set AT (`6A80`), as chips with a broken
+    /// PACE implementation do; the terminal must fall back to BAC.
+    pub pace_refused: bool,
 }
 
 impl Default for CardBehaviour {
@@ -58,6 +61,7 @@ impl Default for CardBehaviour {
             pace: None,
             bac: true,
             can: None,
+            pace_refused: false,
         }
     }
 }
@@ -449,6 +453,9 @@ impl VirtualCard {
         let Some(params) = self.behaviour.pace else {
             return (Vec::new(), sw::FUNCTION_NOT_SUPPORTED);
         };
+        if self.behaviour.pace_refused {
+            return (Vec::new(), sw::WRONG_DATA);
+        }
         let Ok(objects) = tlv::read_all(data) else {
             return (Vec::new(), sw::WRONG_DATA);
         };
