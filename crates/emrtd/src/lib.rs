@@ -7,6 +7,11 @@
 //! reading, and receive structured reports. Every parser takes `&[u8]`, returns a `Result`,
 //! bounds its recursion and never allocates from an untrusted length without a cap.
 //!
+//! The terminal side lives here too, still without I/O: [`reader`] runs BAC, PACE, secure
+//! messaging, file reads, active and chip authentication over a caller-supplied
+//! [`reader::Transport`] (one APDU in, one out), for desktop readers and, through generated
+//! bindings such as UniFFI, phone apps (see "Use from phone apps" in [`reader`]).
+//!
 //! # Intended server-side use
 //!
 //! A phone reads the chip; the server decides. Passive authentication checks the files against
@@ -47,12 +52,15 @@
 //! ```
 
 pub mod active;
+pub mod apdu;
 pub mod chip_auth;
 pub mod crypto;
 pub mod lds;
 pub mod mrz;
 pub mod passive;
 pub mod pki;
+pub mod reader;
+pub mod sm;
 pub mod sod;
 pub mod tlv;
 

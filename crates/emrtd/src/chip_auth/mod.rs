@@ -41,14 +41,16 @@
 //! The module is split by concern: [`protocol`] (protocol identifiers and DG14 parameters),
 //! [`keys`] (the chip's static key and DH groups), `agreement` (the terminal's ephemeral key
 //! agreement), `apdu` (the command APDUs the client relays), [`session`] (the server-side
-//! state between instructions and response) and [`sm`] (secure messaging).
+//! state between instructions and response). Secure messaging itself is [`crate::sm`], shared
+//! with the terminal's BAC and PACE sessions ([`crate::reader`]); it is re-exported here as
+//! [`sm`] for the callers that reached it through this module.
 
 mod agreement;
 mod apdu;
 pub mod keys;
 pub mod protocol;
 pub mod session;
-pub mod sm;
+pub use crate::sm;
 
 use sm::SmError;
 

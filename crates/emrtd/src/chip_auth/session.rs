@@ -118,6 +118,27 @@ impl ChipAuthSession {
         })
     }
 
+    /// Like [`Self::verify_response`], for a terminal that runs chip authentication itself and
+    /// keeps talking to the chip: also returns the secure channel under the new keys, its SSC
+    /// already past the verified response (ICAO 9303-11 §6.2.3).
+    ///
+    /// # Errors
+    /// As [`Self::verify_response`].
+    pub(crate) fn verify_and_continue(
+        mut self,
+        response_apdu: &[u8],
+    ) -> Result<(ChipAuthOutcome, SecureChannel), ChipAuthError> {
+        let (data, status_word) = self.channel.unwrap_response(response_apdu)?;
+        Ok((
+            ChipAuthOutcome {
+                protocol: self.protocol,
+                status_word,
+                response_data: data.to_vec(),
+            },
+            self.channel,
+        ))
+    }
+
     /// Serialises the state for the attempt vault: `CAS1 ‖ protocol ‖ SSC(16) ‖ KSenc ‖ KSmac`.
     /// The bytes are secret and must only be stored encrypted.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {

@@ -108,6 +108,14 @@ impl VirtualChip {
         }
     }
 
+    /// The chip-authentication secret a chip with this key derives from the terminal's
+    /// ephemeral public key; `None` without a CA key or for an invalid ephemeral key.
+    pub(crate) fn ca_shared_secret(&self, ephemeral: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        let ca = self.ca.as_ref()?;
+        let key = ChipKey::parse(&ca.public_key_spki).ok()?;
+        chip_side_secret(&key, &ca.private, ephemeral).ok()
+    }
+
     /// Plays the chip's part of the relay described in [`crate::chip_auth`]: processes the MSE
     /// (and General Authenticate) commands, switches to the new session keys and answers the
     /// protected command. Returns the protected response APDU the client sends back.

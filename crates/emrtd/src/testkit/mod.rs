@@ -17,6 +17,7 @@
 //! Everything here is for tests: keys are fixed or throw-away, certificates name
 //! `example.invalid`, and nothing in the server links this module.
 
+pub mod card;
 pub mod chip;
 pub mod fixed_keys;
 pub mod jpeg;
@@ -284,6 +285,19 @@ impl TestPassport {
             out.push((15, dg15));
         }
         out
+    }
+
+    /// The BAC/PACE key of the MRZ: document number, date of birth and date of expiry.
+    ///
+    /// # Errors
+    /// [`TestkitError::Input`] when the holder's document number is outside the MRZ alphabet.
+    pub fn mrz_key(&self) -> Result<crate::reader::MrzKey, TestkitError> {
+        crate::reader::MrzKey::new(
+            &self.holder.document_number,
+            &card::yymmdd(self.holder.date_of_birth),
+            &card::yymmdd(self.holder.date_of_expiry),
+        )
+        .map_err(|_| TestkitError::Input("document number outside the MRZ alphabet"))
     }
 
     /// The `SubjectPublicKeyInfo` inside DG15.

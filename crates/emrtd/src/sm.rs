@@ -1,8 +1,12 @@
-//! Secure messaging (ICAO 9303-11 §9.8) with the session keys of chip authentication.
+//! Secure messaging (ICAO 9303-11 §9.8): the one implementation behind every protected session,
+//! whether its keys come from BAC (§4.3.3, SSC from the nonces), PACE (§4.4.3.4, SSC zero) or
+//! chip authentication (§6.2.3, SSC zero).
 //!
-//! Both directions live here because both sides are needed: the server wraps the command it
-//! asks the client to relay and unwraps the chip's answer; the test kit's virtual chip does the
-//! opposite. Ciphers: two-key 3DES in CBC mode with the ISO/IEC 9797-1 MAC algorithm 3
+//! Both directions live here because both sides are needed: the terminal ([`crate::reader`], or
+//! the server relaying chip authentication) wraps commands and unwraps the chip's answers; the
+//! test kit's virtual chip does the opposite. Commands with an odd INS (READ BINARY `B1` with an
+//! offset data object) carry their data in `DO'85'` instead of `DO'87'` (ICAO 9303-11 §9.8.4,
+//! ISO/IEC 7816-4 §10.2). Ciphers: two-key 3DES in CBC mode with the ISO/IEC 9797-1 MAC algorithm 3
 //! ("retail MAC", DES, padding method 2), or AES in CBC mode with CMAC truncated to 8 bytes
 //! (ICAO 9303-11 §9.8.6 / BSI TR-03110-3 §F). Keys come from [`derive_keys`]
 //! (ICAO 9303-11 §9.7.1).
@@ -218,15 +222,9 @@ impl std::fmt::Debug for SecureChannel {
     }
 }
 
-/// A command as the card sees it after removing secure messaging.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlainCommand {
-    /// CLA with the SM bits cleared, INS, P1, P2.
-    pub header: [u8; 4],
-    pub data: Vec<u8>,
-    /// Expected response length (256 for a short `00`, 65 536 for an extended `0000`).
-    pub le: Option<usize>,
-}
+/// A command as the card sees it after removing secure messaging: the same type as an
+/// unprotected command APDU.
+pub type PlainCommand = crate::apdu::CommandApdu;
 
 impl SecureChannel {
     /// A channel with keys derived from the shared secret and the SSC at `ssc`
@@ -339,27 +337,12 @@ impl SecureChannel {
         let mut n = self.ssc_bytes();
         n.extend_from_slice(input);
         let n = pad(&n, self.cipher.block_len());
-        let mut out = [0u8; 8];
         match self.cipher {
-            SmCipher::Tdes => {
-                // ISO/IEC 9797-1 MAC algorithm 3: CBC-DES with Ka, then D(Kb), E(Ka) on the last block.
-                let (ka, kb) = self.k_mac.split_at(8);
-                let ka = Des::new_from_slice(ka).map_err(|_| SmError::KeyLength)?;
-                let kb = Des::new_from_slice(kb).map_err(|_| SmError::KeyLength)?;
-                for block in n.chunks(8) {
-                    for (o, b) in out.iter_mut().zip(block) {
-                        *o ^= b;
-                    }
-                    enc_block(&ka, &mut out);
-                }
-                dec_block(&kb, &mut out);
-                enc_block(&ka, &mut out);
-            }
-            SmCipher::Aes128 => out = cmac8::<Aes128>(&self.k_mac, &n)?,
-            SmCipher::Aes192 => out = cmac8::<Aes192>(&self.k_mac, &n)?,
-            SmCipher::Aes256 => out = cmac8::<Aes256>(&self.k_mac, &n)?,
+            SmCipher::Tdes => retail_mac(&self.k_mac, &n),
+            SmCipher::Aes128 => cmac8::<Aes128>(&self.k_mac, &n),
+            SmCipher::Aes192 => cmac8::<Aes192>(&self.k_mac, &n),
+            SmCipher::Aes256 => cmac8::<Aes256>(&self.k_mac, &n),
         }
-        Ok(out)
     }
 
     fn check_mac(&self, input: &[u8], received: &[u8]) -> Result<(), SmError> {
@@ -382,9 +365,14 @@ impl SecureChannel {
         let header = [cla | 0x0C, ins, p1, p2];
         let mut objects = Vec::new();
         if !command.data.is_empty() {
-            let mut content = vec![0x01];
-            content.extend(self.encrypt(&command.data)?);
-            tlv::write(Tag(0x87), &content, &mut objects);
+            let cryptogram = self.encrypt(&command.data)?;
+            if ins & 1 == 1 {
+                tlv::write(Tag(0x85), &cryptogram, &mut objects);
+            } else {
+                let mut content = vec![0x01];
+                content.extend(cryptogram);
+                tlv::write(Tag(0x87), &content, &mut objects);
+            }
         }
         if let Some(le) = command.le {
             let le_bytes = match le {
@@ -399,7 +387,10 @@ impl SecureChannel {
         let mac = self.mac(&mac_input)?;
         tlv::write(Tag(0x8E), &mac, &mut objects);
         let mut apdu = header.to_vec();
-        if objects.len() <= 255 {
+        // The protected response of a read beyond 256 bytes needs an extended Le, and ISO/IEC
+        // 7816-4 §5.1 forbids mixing short Lc with extended Le.
+        let extended = objects.len() > 255 || command.le.is_some_and(|le| le > 256);
+        if !extended {
             apdu.push(u8::try_from(objects.len()).unwrap_or(0));
             apdu.extend(&objects);
             apdu.push(0);
@@ -455,7 +446,11 @@ impl SecureChannel {
         if status.content != sw {
             return Err(SmError::StatusMismatch);
         }
-        let data = match covered.iter().find(|o| o.tag == Tag(0x87)) {
+        let data = match covered
+            .iter()
+            .find(|o| o.tag == Tag(0x87) || o.tag == Tag(0x85))
+        {
+            Some(enc) if enc.tag == Tag(0x85) => self.decrypt(enc.content)?,
             Some(enc) => match enc.content.split_first() {
                 Some((0x01, ct)) => self.decrypt(ct)?,
                 _ => return Err(SmError::MalformedObjects),
@@ -483,7 +478,11 @@ impl SecureChannel {
             mac_input.extend_from_slice(obj.raw);
         }
         self.check_mac(&mac_input, mac_obj.content)?;
-        let data = match covered.iter().find(|o| o.tag == Tag(0x87)) {
+        let data = match covered
+            .iter()
+            .find(|o| o.tag == Tag(0x87) || o.tag == Tag(0x85))
+        {
+            Some(enc) if enc.tag == Tag(0x85) => self.decrypt(enc.content)?.to_vec(),
             Some(enc) => match enc.content.split_first() {
                 Some((0x01, ct)) => self.decrypt(ct)?.to_vec(),
                 _ => return Err(SmError::MalformedObjects),
@@ -513,12 +512,26 @@ impl SecureChannel {
     /// # Errors
     /// [`SmError::CounterOverflow`] or [`SmError::KeyLength`].
     pub fn wrap_response(&mut self, data: &[u8], sw: u16) -> Result<Vec<u8>, SmError> {
+        self.wrap_response_for(0xB0, data, sw)
+    }
+
+    /// Card side: protects the response to a command with instruction `ins`; an odd INS puts
+    /// the data in `DO'85'` (ICAO 9303-11 §9.8.5).
+    ///
+    /// # Errors
+    /// [`SmError::CounterOverflow`] or [`SmError::KeyLength`].
+    pub fn wrap_response_for(&mut self, ins: u8, data: &[u8], sw: u16) -> Result<Vec<u8>, SmError> {
         self.bump()?;
         let mut objects = Vec::new();
         if !data.is_empty() {
-            let mut content = vec![0x01];
-            content.extend(self.encrypt(data)?);
-            tlv::write(Tag(0x87), &content, &mut objects);
+            let cryptogram = self.encrypt(data)?;
+            if ins & 1 == 1 {
+                tlv::write(Tag(0x85), &cryptogram, &mut objects);
+            } else {
+                let mut content = vec![0x01];
+                content.extend(cryptogram);
+                tlv::write(Tag(0x87), &content, &mut objects);
+            }
         }
         tlv::write(Tag(0x99), &sw.to_be_bytes(), &mut objects);
         let mac = self.mac(&objects)?;
@@ -526,6 +539,77 @@ impl SecureChannel {
         objects.extend(sw.to_be_bytes());
         Ok(objects)
     }
+}
+
+/// ISO/IEC 9797-1 MAC algorithm 3 ("retail MAC") with a two-key 3DES key over input that is
+/// already padded: CBC-DES with `Ka`, then `D(Kb)` and `E(Ka)` on the last block.
+pub(crate) fn retail_mac(k_mac: &[u8], padded: &[u8]) -> Result<[u8; 8], SmError> {
+    if k_mac.len() != 16 || !padded.len().is_multiple_of(8) {
+        return Err(SmError::KeyLength);
+    }
+    let (ka, kb) = k_mac.split_at(8);
+    let ka = Des::new_from_slice(ka).map_err(|_| SmError::KeyLength)?;
+    let kb = Des::new_from_slice(kb).map_err(|_| SmError::KeyLength)?;
+    let mut out = [0u8; 8];
+    for block in padded.chunks(8) {
+        for (o, b) in out.iter_mut().zip(block) {
+            *o ^= b;
+        }
+        enc_block(&ka, &mut out);
+    }
+    dec_block(&kb, &mut out);
+    enc_block(&ka, &mut out);
+    Ok(out)
+}
+
+/// The 8-byte MAC of the session's cipher without an SSC: the BAC cryptograms
+/// (ICAO 9303-11 §4.3.3.2, 3DES over padded input) and the PACE authentication tokens
+/// (§4.4.3.4: CMAC over the unpadded input for AES, retail MAC over padded input for 3DES).
+pub fn mac8(cipher: SmCipher, k_mac: &[u8], input: &[u8]) -> Result<[u8; 8], SmError> {
+    match cipher {
+        SmCipher::Tdes => retail_mac(k_mac, &pad(input, 8)),
+        SmCipher::Aes128 => cmac8::<Aes128>(k_mac, input),
+        SmCipher::Aes192 => cmac8::<Aes192>(k_mac, input),
+        SmCipher::Aes256 => cmac8::<Aes256>(k_mac, input),
+    }
+}
+
+/// CBC with a zero IV and no padding, in either direction: the BAC cryptograms (3DES,
+/// ICAO 9303-11 §4.3.3.2) and the PACE nonce (§4.4.3.1, `E(K_π, s)`).
+///
+/// # Errors
+/// [`SmError::KeyLength`] for a key that does not fit, [`SmError::BadPadding`] when the input is
+/// not a whole number of blocks.
+pub fn cbc_zero_iv(
+    cipher: SmCipher,
+    key: &[u8],
+    data: &[u8],
+    encrypt: bool,
+) -> Result<Zeroizing<Vec<u8>>, SmError> {
+    let bl = cipher.block_len();
+    if !data.len().is_multiple_of(bl) {
+        return Err(SmError::BadPadding);
+    }
+    let key = BlockKey::new(cipher, key)?;
+    let mut prev = vec![0u8; bl];
+    let mut out = Zeroizing::new(data.to_vec());
+    for block in out.chunks_mut(bl) {
+        if encrypt {
+            for (b, p) in block.iter_mut().zip(&prev) {
+                *b ^= p;
+            }
+            key.encrypt(block);
+            prev.copy_from_slice(block);
+        } else {
+            let this = block.to_vec();
+            key.decrypt(block);
+            for (b, p) in block.iter_mut().zip(&prev) {
+                *b ^= p;
+            }
+            prev = this;
+        }
+    }
+    Ok(out)
 }
 
 fn cmac8<C>(key: &[u8], input: &[u8]) -> Result<[u8; 8], SmError>
