@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::Connection as _;
 
 /// An empty database created for one test, dropped when this value is (even when the test
-/// fails), so test runs don't leave their databases behind on the server.
+/// fails), so test runs don't leave their databases behind on the server (unless
+/// [`KEEP_DATABASES_ENV`] is set).
 #[derive(Debug)]
 pub struct FreshDatabase {
     server: String,
@@ -63,8 +64,15 @@ impl FreshDatabase {
     }
 }
 
+/// Set to keep every test database (to inspect one after a failure); each is named on stderr.
+pub const KEEP_DATABASES_ENV: &str = "IDGATE_KEEP_TEST_DATABASES";
+
 impl Drop for FreshDatabase {
     fn drop(&mut self) {
+        if std::env::var_os(KEEP_DATABASES_ENV).is_some() {
+            eprintln!("idgate-testkit: kept test database {}", self.url);
+            return;
+        }
         // FORCE ends the connections a server under test may still hold (or a killed one left).
         let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         if let Err(e) = admin(&self.server, &statement) {
