@@ -245,47 +245,34 @@ mod tests {
         );
     }
 
+    /// Runs `query` with `bind` on `url` and returns its single `i64`.
+    fn scalar(url: &str, query: &'static str, bind: &str) -> i64 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query_scalar(query)
+                    .bind(bind)
+                    .fetch_one(&mut connection)
+                    .await
+                    .unwrap()
+            })
+    }
+
     #[test]
     fn a_fresh_database_is_empty_and_gone_after_the_test() {
         let Some(server) = crate::postgres_url() else {
             return;
         };
+        let exists = "SELECT COUNT(*) FROM pg_database WHERE datname = $1";
         let database = FreshDatabase::create(&server, "idgate_testkit");
         let name = database.name().to_owned();
-        let exists = |name: &str| {
-            let statement = format!("SELECT 1 FROM pg_database WHERE datname = '{name}'");
-            let count = |url: &str| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(async {
-                        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-                        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
-                            .fetch_all(&mut c)
-                            .await
-                            .unwrap()
-                            .len()
-                    })
-            };
-            count(&server) == 1
-        };
-        assert!(exists(&name), "{name} was not created");
-        let tables: i64 = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let mut c = sqlx::PgConnection::connect(database.url()).await.unwrap();
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'",
-                )
-                .fetch_one(&mut c)
-                .await
-                .unwrap()
-            });
-        assert_eq!(tables, 0);
+        assert_eq!(scalar(&server, exists, &name), 1);
+        let tables = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1";
+        assert_eq!(scalar(database.url(), tables, "public"), 0);
         drop(database);
-        assert!(!exists(&name), "{name} was not dropped");
+        assert_eq!(scalar(&server, exists, &name), 0);
     }
 }
