@@ -1,7 +1,11 @@
 //! Test harness (feature `testing`): the real application on `127.0.0.1:0` against a fresh
 //! store — a SQLite file in a temporary directory, or a fresh PostgreSQL database created on the
-//! server named by `IDGATE_TEST_DATABASE_URL` — with one organization and an all-scopes key.
-//! API tests run every behaviour once per [`Backend`] through [`on_each_backend`].
+//! server named by `IDGATE_TEST_DATABASE_URL` and dropped when the app is — with one
+//! organization and an all-scopes key. API tests run every behaviour once per [`Backend`]
+//! through [`on_each_backend`].
+//!
+//! The fixtures themselves (the fresh database, the loopback client, the webhook receiver) are
+//! the workspace's one copy in `idgate-testkit`; this module is only the server-specific glue.
 
 #![allow(
     clippy::unwrap_used,
@@ -23,10 +27,9 @@ use idgate_core::{
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::{App, AppState, Config};
+use idgate_testkit::postgres::FreshDatabase;
 
-/// Environment variable naming a PostgreSQL server for the PostgreSQL half of the tests.
-pub const TEST_DATABASE_URL_VAR: &str = "IDGATE_TEST_DATABASE_URL";
+use crate::{App, AppState, Config};
 
 /// A storage backend under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,14 +140,19 @@ impl TestAppBuilder {
 
     pub async fn spawn(self, backend: Backend) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary data directory");
-        let database_url = match backend {
+        let database = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => Some(fresh_postgres_database().await),
+            Backend::Postgres => {
+                let server = idgate_testkit::postgres_url().expect(
+                    "the PostgreSQL backend runs only when IDGATE_TEST_DATABASE_URL is set",
+                );
+                Some(FreshDatabase::create(&server, "idgate_test"))
+            }
         };
         let config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),
-            database_url,
+            database_url: database.as_ref().map(|db| db.url().to_owned()),
             rate_limit_per_second: self.rate_limit_per_second,
             rate_limit_burst: self.rate_limit_burst,
             sweep_interval_ms: self.sweep_interval_ms,
@@ -174,11 +182,10 @@ impl TestAppBuilder {
         });
         let org = create_org(&state, "Test organization").await;
         let key = create_key(&state, &org, Environment::Live, Scopes::all()).await;
-        let _ = rustls::crypto::ring::default_provider().install_default();
         TestApp {
             backend,
-            base_url: format!("http://{addr}"),
-            client: reqwest::Client::builder().build().expect("HTTP client"),
+            base_url: idgate_testkit::http::base_url(addr),
+            client: idgate_testkit::http::client(),
             org,
             key,
             state,
@@ -186,6 +193,7 @@ impl TestAppBuilder {
             stop: Some(stop),
             server: Some(server),
             _dir: dir,
+            _database: database,
         }
     }
 }
@@ -203,6 +211,9 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     _dir: tempfile::TempDir,
+    /// Dropped after the server is told to stop (fields drop in order), which ends its
+    /// connections and removes the database.
+    _database: Option<FreshDatabase>,
 }
 
 impl TestApp {
@@ -297,56 +308,4 @@ async fn create_key(
         .await
         .expect("key stored");
     secret.expose().to_owned()
-}
-
-/// Creates an empty database on the `IDGATE_TEST_DATABASE_URL` server and returns its URL.
-async fn fresh_postgres_database() -> String {
-    use sqlx::Connection;
-    let base = std::env::var(TEST_DATABASE_URL_VAR).expect("IDGATE_TEST_DATABASE_URL");
-    let name = format!(
-        "idgate_test_{}",
-        idgate_core::id::random_alphanumeric(20).to_ascii_lowercase()
-    );
-    let mut admin = sqlx::PgConnection::connect(&base)
-        .await
-        .expect("connect to the test PostgreSQL server");
-    // `name` is our own lower-case alphanumeric string, not input.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create a test database");
-    let _ = admin.close().await;
-    with_database_name(&base, &name)
-}
-
-/// Replaces the database name (the path) of a `postgres://` URL, keeping its query.
-fn with_database_name(url: &str, name: &str) -> String {
-    let (without_query, query) = match url.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = without_query.find("://").map_or(0, |i| i + 3);
-    let base = match without_query[authority_start..].find('/') {
-        Some(slash) => &without_query[..authority_start + slash],
-        None => without_query,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_name_is_replaced_and_the_query_kept() {
-        assert_eq!(
-            super::with_database_name("postgres://u:p@h:5432/postgres?sslmode=disable", "x"),
-            "postgres://u:p@h:5432/x?sslmode=disable"
-        );
-        assert_eq!(
-            super::with_database_name("postgres://u@h", "x"),
-            "postgres://u@h/x"
-        );
-    }
 }

@@ -1,6 +1,7 @@
 //! Test backends: every behaviour test runs against a fresh SQLite file and, when
-//! `IDGATE_TEST_DATABASE_URL` is set, a fresh PostgreSQL schema, so both implementations are held
-//! to the same behaviour. Each test gets its own database, so tests run in parallel under nextest.
+//! `IDGATE_TEST_DATABASE_URL` is set, a fresh PostgreSQL database (`idgate_testkit::postgres`,
+//! dropped when the test ends), so both implementations are held to the same behaviour. Each test
+//! gets its own database, so tests run in parallel under nextest.
 //!
 //! Each test file uses part of these helpers, hence the `dead_code` allowance.
 
@@ -21,6 +22,7 @@ use idgate_core::{
     SessionSpec, Tenant, Timestamp,
 };
 use idgate_store::{Pool, Store};
+use idgate_testkit::postgres::FreshDatabase;
 
 pub struct Backend {
     pub name: &'static str,
@@ -29,6 +31,8 @@ pub struct Backend {
     location: Location,
     /// Keeps the SQLite file alive for the test.
     _dir: Option<tempfile::TempDir>,
+    /// Keeps the PostgreSQL database for the test; dropped with it.
+    _database: Option<FreshDatabase>,
 }
 
 enum Location {
@@ -60,9 +64,11 @@ pub async fn backends() -> Vec<Backend> {
         store: sqlite,
         location: Location::Sqlite(path),
         _dir: Some(dir),
+        _database: None,
     });
     if let Some(url) = idgate_testkit::postgres_url() {
-        let options = fresh_pg(&url).await;
+        let database = FreshDatabase::create(&url, "idgate_store");
+        let options = pg_options(database.url());
         out.push(Backend {
             name: "postgres",
             store: Store::connect_postgres(options.clone())
@@ -70,30 +76,15 @@ pub async fn backends() -> Vec<Backend> {
                 .expect("connect pg store"),
             location: Location::Postgres(Box::new(options)),
             _dir: None,
+            _database: Some(database),
         });
     }
     out
 }
 
-/// A new schema named after random letters, and the options whose connections use it as
-/// `search_path`.
-pub async fn fresh_pg(url: &str) -> sqlx::postgres::PgConnectOptions {
-    use sqlx::Connection;
-    let schema = format!(
-        "t_{}",
-        idgate_core::id::random_alphanumeric(20).to_lowercase()
-    );
-    let mut admin = sqlx::PgConnection::connect(url)
-        .await
-        .expect("connect to IDGATE_TEST_DATABASE_URL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .expect("create schema");
-    admin.close().await.ok();
-    sqlx::postgres::PgConnectOptions::from_str(url)
-        .expect("url")
-        .options([("search_path", schema.as_str())])
+/// Connection options for the database at `url`.
+pub fn pg_options(url: &str) -> sqlx::postgres::PgConnectOptions {
+    sqlx::postgres::PgConnectOptions::from_str(url).expect("a postgres:// URL")
 }
 
 pub fn t(ms: i64) -> Timestamp {

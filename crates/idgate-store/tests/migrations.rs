@@ -216,23 +216,15 @@ async fn postgres_schema(pool: &sqlx::PgPool) -> Schema {
 
 #[tokio::test]
 async fn the_sqlite_and_postgres_migrations_define_the_same_schema() {
-    let url = match std::env::var("IDGATE_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!(
-                "IDGATE_TEST_DATABASE_URL is required under CI=true (see scripts/start-postgres.sh)"
-            )
-        }
-        _ => {
-            eprintln!("skipped: needs IDGATE_TEST_DATABASE_URL (see scripts/start-postgres.sh)");
-            return;
-        }
+    let Some(url) = idgate_testkit::postgres_url() else {
+        return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = Store::open_sqlite(&dir.path().join("idgate.db"))
         .await
         .expect("open sqlite");
-    let postgres = Store::connect_postgres(common::fresh_pg(&url).await)
+    let database = idgate_testkit::postgres::FreshDatabase::create(&url, "idgate_migrations");
+    let postgres = Store::connect_postgres(common::pg_options(database.url()))
         .await
         .expect("connect postgres");
 

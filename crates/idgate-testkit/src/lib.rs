@@ -10,15 +10,41 @@
 //! - elsewhere the test is skipped **visibly**: a `SKIP` line on stderr, and one record per test
 //!   in the file named by `IDGATE_SKIP_LOG`, which `scripts/test.sh` counts by prerequisite at the
 //!   end of the run (nextest hides the output of passing tests, so the summary is what people see).
+//!
+//! It also holds the one copy of the fixtures the crates' tests share, each behind a feature so
+//! a crate's tests build only what they use:
+//!
+//! - `postgres`: [`postgres::FreshDatabase`], an empty database per test, dropped when the test
+//!   ends; [`postgres::PrivatePostgres`], a cluster of one test's own, to kill;
+//! - `http`: [`http::serve`] a router on a free loopback port, [`http::client`], and
+//!   [`receiver::Sink`], a webhook receiver that records every request and answers from a script;
+//! - `keys`: [`keys::receiver_key`], a receiver's RSA key pair generated at test time.
+//!
+//! The application itself is started by each crate's own glue (idgate-server's `testing`
+//! module in-process, the `idgate` crate's tests as a process): this crate depends on no idgate
+//! crate, so each of them can use it without a dependency cycle.
 
 // A dev-only crate whose job is to fail tests: panicking is its interface.
-#![allow(clippy::panic)]
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test support: a failure here is the test failing"
+)]
 
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "keys")]
+pub mod keys;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod prereq;
+#[cfg(feature = "http")]
+pub mod receiver;
 
 pub use prereq::Prereq;
 

@@ -22,6 +22,8 @@ pub enum Prereq {
     PythonReceiver,
     /// Node.js with the `standardwebhooks` and `jose` packages (independent receiver).
     NodeReceiver,
+    /// Schemathesis (`st`), which checks the OpenAPI document against a running server.
+    Schemathesis,
 }
 
 impl Prereq {
@@ -36,6 +38,7 @@ impl Prereq {
             Self::Python => "python3",
             Self::PythonReceiver => "python-receiver",
             Self::NodeReceiver => "node-receiver",
+            Self::Schemathesis => "schemathesis",
         }
     }
 
@@ -54,6 +57,7 @@ impl Prereq {
             Self::Python => "install Python 3 (Debian's python3)",
             Self::PythonReceiver => "run `pip install standardwebhooks jwcrypto`",
             Self::NodeReceiver => "run `cd scripts/webhook-interop && npm ci`",
+            Self::Schemathesis => "run `pip install schemathesis`",
         }
     }
 }

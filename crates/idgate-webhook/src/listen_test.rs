@@ -60,9 +60,8 @@ async fn start(secret: WebhookSecret) -> Running {
         Box::new(events.clone()),
         Box::new(diagnostics.clone()),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhooks/idgate", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = idgate_testkit::http::serve(app).await;
+    let url = format!("http://{addr}/webhooks/idgate");
     Running {
         url,
         events,

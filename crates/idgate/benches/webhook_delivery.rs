@@ -92,7 +92,7 @@ async fn release_and_time(
     endpoint: &str,
     n: usize,
 ) -> (Duration, Duration) {
-    let (_private, public_pem) = support::receiver_key();
+    let public_pem = support::receiver_key().public_pem.clone();
     let before = sink.count();
     let started = Instant::now();
     api.add_key(endpoint, &public_pem).await;
@@ -154,7 +154,8 @@ async fn two_nodes_postgres(settings: &Settings, sink: &Sink, base: &str) -> Row
         "two nodes, PostgreSQL: seeding {} deliveries",
         settings.deliveries
     );
-    let url = support::fresh_postgres_database(base, "idgate_whbench");
+    let database = support::FreshDatabase::create(base, "idgate_whbench");
+    let url = database.url().to_owned();
     let dir = tempfile::tempdir().expect("temporary data directory");
     let env = settings.node_env();
     let first = Node::start(dir.path(), Some(&url), &env);
@@ -228,7 +229,8 @@ async fn main() {
         .ok()
         .filter(|u| !u.is_empty())
         .or_else(support::postgres_url);
-    let sink = Sink::start(Duration::ZERO, false).await;
+    let sink = Sink::start().await;
+    sink.forget_requests();
     let mut rows = vec![one_node_sqlite(&settings, &sink).await];
     let body_len = sink.body_len();
     match &postgres {

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Node, fresh_postgres_database, postgres_url};
+use support::{FreshDatabase, Node, postgres_url};
 
 const WRITERS: usize = 16;
 /// Kill once this many creates were acknowledged (or after `LOAD_LIMIT`, whichever is first).
@@ -250,7 +250,8 @@ fn every_acknowledged_create_survives_sigkill_on_postgres() {
     let Some(base) = postgres_url() else {
         return;
     };
-    let url = fresh_postgres_database(&base, "idgate_crash");
+    let database = FreshDatabase::create(&base, "idgate_crash");
+    let url = database.url().to_owned();
     let dir = tempfile::tempdir().expect("temporary data directory");
     let outcome = crash_and_recover(dir.path(), Some(&url), Crash::Server);
     assert_eq!(outcome.present, outcome.acked);
@@ -265,7 +266,8 @@ fn every_acknowledged_create_survives_an_immediate_postgres_shutdown() {
     let Some(postgres) = support::PrivatePostgres::start_new() else {
         return;
     };
-    let url = fresh_postgres_database(&postgres.url(), "idgate_dbcrash");
+    let database = FreshDatabase::create(&postgres.url(), "idgate_dbcrash");
+    let url = database.url().to_owned();
     let dir = tempfile::tempdir().expect("temporary data directory");
     let outcome = crash_and_recover(dir.path(), Some(&url), Crash::Database(&postgres));
     assert_eq!(outcome.present, outcome.acked);

@@ -73,8 +73,8 @@ fn verify_deliveries(sink: &Sink, secret: &str, private: &rsa::RsaPrivateKey) ->
     let receiver = Receiver::new(secret.clone(), private.clone());
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut decrypted = 0;
-    for (n, arrival) in sink.arrivals().iter().enumerate() {
-        let (headers, body) = arrival.request.as_ref().expect("the sink keeps requests");
+    for (n, arrival) in sink.received().iter().enumerate() {
+        let (headers, body) = arrival.request().expect("the sink keeps requests");
         let verified = idgate_webhook::signature::verify(
             headers,
             body,
@@ -99,7 +99,7 @@ fn verify_deliveries(sink: &Sink, secret: &str, private: &rsa::RsaPrivateKey) ->
 /// How often each `webhook-id` arrived.
 fn arrivals_per_id(sink: &Sink) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
-    for arrival in sink.arrivals() {
+    for arrival in sink.received() {
         *counts.entry(arrival.id).or_insert(0) += 1;
     }
     counts
@@ -113,7 +113,8 @@ async fn crash_mid_send_and_recover(data_dir: &Path, database_url: Option<&str>)
     let key = node.key.clone().expect("first start prints a key");
     let api = Api::new(node.addr, &key);
     // Answers after 20 ms, so there are always sends in flight.
-    let sink = Sink::start(Duration::from_millis(20), true).await;
+    let sink = Sink::start().await;
+    sink.answer_after(Duration::from_millis(20));
     let (endpoint, secret) = api.create_endpoint(&sink.url).await;
 
     let seeding = Instant::now();
@@ -135,7 +136,11 @@ async fn crash_mid_send_and_recover(data_dir: &Path, database_url: Option<&str>)
         seeding.elapsed().as_secs_f64()
     );
 
-    let (private, public_pem) = support::receiver_key();
+    let receiver_key = support::receiver_key();
+    let (private, public_pem) = (
+        receiver_key.private.clone(),
+        receiver_key.public_pem.clone(),
+    );
     let released = Instant::now();
     api.add_key(&endpoint, &public_pem).await;
     assert!(
@@ -216,9 +221,10 @@ async fn crash_mid_state_change_and_recover(data_dir: &Path, database_url: Optio
     let node = Node::start(data_dir, database_url, &env);
     let key = node.key.clone().expect("first start prints a key");
     let api = Api::new(node.addr, &key);
-    let sink = Sink::start(Duration::ZERO, false).await;
+    let sink = Sink::start().await;
+    sink.forget_requests();
     let (endpoint, _secret) = api.create_endpoint(&sink.url).await;
-    let (_private, public_pem) = support::receiver_key();
+    let public_pem = support::receiver_key().public_pem.clone();
     api.add_key(&endpoint, &public_pem).await;
 
     let acked = Arc::new(Mutex::new(HashSet::new()));
@@ -300,7 +306,8 @@ async fn no_event_is_lost_when_sigkill_lands_mid_state_change_on_postgres() {
     let Some(base) = support::postgres_url() else {
         return;
     };
-    let url = support::fresh_postgres_database(&base, "idgate_whstate");
+    let database = support::FreshDatabase::create(&base, "idgate_whstate");
+    let url = database.url().to_owned();
     let dir = tempfile::tempdir().expect("temporary data directory");
     crash_mid_state_change_and_recover(dir.path(), Some(&url)).await;
 }
@@ -316,7 +323,8 @@ async fn every_event_arrives_after_sigkill_mid_send_on_postgres() {
     let Some(base) = support::postgres_url() else {
         return;
     };
-    let url = support::fresh_postgres_database(&base, "idgate_whcrash");
+    let database = support::FreshDatabase::create(&base, "idgate_whcrash");
+    let url = database.url().to_owned();
     let dir = tempfile::tempdir().expect("temporary data directory");
     crash_mid_send_and_recover(dir.path(), Some(&url)).await;
 }
@@ -326,7 +334,8 @@ async fn two_nodes_on_one_postgres_database_deliver_each_event_exactly_once() {
     let Some(base) = support::postgres_url() else {
         return;
     };
-    let url = support::fresh_postgres_database(&base, "idgate_whtwo");
+    let database = support::FreshDatabase::create(&base, "idgate_whtwo");
+    let url = database.url().to_owned();
     // One data directory: both nodes load the same three server secrets, so the API key and
     // the sealed signing secret work on either.
     let dir = tempfile::tempdir().expect("temporary data directory");
@@ -337,14 +346,19 @@ async fn two_nodes_on_one_postgres_database_deliver_each_event_exactly_once() {
     assert_eq!(second.key, None, "the second node joins the installation");
     let api = Api::new(first.addr, &key);
     let api_second = Api::new(second.addr, &key);
-    let sink = Sink::start(Duration::from_millis(2), true).await;
+    let sink = Sink::start().await;
+    sink.answer_after(Duration::from_millis(2));
     let (endpoint, secret) = api.create_endpoint(&sink.url).await;
     api.cancelled_sessions(TWO_NODE_EVENTS, 16, |_| {}).await;
     let events = api_second.cancelled_event_ids().await;
     assert_eq!(events.len(), TWO_NODE_EVENTS);
     assert_eq!(sink.count(), 0, "nothing is sent without a key");
 
-    let (private, public_pem) = support::receiver_key();
+    let receiver_key = support::receiver_key();
+    let (private, public_pem) = (
+        receiver_key.private.clone(),
+        receiver_key.public_pem.clone(),
+    );
     api.add_key(&endpoint, &public_pem).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while sink.distinct_ids().len() < TWO_NODE_EVENTS {

@@ -51,25 +51,29 @@ fn seeds() -> Option<&'static Seeds> {
     SEEDS
         .get_or_init(|| {
             let dir = Path::new(SEEDS_DIR);
-            if !dir.is_dir() {
+            // An absent directory and one without the pages (an empty mount, a partial copy)
+            // are the same missing prerequisite.
+            let pages = ["000_", "002_", "004_"].map(|prefix| seed_page(dir, prefix));
+            let [Some(cancel), Some(get), Some(list)] = pages else {
                 idgate_testkit::missing(
                     idgate_testkit::Prereq::Seeds,
-                    format!("{SEEDS_DIR} not found"),
+                    format!("{SEEDS_DIR} does not hold the seed pages 000_, 002_ and 004_"),
                 );
                 return None;
-            }
+            };
             Some(Seeds {
-                cancel: load_seed(dir, "000_"),
-                get: load_seed(dir, "002_"),
-                list: load_seed(dir, "004_"),
+                cancel: load_seed(cancel),
+                get: load_seed(get),
+                list: load_seed(list),
             })
         })
         .as_ref()
 }
 
-fn load_seed(dir: &Path, prefix: &str) -> Seed {
-    let file = std::fs::read_dir(dir)
-        .expect("read the seeds directory")
+/// The seed page `<prefix>*.txt` of `dir`, if there is one.
+fn seed_page(dir: &Path, prefix: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .find(|path| {
@@ -77,7 +81,9 @@ fn load_seed(dir: &Path, prefix: &str) -> Seed {
                 .and_then(|name| name.to_str())
                 .is_some_and(|name| name.starts_with(prefix) && name.ends_with(".txt"))
         })
-        .unwrap_or_else(|| panic!("no seed page {prefix}*.txt in {}", dir.display()));
+}
+
+fn load_seed(file: PathBuf) -> Seed {
     let text = std::fs::read_to_string(&file).expect("read a seed page");
     let (method, path, yaml) =
         yaml_block(&text).unwrap_or_else(|| panic!("{}: no ````yaml block", file.display()));

@@ -6,8 +6,6 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
-
 use crate::delivery_support::{Sink, cancelled_session, endpoint, fast_retries, keys};
 use crate::support::{TestAppBuilder, on_each_backend_with};
 
@@ -39,9 +37,7 @@ async fn python_verifies_and_decrypts_a_delivery_sent_by_the_server() {
         let session = cancelled_session(&app, serde_json::Value::Null).await;
         let got = sink.wait_for(1, Duration::from_secs(10)).await;
 
-        let dir = tempfile::tempdir().unwrap();
-        let pem_path = dir.path().join("receiver.pem");
-        std::fs::write(&pem_path, keys().private.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes()).unwrap();
+        let pem_path = keys().private_pem_path;
         let headers: serde_json::Map<String, serde_json::Value> = got[0]
             .headers
             .iter()

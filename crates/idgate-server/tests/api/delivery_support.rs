@@ -1,14 +1,12 @@
-//! Fixtures of the delivery tests: a loopback receiver that records every request and answers
-//! from a script, a receiver key pair, and endpoints written straight into the store (with the
-//! signing secret sealed by the server's own key-encryption key).
+//! Fixtures of the delivery tests: the workspace's loopback receiver that records every request
+//! and answers from a script (`idgate_testkit::receiver`), the receiver key pair as the store
+//! keeps it, and endpoints written straight into the store (with the signing secret sealed by the
+//! server's own key-encryption key).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
 use idgate_core::{EncryptionKeyId, EndpointId, Environment};
 use idgate_server::delivery::DeliverySettings;
 use idgate_server::testing::TestApp;
@@ -16,147 +14,32 @@ use idgate_store::{Pool, Store};
 use idgate_webhook::keys::RecipientKey;
 use idgate_webhook::{Receiver, WebhookSecret};
 use rsa::RsaPrivateKey;
-use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
 
 pub use crate::support::Method;
+pub use idgate_testkit::receiver::{Received, Sink};
 
-/// One request as the receiver saw it.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
-}
-
-#[derive(Default)]
-struct Inner {
-    received: Vec<Received>,
-    /// Answers to give, in order; 200 once exhausted (or `fallback`).
-    script: VecDeque<(u16, Option<String>)>,
-    fallback: Option<u16>,
-    /// While set and `false`, each request is recorded on arrival and answered only once it
-    /// flips to `true` (see [`Sink::hold`]).
-    hold: Option<tokio::sync::watch::Receiver<bool>>,
-}
-
-/// A loopback HTTP receiver.
-#[derive(Clone)]
-pub struct Sink {
-    pub url: String,
-    inner: Arc<Mutex<Inner>>,
-}
-
-async fn handle(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> impl IntoResponse {
-    let (status, retry_after, hold) = {
-        let mut g = inner.lock().unwrap();
-        g.received.push(Received {
-            headers,
-            body: body.to_vec(),
-        });
-        let (status, retry_after) = g
-            .script
-            .pop_front()
-            .unwrap_or((g.fallback.unwrap_or(200), None));
-        (status, retry_after, g.hold.clone())
-    };
-    if let Some(mut hold) = hold {
-        let _ = hold.wait_for(|released| *released).await;
-    }
-    let mut out = HeaderMap::new();
-    if let Some(r) = retry_after {
-        out.insert("retry-after", r.parse().unwrap());
-    }
-    (StatusCode::from_u16(status).unwrap(), out, "received")
-}
-
-impl Sink {
-    pub async fn start() -> Sink {
-        Self::start_on(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await
-    }
-
-    /// A receiver on a given address (to bring a "down" receiver up on its old port).
-    pub async fn start_on(addr: std::net::SocketAddr) -> Sink {
-        let inner = Arc::new(Mutex::new(Inner::default()));
-        let router = axum::Router::new()
-            .route("/hook", axum::routing::post(handle))
-            .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        Sink {
-            url: format!("http://{addr}/hook"),
-            inner,
-        }
-    }
-
-    /// Answers `status` (with an optional `Retry-After`) to the next request.
-    pub fn then(&self, status: u16, retry_after: Option<&str>) -> &Self {
-        self.inner
-            .lock()
-            .unwrap()
-            .script
-            .push_back((status, retry_after.map(str::to_owned)));
-        self
-    }
-
-    /// Answers `status` to every unscripted request.
-    pub fn always(&self, status: u16) {
-        self.inner.lock().unwrap().fallback = Some(status);
-    }
-
-    /// From now on requests are recorded when they arrive but answered only after the returned
-    /// sender sends `true`: a delivery stays on the wire for as long as the test wants.
-    pub fn hold(&self) -> tokio::sync::watch::Sender<bool> {
-        let (release, hold) = tokio::sync::watch::channel(false);
-        self.inner.lock().unwrap().hold = Some(hold);
-        release
-    }
-
-    pub fn received(&self) -> Vec<Received> {
-        self.inner.lock().unwrap().received.clone()
-    }
-
-    /// Waits until at least `n` requests arrived (or panics after `within`).
-    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
-        let deadline = Instant::now() + within;
-        loop {
-            let got = self.received();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {n} deliveries arrived within {within:?}",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-/// The receiver's key pair, generated once per test binary.
+/// The receiver's key pair (one per test binary, `idgate_testkit::keys`) and its public half as
+/// the JWK the store keeps.
 pub struct Keys {
     pub private: RsaPrivateKey,
     pub jwk: String,
+    /// The private key as a PKCS #8 PEM file, for the independent receivers.
+    pub private_pem_path: &'static Path,
 }
 
 pub fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-        let private = RsaPrivateKey::new(&mut rng, 2048).unwrap();
-        let pem = private
-            .to_public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap();
-        let jwk = RecipientKey::parse(pem.as_bytes())
+        let key = idgate_testkit::keys::receiver_key();
+        let jwk = RecipientKey::parse(key.public_pem.as_bytes())
             .unwrap()
             .to_jwk()
             .to_string();
-        Keys { private, jwk }
+        Keys {
+            private: key.private.clone(),
+            jwk,
+            private_pem_path: &key.private_pem_path,
+        }
     })
 }
 

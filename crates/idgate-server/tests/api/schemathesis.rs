@@ -32,11 +32,10 @@ fn schemathesis() -> Option<&'static str> {
     if found {
         return Some("st");
     }
-    let message = "schemathesis (`st`) not found: pip install schemathesis";
-    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-        panic!("{message}");
-    }
-    eprintln!("skipped: {message}");
+    idgate_testkit::missing(
+        idgate_testkit::Prereq::Schemathesis,
+        "`st --version` did not run",
+    );
     None
 }
 

@@ -48,10 +48,7 @@ async fn start_receiver(secret: WebhookSecret) -> (String, Arc<Mutex<Vec<Event>>
 }
 
 async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    idgate_testkit::http::base_url(idgate_testkit::http::serve(app).await)
 }
 
 async fn attempt(url: &str, secret: &WebhookSecret, policy: SsrfPolicy) -> delivery::AttemptReport {

@@ -1,45 +1,35 @@
 //! Shared fixtures: a receiver key pair generated at test time (never committed), written as
-//! PEM files for the tools that want files, and a representative event.
+//! PEM files for the tools that want files (`idgate_testkit::keys`), and a representative event.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use idgate_testkit::keys::ReceiverKey;
 use idgate_webhook::event::{
     AgeGate, Claim, Claims, Environment, EventId, Metadata, SessionId, SessionSucceeded, SexMarker,
 };
 use idgate_webhook::keys::RecipientKey;
 use idgate_webhook::{Event, EventData};
 use rsa::RsaPrivateKey;
-use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 
+/// The workspace's receiver key pair (`idgate_testkit::keys`) with its public half parsed as
+/// this crate's [`RecipientKey`].
 pub struct KeyPair {
     pub private: RsaPrivateKey,
     pub recipient: RecipientKey,
     pub private_pem_path: PathBuf,
     pub public_pem_path: PathBuf,
-    _dir: tempfile::TempDir,
+    _key: ReceiverKey,
 }
 
 pub fn generate_pair() -> KeyPair {
-    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    let private = RsaPrivateKey::new(&mut rng, 2048).unwrap();
-    let public_pem = private
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
-    let private_pem = private.to_pkcs8_pem(LineEnding::LF).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let private_pem_path = dir.path().join("receiver-key.pem");
-    let public_pem_path = dir.path().join("receiver-key.pub.pem");
-    std::fs::write(&private_pem_path, private_pem.as_bytes()).unwrap();
-    std::fs::write(&public_pem_path, public_pem.as_bytes()).unwrap();
-    let recipient = RecipientKey::parse(public_pem.as_bytes()).unwrap();
+    let key = ReceiverKey::generate();
     KeyPair {
-        private,
-        recipient,
-        private_pem_path,
-        public_pem_path,
-        _dir: dir,
+        private: key.private.clone(),
+        recipient: RecipientKey::parse(key.public_pem.as_bytes()).unwrap(),
+        private_pem_path: key.private_pem_path.clone(),
+        public_pem_path: key.public_pem_path.clone(),
+        _key: key,
     }
 }
 

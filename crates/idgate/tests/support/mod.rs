@@ -1,23 +1,27 @@
-//! Fixtures shared by the tests that run the built `idgate serve` (and by the webhook delivery
-//! benchmark, which includes this file by path): a server process that can be SIGKILLed, a
-//! fresh PostgreSQL database per run, a small client of the integrator API, and a loopback
-//! webhook receiver that records every delivery it gets.
+//! Glue of the tests that run the built `idgate serve` (and of the webhook delivery benchmark,
+//! which includes this file by path): a server process that can be SIGKILLed and a small client
+//! of the integrator API. The fixtures every crate shares — a fresh PostgreSQL database per test,
+//! a private cluster to kill, the loopback webhook receiver, the receiver key pair, the HTTP
+//! client — are `idgate_testkit`'s, re-exported here.
 //!
-//! Each user takes only part of it, hence the `dead_code` allowance.
-#![allow(dead_code)]
+//! Each user takes only part of it, hence the `dead_code` and `unused_imports` allowances.
+#![allow(dead_code, unused_imports)]
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+pub use idgate_testkit::http::client as http_client;
+pub use idgate_testkit::keys::receiver_key;
+pub use idgate_testkit::postgres::{FreshDatabase, PrivatePostgres};
+pub use idgate_testkit::postgres_url;
+pub use idgate_testkit::receiver::Sink;
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_idgate");
@@ -127,175 +131,7 @@ impl Drop for Node {
     }
 }
 
-// ---- PostgreSQL --------------------------------------------------------------------------------
-
-/// `IDGATE_TEST_DATABASE_URL` when set and not empty; otherwise the test is skipped (failed
-/// under CI) through `idgate_testkit`.
-pub fn postgres_url() -> Option<String> {
-    idgate_testkit::postgres_url()
-}
-
-/// An empty database named `<prefix>_<pid>_<nanos>` on the server of `base`, so a run sees only
-/// its own rows.
-pub fn fresh_postgres_database(base: &str, prefix: &str) -> String {
-    use sqlx::Connection;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    // Our own prefix and digits, not input.
-    let name = format!("{prefix}_{}_{nanos}", std::process::id());
-    let create = async {
-        let mut admin = sqlx::PgConnection::connect(base)
-            .await
-            .expect("connect to the PostgreSQL server");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create a test database");
-        let _ = admin.close().await;
-    };
-    // Callers may or may not be inside a runtime; a thread of its own works for both.
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime")
-                    .block_on(create)
-            })
-            .join()
-            .expect("create database thread");
-    });
-    with_database_name(base, &name)
-}
-
-/// Replaces the database (the path) of a `postgres://` URL, keeping its query.
-pub fn with_database_name(url: &str, name: &str) -> String {
-    let (without_query, query) = match url.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None => (url, None),
-    };
-    let authority = without_query.find("://").map_or(0, |i| i + 3);
-    let base = match without_query
-        .get(authority..)
-        .and_then(|rest| rest.find('/'))
-    {
-        Some(slash) => &without_query[..authority + slash],
-        None => without_query,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-/// Where Debian's PostgreSQL 15 server binaries live (`scripts/start-postgres.sh` installs them).
-const POSTGRES_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-/// A PostgreSQL cluster of one test's own, for tests that kill the database server: made and
-/// started by `scripts/start-postgres.sh` in a temporary directory on a free port, shut down
-/// (immediately) on drop.
-pub struct PrivatePostgres {
-    data_dir: std::path::PathBuf,
-    port: u16,
-    _parent: tempfile::TempDir,
-}
-
-impl PrivatePostgres {
-    /// A new cluster, started; `None` after `idgate_testkit::missing` when the server binaries
-    /// are not installed.
-    pub fn start_new() -> Option<Self> {
-        if !Path::new(POSTGRES_BIN).join("initdb").exists() {
-            idgate_testkit::missing(
-                idgate_testkit::Prereq::Postgres,
-                format!("PostgreSQL server binaries not found in {POSTGRES_BIN}"),
-            );
-            return None;
-        }
-        let parent = tempfile::tempdir().expect("temporary directory");
-        // The server runs as the `postgres` user when the tests run as root: let it in.
-        std::fs::set_permissions(
-            parent.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .expect("chmod the temporary directory");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let postgres = Self {
-            data_dir: parent.path().join("pgdata"),
-            port,
-            _parent: parent,
-        };
-        postgres.start();
-        Some(postgres)
-    }
-
-    pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// Starts the cluster (creating it the first time) and waits until it accepts connections.
-    pub fn start(&self) {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../scripts/start-postgres.sh"
-        );
-        let status = Command::new("bash")
-            .arg(script)
-            .arg(&self.data_dir)
-            .arg(self.port.to_string())
-            .stdout(Stdio::null())
-            .status()
-            .expect("run scripts/start-postgres.sh");
-        assert!(status.success(), "scripts/start-postgres.sh failed");
-    }
-
-    /// `pg_ctl stop -m immediate`: every server process exits at once, without a checkpoint,
-    /// as after a power cut; the next start replays the write-ahead log.
-    pub fn kill_immediately(&self) {
-        let pg_ctl = format!(
-            "'{POSTGRES_BIN}/pg_ctl' -D '{}' -m immediate -w stop",
-            self.data_dir.display()
-        );
-        let mut command = if is_root() {
-            let mut su = Command::new("su");
-            su.args(["postgres", "-s", "/bin/sh", "-c", &pg_ctl]);
-            su
-        } else {
-            let mut sh = Command::new("sh");
-            sh.args(["-c", &pg_ctl]);
-            sh
-        };
-        let _ = command.stdout(Stdio::null()).stderr(Stdio::null()).status();
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        self.kill_immediately();
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
-}
-
 // ---- the integrator API ------------------------------------------------------------------------
-
-/// A plain reqwest client (ring as the rustls provider; only `http://` is used here).
-pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .expect("reqwest client")
-}
 
 /// The integrator API of one node, with one API key.
 #[derive(Clone)]
@@ -309,7 +145,7 @@ impl Api {
     pub fn new(addr: SocketAddr, key: &str) -> Self {
         Self {
             client: http_client(),
-            base: format!("http://{addr}"),
+            base: idgate_testkit::http::base_url(addr),
             key: key.to_owned(),
         }
     }
@@ -539,154 +375,4 @@ pub fn prometheus_counter(text: &str, name_and_labels: &str) -> u64 {
                 .ok()
         })
         .map_or(0, |v| v as u64)
-}
-
-// ---- the receiver ------------------------------------------------------------------------------
-
-/// One delivery as the receiver saw it.
-#[derive(Debug, Clone)]
-pub struct Arrival {
-    /// `webhook-id` (the event id).
-    pub id: String,
-    /// Headers and body, when the sink keeps them.
-    pub request: Option<(HeaderMap, Bytes)>,
-}
-
-struct SinkState {
-    delay: Duration,
-    keep_requests: bool,
-    count: AtomicUsize,
-    /// Requests received and not answered yet.
-    in_flight: AtomicUsize,
-    arrivals: Mutex<Vec<Arrival>>,
-    body_len: AtomicUsize,
-}
-
-/// A loopback webhook receiver: records each delivery when it arrives, then answers `200`
-/// after `delay` (zero: at once).
-#[derive(Clone)]
-pub struct Sink {
-    pub url: String,
-    state: Arc<SinkState>,
-}
-
-async fn receive(
-    State(state): State<Arc<SinkState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let id = headers
-        .get("webhook-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    state.body_len.store(body.len(), Ordering::Relaxed);
-    let request = state.keep_requests.then_some((headers, body));
-    state
-        .arrivals
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(Arrival { id, request });
-    state.in_flight.fetch_add(1, Ordering::AcqRel);
-    state.count.fetch_add(1, Ordering::Release);
-    if !state.delay.is_zero() {
-        tokio::time::sleep(state.delay).await;
-    }
-    state.in_flight.fetch_sub(1, Ordering::AcqRel);
-    StatusCode::OK
-}
-
-impl Sink {
-    /// Starts on a free loopback port (inside a tokio runtime).
-    pub async fn start(delay: Duration, keep_requests: bool) -> Self {
-        let state = Arc::new(SinkState {
-            delay,
-            keep_requests,
-            count: AtomicUsize::new(0),
-            in_flight: AtomicUsize::new(0),
-            arrivals: Mutex::new(Vec::new()),
-            body_len: AtomicUsize::new(0),
-        });
-        let router = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("bind the receiver");
-        let addr = listener.local_addr().expect("receiver address");
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Self {
-            url: format!("http://{addr}/hook"),
-            state,
-        }
-    }
-
-    /// Requests received so far (duplicates included).
-    pub fn count(&self) -> usize {
-        self.state.count.load(Ordering::Acquire)
-    }
-
-    /// Requests received whose answer is still being held back (`delay`).
-    pub fn in_flight(&self) -> usize {
-        self.state.in_flight.load(Ordering::Acquire)
-    }
-
-    /// Size of the last body received.
-    pub fn body_len(&self) -> usize {
-        self.state.body_len.load(Ordering::Relaxed)
-    }
-
-    pub fn arrivals(&self) -> Vec<Arrival> {
-        self.state
-            .arrivals
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Distinct `webhook-id`s received so far.
-    pub fn distinct_ids(&self) -> HashSet<String> {
-        self.state
-            .arrivals
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .map(|a| a.id.clone())
-            .collect()
-    }
-
-    /// Waits until `count()` reaches `n`, polling every millisecond; `false` after `within`.
-    pub async fn wait_for_count(&self, n: usize, within: Duration) -> bool {
-        self.wait_until(within, || self.count() >= n).await
-    }
-
-    /// Waits until `count()` reaches `n` while a request is held open, so a kill right after
-    /// lands mid-send; `false` after `within`.
-    pub async fn wait_for_count_mid_send(&self, n: usize, within: Duration) -> bool {
-        self.wait_until(within, || self.count() >= n && self.in_flight() > 0)
-            .await
-    }
-
-    async fn wait_until(&self, within: Duration, done: impl Fn() -> bool) -> bool {
-        let deadline = Instant::now() + within;
-        while !done() {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        true
-    }
-}
-
-/// A fresh 2048-bit receiver key pair: the private key and its public half as SPKI PEM.
-pub fn receiver_key() -> (rsa::RsaPrivateKey, String) {
-    use rsa::pkcs8::{EncodePublicKey as _, LineEnding};
-    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    let private = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("RSA key generation");
-    let pem = private
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .expect("SPKI PEM");
-    (private, pem)
 }
