@@ -105,7 +105,9 @@ pub struct Config {
     /// Requests handled at once; more wait up to `request_queue_timeout_ms` for a slot, then
     /// get `503 OVERLOADED` with `Retry-After`. `/healthz`, `/readyz` and `/metrics` are exempt.
     pub max_concurrent_requests: u32,
-    /// Longest wait for a request slot before the request is shed.
+    /// Longest a request may have been in the server (since its head, or its body's last
+    /// bytes, arrived) when its handler starts; an older one, or one still without a slot by
+    /// then, is shed. 0: a request gets a free slot at once or is shed.
     pub request_queue_timeout_ms: u64,
 }
 

@@ -5,9 +5,11 @@
 //!   connections derived from it, so the process never runs out of descriptors;
 //! - a deadline for a request body ([`buffer_body`]), so a client trickling its upload cannot
 //!   hold a connection (or a request slot) for ever;
-//! - load shedding ([`shed_load`]): a fixed number of requests in handlers at once, a short wait
-//!   for a slot, then `503 OVERLOADED` with `Retry-After`, so the latency of accepted requests
-//!   stays bounded instead of growing with the queue; and a time limit for handlers.
+//! - load shedding ([`shed_load`]): a fixed number of requests in handlers at once, and no
+//!   request served that has been in the server longer than the queue timeout, counted from
+//!   when its bytes arrived (`crate::listener`): past it, `503 OVERLOADED` with `Retry-After`,
+//!   so the latency of accepted requests stays bounded instead of growing with the queue; and a
+//!   time limit for handlers.
 //!
 //! Deadlines for request heads and idle keep-alive connections live with the connection itself
 //! (`crate::listener`), since no request exists yet when they expire.
@@ -23,9 +25,11 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use idgate_core::{Error as DomainError, ErrorCode};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use crate::error::{PendingError, error_body};
 use crate::extract::MAX_BODY_BYTES;
+use crate::listener::RequestArrival;
 use crate::telemetry::{HTTP_REQUESTS_SHED, HTTP_TIMEOUTS, TimeoutKind};
 
 /// Descriptors kept back from client connections for everything else the process opens: the
@@ -132,6 +136,9 @@ pub struct RequestLimits {
     handler_timeout: Duration,
     body_timeout: Duration,
     docs_base: Arc<str>,
+    /// The body of `503 OVERLOADED`, written once: shedding must cost as little as possible,
+    /// since it is what the server does most when it has too much to do.
+    overloaded_body: Bytes,
 }
 
 impl RequestLimits {
@@ -141,8 +148,32 @@ impl RequestLimits {
             queue_timeout: limits.request_queue_timeout,
             handler_timeout: limits.handler_timeout,
             body_timeout: limits.request_body_timeout,
+            overloaded_body: Bytes::from(error_body(
+                &PendingError {
+                    error: DomainError::new(ErrorCode::Overloaded),
+                    pagination_limit: None,
+                    cause: None,
+                },
+                &docs_base,
+            )),
             docs_base,
         }
+    }
+
+    /// `503 OVERLOADED` with `Retry-After` (RFC 9110 §10.2.3), for a shed request.
+    fn overloaded(&self) -> Response {
+        let mut response = Response::new(Body::from(self.overloaded_body.clone()));
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(SHED_RETRY_AFTER_SECS),
+        );
+        response
     }
 
     /// A finished error response in the API envelope. These layers run outside the router's
@@ -224,8 +255,13 @@ pub async fn buffer_body(
     }
 }
 
-/// Load shedding and the handler time limit. A request waits at most the queue timeout for
-/// one of `max_concurrent_requests` slots, then gets `503 OVERLOADED` with `Retry-After`; a
+/// Load shedding and the handler time limit. A request is served only within the queue
+/// timeout of its arrival at the server (its head's, or its body's last bytes' when it has a
+/// body, see `crate::listener::RequestArrival`): one that is older when it gets here, or that has not got one
+/// of `max_concurrent_requests` slots by then, gets `503 OVERLOADED` with `Retry-After`. Age
+/// matters as much as slots: when the CPU is the bottleneck, handlers finish without ever
+/// filling the slots, and requests queue instead for their connection's turn to run, unseen by
+/// the slots; shedding them by age is what keeps accepted requests' latency bounded. A
 /// handler that has not produced its response head within the handler timeout is dropped and
 /// answered `503 HANDLER_TIMEOUT`. A streamed response body (an event stream) is not timed: its
 /// slot is released when the head is ready, and it bounds itself with heartbeats and its own
@@ -238,24 +274,33 @@ pub async fn shed_load(
     if UNSHED_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
-    let slot = match limits.slots.clone().try_acquire_owned() {
-        Ok(slot) => slot,
-        Err(_) => {
-            let wait = limits.slots.clone().acquire_owned();
-            match tokio::time::timeout(limits.queue_timeout, wait).await {
-                Ok(Ok(slot)) => slot,
-                // The semaphore is never closed; a timeout or a close both mean "no slot".
-                _ => {
-                    metrics::counter!(HTTP_REQUESTS_SHED).increment(1);
-                    let mut response = limits.error(DomainError::new(ErrorCode::Overloaded));
-                    response.headers_mut().insert(
-                        header::RETRY_AFTER,
-                        HeaderValue::from(SHED_RETRY_AFTER_SECS),
-                    );
-                    return response;
-                }
-            }
+    // Requests served by the listener carry when they reached the server; others (the
+    // in-process test harness) start queueing now.
+    let arrived = request
+        .extensions()
+        .get::<RequestArrival>()
+        .map_or_else(Instant::now, RequestArrival::complete);
+    let give_up = arrived + limits.queue_timeout;
+    // A request older than the queue timeout already waited its time, whether for a slot or, as
+    // when handlers are busy with the CPU rather than waiting, for its connection's turn to
+    // run: serving it now would be serving it late. A timeout of 0 means no queueing at all,
+    // so there it is only the slot that counts.
+    let too_old = !limits.queue_timeout.is_zero() && Instant::now() > give_up;
+    let slot = if too_old {
+        None
+    } else {
+        match limits.slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            // The semaphore is never closed; a timeout or a close both mean "no slot".
+            Err(_) => tokio::time::timeout_at(give_up, limits.slots.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok),
         }
+    };
+    let Some(slot) = slot else {
+        metrics::counter!(HTTP_REQUESTS_SHED).increment(1);
+        return limits.overloaded();
     };
     let outcome = tokio::time::timeout(limits.handler_timeout, next.run(request)).await;
     drop(slot);

@@ -8,6 +8,9 @@
 //!   closed (RFC 9110 §15.5.9, RFC 9112 §9.5 on closing);
 //! - a keep-alive connection idle for `keep_alive_timeout` is closed quietly, and so is one whose
 //!   client stops reading its response for that long;
+//! - each request carries when its bytes reached the server ([`RequestArrival`]: when the
+//!   socket was found readable, not when its task got round to reading it), so load shedding
+//!   counts the time a request waited for its connection's turn to run as queueing;
 //! - graceful shutdown stops accepting, lets in-flight requests finish (up to
 //!   [`ConnectionLimits::drain_timeout`]) and closes idle connections.
 //!
@@ -233,6 +236,10 @@ struct Phase(Mutex<PhaseState>);
 struct PhaseState {
     stage: Stage,
     parked_read: Option<Waker>,
+    /// When the bytes of the latest read arrived ([`DeadlineIo`] tells).
+    data_arrived: Instant,
+    /// When the first bytes of the request head being received arrived.
+    head_arrived: Option<Instant>,
 }
 
 impl Phase {
@@ -243,6 +250,8 @@ impl Phase {
                 first: true,
             },
             parked_read: None,
+            data_arrived: accepted,
+            head_arrived: None,
         }))
     }
 
@@ -271,14 +280,29 @@ impl Phase {
         }
     }
 
-    /// Bytes arrived: a waiting connection now has a request head in progress. On a new
-    /// connection the head deadline still counts from the accept.
-    fn received(&self) {
+    /// Bytes that arrived at `arrived` were read: a waiting connection now has a request head
+    /// in progress. On a new connection the head deadline still counts from the accept.
+    fn received(&self, arrived: Instant) {
         let mut state = self.lock();
+        state.data_arrived = arrived;
         if let Stage::Waiting { since, first } = state.stage {
             let since = if first { since } else { Instant::now() };
             state.stage = Stage::Head { since };
+            state.head_arrived = Some(arrived);
         }
+    }
+
+    /// When the request whose head was just parsed arrived: when the first bytes of its head
+    /// did, or, for a request that was already buffered behind the previous one (pipelined),
+    /// when the latest bytes did.
+    fn request_arrived(&self) -> Instant {
+        let mut state = self.lock();
+        state.head_arrived.take().unwrap_or(state.data_arrived)
+    }
+
+    /// When the latest bytes read on this connection arrived.
+    fn data_arrived(&self) -> Instant {
+        self.lock().data_arrived
     }
 
     /// The read deadline of the current stage and what expiring means; while busy there is
@@ -298,6 +322,49 @@ impl Phase {
                 state.parked_read = Some(waker.clone());
                 None
             }
+        }
+    }
+}
+
+/// The waker the socket's reads register: it notes when the socket became readable before
+/// waking the connection's task. Under load a woken task waits its turn behind every other
+/// runnable one, so the moment of the wake, not the moment of the read, is when the bytes reached
+/// the server; the time in between is queueing the request limits must count
+/// ([`crate::limits::shed_load`]).
+#[derive(Debug, Default)]
+struct ArrivalClock {
+    woken_at: Mutex<Option<Instant>>,
+    task: Mutex<Option<Waker>>,
+}
+
+impl ArrivalClock {
+    /// Wakes `waker` on the next readiness of the socket.
+    fn watch(&self, waker: &Waker) {
+        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if !task.as_ref().is_some_and(|known| known.will_wake(waker)) {
+            *task = Some(waker.clone());
+        }
+    }
+
+    /// When the socket was last found readable, forgetting it.
+    fn take_woken(&self) -> Option<Instant> {
+        self.woken_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+impl std::task::Wake for ArrivalClock {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        *self.woken_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(task) = task {
+            task.wake();
         }
     }
 }
@@ -329,6 +396,12 @@ struct DeadlineIo {
     /// sending, and is closed after `keep_alive_timeout`.
     write_stalled_since: Option<Instant>,
     write_timer: Pin<Box<Sleep>>,
+    /// Notes when the socket became readable; `clock_waker` is it as the waker reads register.
+    clock: Arc<ArrivalClock>,
+    clock_waker: Waker,
+    /// The accept, until the first read returns bytes: bytes found waiting then have been
+    /// there since the accept at most.
+    unread_since: Option<Instant>,
 }
 
 impl DeadlineIo {
@@ -338,11 +411,16 @@ impl DeadlineIo {
         limits: ConnectionLimits,
         canned: Arc<CannedResponses>,
     ) -> Self {
+        let clock = Arc::new(ArrivalClock::default());
+        let accepted = Instant::now();
         Self {
             stream,
             phase,
             limits,
             canned,
+            clock_waker: Waker::from(clock.clone()),
+            clock,
+            unread_since: Some(accepted),
             timer: Box::pin(tokio::time::sleep(limits.header_read_timeout)),
             write_blocked: false,
             write_stalled_since: None,
@@ -386,10 +464,18 @@ impl AsyncRead for DeadlineIo {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let filled = buf.filled().len();
-        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+        // The readiness this read consumes, if the task was woken for it; bytes read without a
+        // wake were waiting already (since the accept, or arrived just now).
+        let woken = this.clock.take_woken();
+        this.clock.watch(cx.waker());
+        let mut clocked = Context::from_waker(&this.clock_waker);
+        match Pin::new(&mut this.stream).poll_read(&mut clocked, buf) {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > filled {
-                    this.phase.received();
+                    let arrived = woken
+                        .or(this.unread_since.take())
+                        .unwrap_or_else(Instant::now);
+                    this.phase.received(arrived);
                 }
                 return Poll::Ready(Ok(()));
             }
@@ -480,7 +566,12 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        let arrived = self.phase.request_arrived();
+        request.extensions_mut().insert(RequestArrival {
+            head: arrived,
+            phase: self.phase.clone(),
+        });
         self.phase.busy();
         let busy = BusyUntilDropped(self.phase.clone());
         let router = self.router.clone();
@@ -491,6 +582,23 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
             };
             Ok(response.map(|body| ResponseBody { body, _busy: busy }))
         })
+    }
+}
+
+/// When a request reached the server, as [`crate::limits::shed_load`] counts its time in the
+/// queue: from the arrival of its head, or of the latest bytes of its body when the body was
+/// received since ([`crate::limits::buffer_body`] receives it first), so the time a client takes
+/// to upload is not taken for queueing.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestArrival {
+    head: Instant,
+    phase: Arc<Phase>,
+}
+
+impl RequestArrival {
+    /// When the request was complete: its head's arrival or, later, its body's last bytes'.
+    pub(crate) fn complete(&self) -> Instant {
+        self.head.max(self.phase.data_arrived())
     }
 }
 

@@ -337,3 +337,71 @@ async fn a_request_in_flight_at_sigterm_is_still_answered() {
     // The draining server no longer accepts connections.
     assert!(TcpStream::connect(node.addr).await.is_err());
 }
+
+/// Reads one response from `stream`, keeping what follows it in `pending`: its head and body
+/// (framed by `content-length`, as every response here is).
+async fn next_response(stream: &mut TcpStream, pending: &mut Vec<u8>) -> (String, String) {
+    let mut chunk = [0u8; 65536];
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .and_then(|value| value.trim().parse().ok())
+                .expect("content-length");
+            while pending.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await.expect("read");
+                assert!(n > 0, "the connection closed inside a response");
+                pending.extend_from_slice(&chunk[..n]);
+            }
+            let body = String::from_utf8_lossy(&pending[end + 4..end + 4 + length]).into_owned();
+            pending.drain(..end + 4 + length);
+            return (head, body);
+        }
+        let n = stream.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "the connection closed before a response");
+        pending.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_waited_in_the_server_longer_than_the_queue_timeout_gets_503_overloaded() {
+    const QUEUE_TIMEOUT: Duration = Duration::from_millis(500);
+    let (_dir, node) = start(&[("IDGATE_REQUEST_QUEUE_TIMEOUT_MS", ms(QUEUE_TIMEOUT))]);
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut stream = socket.connect(node.addr).await.expect("connect");
+    // Pipelined in one write, so the server reads every request at once: ten requests for the
+    // 1.5 MB Swagger UI bundle (more than the socket buffers hold while the client does not
+    // read) and one for the OpenAPI document, which the server gets to only once the bundles
+    // are written, i.e. after the client starts reading. By then it has waited in the server
+    // four times the queue timeout: answering it would be answering late. No slot is ever
+    // taken by anyone else: only its age can get it shed.
+    const BUNDLES: usize = 10;
+    let bundle = "GET /docs/swagger-ui-bundle.js HTTP/1.1\r\nhost: idgate\r\n\r\n";
+    let last = "GET /openapi.json HTTP/1.1\r\nhost: idgate\r\n\r\n";
+    stream
+        .write_all((bundle.repeat(BUNDLES) + last).as_bytes())
+        .await
+        .expect("requests");
+    tokio::time::sleep(QUEUE_TIMEOUT * 4).await;
+    let mut pending = Vec::new();
+    let mut answers = Vec::new();
+    for _ in 0..=BUNDLES {
+        let answer = tokio::time::timeout(SLACK, next_response(&mut stream, &mut pending))
+            .await
+            .expect("an answer to each request");
+        answers.push(answer);
+    }
+    let (first, _) = &answers[0];
+    assert!(first.starts_with("HTTP/1.1 200"), "got {first:?}");
+    let (head, body) = &answers[BUNDLES];
+    assert!(head.starts_with("HTTP/1.1 503"), "got {head:?}");
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1"));
+    assert!(body.contains("\"code\":\"OVERLOADED\""), "got {body}");
+}
