@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 
 use idgate_face::config::DEFAULT_MATCH_THRESHOLD;
 use idgate_face::image::{self, Region};
-use idgate_face::{match_portrait, BuiltinEngine, Embedding, Face, FaceEngine, FaceError, Image};
+use idgate_face::{BuiltinEngine, Embedding, Face, FaceEngine, FaceError, Image, match_portrait};
 
 /// The held-out photos and who they show. `franck_*` are frames of one video (one session); the
 /// other identities with two entries are two distinct photos taken years apart.
