@@ -20,7 +20,7 @@
 )]
 
 mod common;
-use common::{engine, models_dir};
+use common::{engine, models_dir, padded};
 
 use std::path::Path;
 use std::process::Command;
@@ -94,25 +94,6 @@ const EXPECTED_FALSE_MATCHES: usize = 0;
 const EXPECTED_FALSE_NON_MATCHES: usize = 0;
 const EXPECTED_CHIP_FALSE_MATCHES: usize = 0;
 const EXPECTED_CHIP_FALSE_NON_MATCHES: usize = 0;
-
-/// The photo framed with a grey border of a quarter of its longer side on every side.
-///
-/// The publisher cropped the `*_crop.jpg` photos to the face; a selfie or a document portrait shows
-/// head and shoulders, and the detector (face-api's tiny face detector) misses a face that touches
-/// all four edges. The border restores the context without rescaling the face. Uncropped photos
-/// are used as they are.
-fn padded(img: &Image) -> Image {
-    let border = img.width.max(img.height) / 4;
-    let (w, h) = (img.width + 2 * border, img.height + 2 * border);
-    let mut rgb = vec![128u8; (w * h * 3) as usize];
-    let row = (img.width * 3) as usize;
-    for y in 0..img.height {
-        let src = (y * img.width * 3) as usize;
-        let dst = (((y + border) * w + border) * 3) as usize;
-        rgb[dst..dst + row].copy_from_slice(&img.rgb[src..src + row]);
-    }
-    Image::new(w, h, rgb).expect("padded image")
-}
 
 /// A held-out photo (padded when cropped to the face) with its one face.
 struct Sample {

@@ -62,7 +62,7 @@ fn an_http_engine_section_is_read_with_its_token() {
     );
     assert_eq!(config.liveness.identity_max_distance, 0.6);
     assert_eq!(
-        config.liveness.yaw_neutral, 0.12,
+        config.liveness.yaw_neutral, 0.15,
         "unset thresholds keep their defaults"
     );
     assert!(

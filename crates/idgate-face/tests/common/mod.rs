@@ -215,3 +215,22 @@ pub fn engine() -> Option<&'static BuiltinEngine> {
         })
         .as_ref()
 }
+
+/// The photo framed with a grey border of a quarter of its longer side on every side.
+///
+/// The publisher cropped the `*_crop.jpg` photos to the face; a selfie or a document portrait shows
+/// head and shoulders, and the detector (face-api's tiny face detector) misses a face that touches
+/// all four edges. The border restores the context without rescaling the face. Uncropped photos
+/// are used as they are.
+pub fn padded(img: &Image) -> Image {
+    let border = img.width.max(img.height) / 4;
+    let (w, h) = (img.width + 2 * border, img.height + 2 * border);
+    let mut rgb = vec![128u8; (w * h * 3) as usize];
+    let row = (img.width * 3) as usize;
+    for y in 0..img.height {
+        let src = (y * img.width * 3) as usize;
+        let dst = (((y + border) * w + border) * 3) as usize;
+        rgb[dst..dst + row].copy_from_slice(&img.rgb[src..src + row]);
+    }
+    Image::new(w, h, rgb).expect("padded image")
+}
