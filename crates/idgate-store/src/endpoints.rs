@@ -13,7 +13,7 @@ use idgate_core::{
 
 use crate::changes::Change;
 use crate::db::{Tx, query};
-use crate::page::cursor_or_error;
+use crate::page::{TenantPage, cursor_or_error};
 use crate::rows::{CursorRow, ENDPOINT_COLUMNS, EndpointRow, KEY_COLUMNS, KeyRow, json_text};
 use crate::{Store, StoreError, StoreResult};
 
@@ -166,43 +166,15 @@ impl Store {
         tenant: &Tenant,
         page: &PageRequest<EndpointId>,
     ) -> StoreResult<Page<WebhookEndpoint>> {
-        let fetch = i64::from(page.limit.get()) + 1;
-        let rows = match &page.starting_after {
-            None => {
-                query(format!(
-                    "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 AND environment = $2 \
-                     ORDER BY created_at DESC, id DESC LIMIT $3"
-                ))
-                .bind(tenant.org_id.as_str())
-                .bind(tenant.environment.as_str())
-                .bind(fetch)
-                .fetch_all::<EndpointRow>(&self.pool)
-                .await?
-            }
-            Some(after) => {
-                let cursor = query(
-                    "SELECT created_at, id FROM webhook_endpoints WHERE id = $1 AND org_id = $2 AND environment = $3",
-                )
-                .bind(after.as_str())
-                .bind(tenant.org_id.as_str())
-                .bind(tenant.environment.as_str())
-                .fetch_optional::<CursorRow>(&self.pool)
-                .await?;
-                let (at, id) = cursor_or_error(cursor)?;
-                query(format!(
-                    "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE org_id = $1 AND environment = $2 \
-                     AND (created_at, id) < ($3, $4) ORDER BY created_at DESC, id DESC LIMIT $5"
-                ))
-                .bind(tenant.org_id.as_str())
-                .bind(tenant.environment.as_str())
-                .bind(at)
-                .bind(id)
-                .bind(fetch)
-                .fetch_all::<EndpointRow>(&self.pool)
-                .await?
-            }
-        };
-        let items = rows
+        let mut list = TenantPage::new("webhook_endpoints", tenant);
+        list.after(
+            &self.pool,
+            page.starting_after.as_ref().map(EndpointId::as_str),
+        )
+        .await?;
+        let items = list
+            .fetch::<EndpointRow>(&self.pool, ENDPOINT_COLUMNS, page.limit)
+            .await?
             .into_iter()
             .map(EndpointRow::into_domain)
             .collect::<StoreResult<Vec<_>>>()?;
