@@ -22,6 +22,11 @@ pub enum Prereq {
     PythonReceiver,
     /// Node.js with the `standardwebhooks` and `jose` packages (independent receiver).
     NodeReceiver,
+    /// A running `pcscd` with the virtual smart card reader (Debian's `vsmartcard-vpcd`).
+    Pcscd,
+    /// The virtual smart card project's emulator (Debian's `vsmartcard-vpicc`) with
+    /// PyCryptodome, the independent passport chip behind `scripts/vicc-passport.py`.
+    PassportEmulator,
 }
 
 impl Prereq {
@@ -36,6 +41,8 @@ impl Prereq {
             Self::Python => "python3",
             Self::PythonReceiver => "python-receiver",
             Self::NodeReceiver => "node-receiver",
+            Self::Pcscd => "pcscd-vpcd",
+            Self::PassportEmulator => "vsmartcard-vpicc",
         }
     }
 
@@ -54,6 +61,12 @@ impl Prereq {
             Self::Python => "install Python 3 (Debian's python3)",
             Self::PythonReceiver => "run `pip install standardwebhooks jwcrypto`",
             Self::NodeReceiver => "run `cd scripts/webhook-interop && npm ci`",
+            Self::Pcscd => {
+                "install Debian's pcscd and vsmartcard-vpcd and start `pcscd` (.ci/run does both)"
+            }
+            Self::PassportEmulator => {
+                "install Debian's vsmartcard-vpicc and python3-pycryptodome (.ci/run does)"
+            }
         }
     }
 }
