@@ -24,6 +24,14 @@ pub enum Prereq {
     NodeReceiver,
     /// Schemathesis (`st`), which checks the OpenAPI document against a running server.
     Schemathesis,
+    /// The PC/SC library to link against (Debian's `libpcsclite-dev`): `scripts/test.sh` builds
+    /// the `idgate-reader/pcsc` feature only where it is installed.
+    PcscLibrary,
+    /// A running `pcscd` with the virtual smart card reader (Debian's `vsmartcard-vpcd`).
+    Pcscd,
+    /// The virtual smart card project's emulator (Debian's `vsmartcard-vpicc`) with
+    /// PyCryptodome, the independent passport chip behind `scripts/vicc-passport.py`.
+    PassportEmulator,
 }
 
 impl Prereq {
@@ -39,6 +47,9 @@ impl Prereq {
             Self::PythonReceiver => "python-receiver",
             Self::NodeReceiver => "node-receiver",
             Self::Schemathesis => "schemathesis",
+            Self::PcscLibrary => "libpcsclite-dev",
+            Self::Pcscd => "pcscd-vpcd",
+            Self::PassportEmulator => "vsmartcard-vpicc",
         }
     }
 
@@ -58,6 +69,15 @@ impl Prereq {
             Self::PythonReceiver => "run `pip install standardwebhooks jwcrypto`",
             Self::NodeReceiver => "run `cd scripts/webhook-interop && npm ci`",
             Self::Schemathesis => "run `pip install schemathesis`",
+            Self::PcscLibrary => {
+                "install Debian's libpcsclite-dev; scripts/test.sh then builds with PC/SC support"
+            }
+            Self::Pcscd => {
+                "install Debian's pcscd and vsmartcard-vpcd and start `pcscd` (.ci/run does both)"
+            }
+            Self::PassportEmulator => {
+                "install Debian's vsmartcard-vpicc and python3-pycryptodome (.ci/run does)"
+            }
         }
     }
 }

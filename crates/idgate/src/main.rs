@@ -3,6 +3,7 @@
 
 mod admin;
 mod passport;
+mod passport_read;
 mod serve;
 mod webhooks_listen;
 
@@ -37,7 +38,7 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
-    /// Passive authentication of passport chip files (ICAO 9303).
+    /// Passive authentication of passport chip files (ICAO 9303), and reading them from a chip.
     #[command(subcommand)]
     Passport(passport::PassportCommand),
     /// Inspect CSCA trust sources: certificates, master lists, CRLs.

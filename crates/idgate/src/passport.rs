@@ -28,6 +28,11 @@ const MAX_CHIP_FILE_LEN: u64 = 4 * 1024 * 1024;
 pub enum PassportCommand {
     /// Passive authentication of a passport's EF.SOD and data groups against a trust store.
     Verify(VerifyArgs),
+    /// Read a passport's chip through a PC/SC reader (BAC or PACE), write its files, and
+    /// optionally verify them.
+    Read(crate::passport_read::ReadArgs),
+    /// List the PC/SC readers `passport read --reader` accepts.
+    Readers,
 }
 
 #[derive(Debug, Args)]
@@ -62,7 +67,7 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
-fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, String> {
+pub(crate) fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map_err(|e| format!("expected an RFC 3339 time such as 2015-06-01T00:00:00Z: {e}"))
 }
@@ -227,6 +232,8 @@ pub fn run_passport(command: PassportCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        PassportCommand::Read(args) => crate::passport_read::run_read(args),
+        PassportCommand::Readers => crate::passport_read::run_readers(),
     }
 }
 
@@ -242,12 +249,7 @@ pub struct VerifyOutcome {
 ///
 /// # Errors
 /// When a file cannot be read or no trust could be loaded.
-#[allow(
-    clippy::disallowed_methods,
-    reason = "the command line verifies at the moment it runs unless --at says otherwise"
-)]
 pub fn verify(args: &VerifyArgs, progress: &mut dyn FnMut(&str)) -> anyhow::Result<VerifyOutcome> {
-    let (store, _) = load_trust(&args.trust, args.trust_unverified, progress)?;
     let sod = read_capped(&args.sod, MAX_CHIP_FILE_LEN)?;
     let mut groups: Vec<(u8, Vec<u8>)> = Vec::new();
     for (number, path) in [
@@ -261,12 +263,43 @@ pub fn verify(args: &VerifyArgs, progress: &mut dyn FnMut(&str)) -> anyhow::Resu
         }
     }
     let refs: Vec<(u8, &[u8])> = groups.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    let report = passive::verify_with_issuing_state(
+    verify_files(
         &sod,
         &refs,
-        &store,
-        args.at.unwrap_or_else(OffsetDateTime::now_utc),
+        &args.trust,
+        args.trust_unverified,
+        args.at,
         args.issuing_state.as_deref(),
+        progress,
+    )
+}
+
+/// Loads the trust paths and runs passive authentication of chip files already in memory: the
+/// one verification path of `passport verify` (files from disk) and `passport read --verify`
+/// (files from the chip).
+///
+/// # Errors
+/// When no trust could be loaded.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the command line verifies at the moment it runs unless --at says otherwise"
+)]
+pub fn verify_files(
+    sod: &[u8],
+    groups: &[(u8, &[u8])],
+    trust: &[PathBuf],
+    trust_unverified: bool,
+    at: Option<OffsetDateTime>,
+    issuing_state: Option<&str>,
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<VerifyOutcome> {
+    let (store, _) = load_trust(trust, trust_unverified, progress)?;
+    let report = passive::verify_with_issuing_state(
+        sod,
+        groups,
+        &store,
+        at.unwrap_or_else(OffsetDateTime::now_utc),
+        issuing_state,
     );
     Ok(VerifyOutcome {
         report,
