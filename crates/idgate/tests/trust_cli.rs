@@ -228,3 +228,54 @@ fn trust_entries_are_removed_by_id_or_fingerprint_and_unknown_ones_fail() {
         unknown.stderr
     );
 }
+
+fn sod_fixture(path: &str) -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../emrtd/tests/fixtures/sod"
+    ))
+    .join(path)
+}
+
+#[test]
+fn a_crl_is_kept_when_a_stored_csca_signed_it_and_stops_loading_once_that_csca_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let crl = sod_fixture("p256/crl_revoked.der");
+    let alone = idgate(
+        dir.path(),
+        &["trust".as_ref(), "import".as_ref(), crl.as_os_str()],
+    );
+    assert!(
+        !alone.ok,
+        "a CRL no stored CSCA signed is refused: {}",
+        alone.stdout
+    );
+    let csca = sod_fixture("p256/csca.der");
+    let anchor = idgate(
+        dir.path(),
+        &["trust".as_ref(), "import".as_ref(), csca.as_os_str()],
+    );
+    assert!(anchor.ok, "{}", anchor.stderr);
+    let run = idgate(
+        dir.path(),
+        &["trust".as_ref(), "import".as_ref(), crl.as_os_str()],
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("CRLs: 1 added, 0 already present"),
+        "{}",
+        run.stdout
+    );
+    let listed = list(dir.path());
+    assert_eq!(listed["crls"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["loaded"]["crls"], 1);
+    let csca_id = certificates(&listed)[0]["id"].as_str().unwrap().to_owned();
+    let removed = idgate(
+        dir.path(),
+        &["trust".as_ref(), "remove".as_ref(), csca_id.as_ref()],
+    );
+    assert!(removed.ok, "{}", removed.stderr);
+    let after = list(dir.path());
+    assert_eq!(after["loaded"]["crls"], 0);
+    assert_eq!(after["loaded"]["failed"], 1, "{after}");
+}
