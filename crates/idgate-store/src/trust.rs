@@ -110,8 +110,18 @@ pub struct TrustCrl {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TrustImport {
     pub added: usize,
+    /// Stored rows whose trust the import raised (see [`Store::import_trust_anchors`]).
+    pub upgraded: usize,
     /// Rows whose fingerprint was already stored; left as they were.
     pub already_present: usize,
+}
+
+/// Whether importing `new` raises the trust of a stored copy of the same certificate: a
+/// certificate file makes it a direct anchor (one that later master lists are checked against),
+/// and a verified list replaces the record of an unverified one. Nothing ever lowers it.
+fn upgrades(new: &NewTrustAnchor, stored_kind: AnchorSource, stored_verified: bool) -> bool {
+    (new.source_kind == AnchorSource::Certificate && stored_kind != AnchorSource::Certificate)
+        || (new.verified && !stored_verified)
 }
 
 /// The DER of the stored certificates and CRLs, in import order, for building a trust store.
@@ -203,8 +213,10 @@ fn der_from_hex(text: &str) -> StoreResult<Vec<u8>> {
 }
 
 impl Store {
-    /// Imports CSCA certificates in one transaction; a certificate whose fingerprint is stored
-    /// already is counted, not changed. `progress(done)` is called every few dozen rows (a master
+    /// Imports CSCA certificates in one transaction. A certificate whose fingerprint is stored
+    /// already is counted, not changed, unless the import raises its trust: a certificate file
+    /// makes it a direct anchor, a verified master list clears the mark an unverified one left
+    /// (then its source is the new one). `progress(done)` is called every few dozen rows (a master
     /// list holds hundreds), and once at the end.
     pub async fn import_trust_anchors(
         &self,
@@ -215,31 +227,63 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut outcome = TrustImport::default();
         for (i, a) in anchors.iter().enumerate() {
-            let inserted = query(
-                "INSERT INTO trust_anchors (id, fingerprint, subject, country, issuer_country, \
-                 not_before, not_after, der, source, source_kind, master_list_signer, verified, \
-                 imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                 ON CONFLICT (fingerprint) DO NOTHING",
-            )
-            .bind(TrustAnchorId::generate().to_string())
+            let stored: Option<(String, bool)> = query(format!(
+                "SELECT source_kind, verified FROM trust_anchors WHERE fingerprint = $1{}",
+                tx.dialect().for_update()
+            ))
             .bind(a.fingerprint.as_str())
-            .bind(a.subject.as_str())
-            .bind(a.country.as_deref())
-            .bind(a.issuer_country.as_deref())
-            .bind(a.not_before.unix_ms())
-            .bind(a.not_after.unix_ms())
-            .bind(hex::encode(&a.der))
-            .bind(a.source.as_str())
-            .bind(a.source_kind.as_str())
-            .bind(a.master_list_signer.as_deref())
-            .bind(a.verified)
-            .bind(now.unix_ms())
-            .execute(&mut tx)
+            .fetch_optional(&mut tx)
             .await?;
-            if inserted == 0 {
-                outcome.already_present += 1;
-            } else {
-                outcome.added += 1;
+            match stored {
+                None => {
+                    let inserted = query(
+                        "INSERT INTO trust_anchors (id, fingerprint, subject, country, \
+                         issuer_country, not_before, not_after, der, source, source_kind, \
+                         master_list_signer, verified, imported_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                         ON CONFLICT (fingerprint) DO NOTHING",
+                    )
+                    .bind(TrustAnchorId::generate().to_string())
+                    .bind(a.fingerprint.as_str())
+                    .bind(a.subject.as_str())
+                    .bind(a.country.as_deref())
+                    .bind(a.issuer_country.as_deref())
+                    .bind(a.not_before.unix_ms())
+                    .bind(a.not_after.unix_ms())
+                    .bind(hex::encode(&a.der))
+                    .bind(a.source.as_str())
+                    .bind(a.source_kind.as_str())
+                    .bind(a.master_list_signer.as_deref())
+                    .bind(a.verified)
+                    .bind(now.unix_ms())
+                    .execute(&mut tx)
+                    .await?;
+                    // Zero only when a concurrent import stored it in between (PostgreSQL).
+                    if inserted == 0 {
+                        outcome.already_present += 1;
+                    } else {
+                        outcome.added += 1;
+                    }
+                }
+                Some((kind, verified)) => {
+                    let kind = AnchorSource::parse(&kind)?;
+                    if upgrades(a, kind, verified) {
+                        query(
+                            "UPDATE trust_anchors SET source = $1, source_kind = $2, \
+                             master_list_signer = $3, verified = $4 WHERE fingerprint = $5",
+                        )
+                        .bind(a.source.as_str())
+                        .bind(a.source_kind.as_str())
+                        .bind(a.master_list_signer.as_deref())
+                        .bind(a.verified)
+                        .bind(a.fingerprint.as_str())
+                        .execute(&mut tx)
+                        .await?;
+                        outcome.upgraded += 1;
+                    } else {
+                        outcome.already_present += 1;
+                    }
+                }
             }
             if (i + 1) % PROGRESS_EVERY == 0 {
                 progress(i + 1);

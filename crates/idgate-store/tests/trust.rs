@@ -62,6 +62,7 @@ async fn importing_the_same_certificates_twice_adds_them_once() {
             first,
             TrustImport {
                 added: 2,
+                upgraded: 0,
                 already_present: 0
             },
             "{}",
@@ -78,12 +79,78 @@ async fn importing_the_same_certificates_twice_adds_them_once() {
             second,
             TrustImport {
                 added: 1,
+                upgraded: 0,
                 already_present: 1
             },
             "{}",
             b.name
         );
         assert_eq!(b.store.list_trust_anchors().await.unwrap().len(), 3);
+    }
+}
+
+#[tokio::test]
+async fn an_import_raises_the_trust_of_a_stored_certificate_and_never_lowers_it() {
+    for b in backends().await {
+        let store = &b.store;
+        store
+            .import_trust_anchors(
+                &[
+                    anchor(1, AnchorSource::MasterList, false),
+                    anchor(2, AnchorSource::MasterList, false),
+                ],
+                t(0),
+                &mut |_| {},
+            )
+            .await
+            .unwrap();
+        let raised = store
+            .import_trust_anchors(
+                &[
+                    anchor(1, AnchorSource::Certificate, true),
+                    anchor(2, AnchorSource::MasterList, true),
+                ],
+                t(1),
+                &mut |_| {},
+            )
+            .await
+            .unwrap();
+        assert_eq!((raised.added, raised.upgraded), (0, 2), "{}", b.name);
+        let lowered = store
+            .import_trust_anchors(
+                &[
+                    anchor(1, AnchorSource::MasterList, false),
+                    anchor(2, AnchorSource::MasterList, false),
+                ],
+                t(2),
+                &mut |_| {},
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (lowered.upgraded, lowered.already_present),
+            (0, 2),
+            "{}",
+            b.name
+        );
+        let mut list = store.list_trust_anchors().await.unwrap();
+        // Imported at the same time: the list orders them by their random ids.
+        list.sort_by(|a, b| a.subject.cmp(&b.subject));
+        let state: Vec<_> = list.iter().map(|a| (a.source_kind, a.verified)).collect();
+        assert_eq!(
+            state,
+            [
+                (AnchorSource::Certificate, true),
+                (AnchorSource::MasterList, true)
+            ],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            list[0].imported_at,
+            t(0),
+            "an upgrade keeps the import time"
+        );
     }
 }
 
@@ -143,21 +210,20 @@ async fn a_trust_anchor_is_removed_by_id_or_by_fingerprint() {
             .await
             .unwrap();
         let list = store.list_trust_anchors().await.unwrap();
-        let removed = store.remove_trust_entry(list[0].id.as_str()).await.unwrap();
-        assert_eq!(
-            removed,
-            RemovedTrustEntry::Anchor(list[0].id.clone()),
-            "{}",
-            b.name
-        );
+        let id_of = |fingerprint: String| {
+            list.iter()
+                .find(|a| a.fingerprint == fingerprint)
+                .map(|a| a.id.clone())
+                .unwrap()
+        };
+        let (first, second) = (id_of("01".repeat(32)), id_of("02".repeat(32)));
+        let removed = store.remove_trust_entry(first.as_str()).await.unwrap();
+        assert_eq!(removed, RemovedTrustEntry::Anchor(first), "{}", b.name);
         let by_fingerprint = store
             .remove_trust_entry(&"02".repeat(32).to_uppercase())
             .await
             .unwrap();
-        assert_eq!(
-            by_fingerprint,
-            RemovedTrustEntry::Anchor(list[1].id.clone())
-        );
+        assert_eq!(by_fingerprint, RemovedTrustEntry::Anchor(second));
         assert!(store.list_trust_anchors().await.unwrap().is_empty());
     }
 }

@@ -232,9 +232,11 @@ pub fn import(args: ImportArgs) -> anyhow::Result<()> {
         let crls = db.import_trust_crls(&new.crls, now).await?;
         let unverified = new.anchors.iter().filter(|a| !a.verified).count();
         println!(
-            "certificates: {} accepted from the sources, {} added, {} already stored{}",
+            "certificates: {} accepted from the sources, {} added, {} raised to verified or \
+             direct anchor, {} already stored{}",
             new.accepted,
             anchors.added,
+            anchors.upgraded,
             anchors.already_present,
             if unverified > 0 {
                 format!(" ({unverified} of them from master lists trusted UNVERIFIED by --trust-unverified)")

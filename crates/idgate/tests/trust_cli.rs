@@ -94,7 +94,7 @@ fn the_german_master_list_imports_once_with_progress_and_its_cscas_are_marked_un
     let n = GERMAN_LIST_CSCAS;
     assert!(
         first.stdout.contains(&format!(
-            "{n} accepted from the sources, {n} added, 0 already stored"
+            "{n} accepted from the sources, {n} added, 0 raised"
         )),
         "{}",
         first.stdout
@@ -112,9 +112,9 @@ fn the_german_master_list_imports_once_with_progress_and_its_cscas_are_marked_un
     let again = idgate(dir.path(), &args);
     assert!(again.ok, "{}", again.stderr);
     assert!(
-        again
-            .stdout
-            .contains(&format!("0 added, {n} already stored")),
+        again.stdout.contains(&format!(
+            "0 added, 0 raised to verified or direct anchor, {n} already stored"
+        )),
         "{}",
         again.stdout
     );
@@ -136,12 +136,10 @@ fn the_german_master_list_imports_once_with_progress_and_its_cscas_are_marked_un
     assert_eq!(listed["loaded"]["failed"], 0);
 }
 
-#[test]
-fn the_german_master_list_is_verified_against_its_csca_imported_beside_it() {
-    let Some(ml) = german_list() else { return };
-    let bytes = std::fs::read(&ml).unwrap();
-    // The CSCA that issued the list's signer (SKI A40A5FC3…), one of the list's own entries,
-    // given to the import as the operator's own anchor file.
+/// Writes the CSCA that issued the German list's signer (SKI A40A5FC3…), one of the list's own
+/// entries, to `dir` as the operator's own anchor file.
+fn write_german_anchor(ml: &Path, dir: &Path) -> PathBuf {
+    let bytes = std::fs::read(ml).unwrap();
     let anchor = MasterList::parse(&bytes, &[])
         .unwrap()
         .certificates
@@ -153,9 +151,16 @@ fn the_german_master_list_is_verified_against_its_csca_imported_beside_it() {
                     .is_some_and(|k| k.starts_with(&[0xA4, 0x0A, 0x5F, 0xC3]))
         })
         .expect("csca-germany A40A… is in the list");
+    let file = dir.join("csca-germany.cer");
+    std::fs::write(&file, anchor.der()).unwrap();
+    file
+}
+
+#[test]
+fn the_german_master_list_is_verified_against_its_csca_imported_beside_it() {
+    let Some(ml) = german_list() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let anchor_file = dir.path().join("csca-germany.cer");
-    std::fs::write(&anchor_file, anchor.der()).unwrap();
+    let anchor_file = write_german_anchor(&ml, dir.path());
     let data = dir.path().join("data");
     let run = idgate(
         &data,
@@ -278,4 +283,51 @@ fn a_crl_is_kept_when_a_stored_csca_signed_it_and_stops_loading_once_that_csca_i
     let after = list(dir.path());
     assert_eq!(after["loaded"]["crls"], 0);
     assert_eq!(after["loaded"]["failed"], 1, "{after}");
+}
+
+#[test]
+fn importing_the_anchor_later_raises_a_list_imported_unverified_to_verified() {
+    let Some(ml) = german_list() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let anchor_file = write_german_anchor(&ml, dir.path());
+    let data = dir.path().join("data");
+    let unverified = idgate(
+        &data,
+        &[
+            "trust".as_ref(),
+            "import".as_ref(),
+            ml.as_os_str(),
+            "--trust-unverified".as_ref(),
+        ],
+    );
+    assert!(unverified.ok, "{}", unverified.stderr);
+    let run = idgate(
+        &data,
+        &[
+            "trust".as_ref(),
+            "import".as_ref(),
+            anchor_file.as_os_str(),
+            ml.as_os_str(),
+        ],
+    );
+    assert!(run.ok, "{}", run.stderr);
+    let n = GERMAN_LIST_CSCAS;
+    assert!(
+        run.stdout.contains(&format!(
+            "0 added, {n} raised to verified or direct anchor, 0 already stored"
+        )),
+        "{}",
+        run.stdout
+    );
+    let listed = list(&data);
+    let certs = certificates(&listed);
+    assert_eq!(certs.len(), n);
+    assert!(certs.iter().all(|c| c["verified"] == true), "{certs:?}");
+    assert_eq!(
+        certs
+            .iter()
+            .filter(|c| c["source_kind"] == "certificate")
+            .count(),
+        1
+    );
 }
