@@ -168,6 +168,14 @@ typed_id!(
     /// The public id of an API key (`key_`); never the secret itself.
     ApiKeyId, "key_"
 );
+typed_id!(
+    /// A CSCA certificate of the operator's trust store (`csca_`).
+    TrustAnchorId, "csca_"
+);
+typed_id!(
+    /// A CRL of the operator's trust store (`crl_`).
+    TrustCrlId, "crl_"
+);
 
 #[cfg(test)]
 mod tests {

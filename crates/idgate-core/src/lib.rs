@@ -28,6 +28,7 @@ pub use error::{Error, ErrorCode};
 pub use event::{Event, EventType};
 pub use id::{
     ApiKeyId, AttemptId, DeliveryId, EncryptionKeyId, EndpointId, EventId, OrgId, SessionId,
+    TrustAnchorId, TrustCrlId,
 };
 pub use idempotency::{IdempotencyKey, RequestFingerprint};
 pub use page::{Limit, Page, PageRequest};

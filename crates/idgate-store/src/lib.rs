@@ -8,7 +8,8 @@
 //! One type, [`Store`], with one method per operation, grouped by aggregate: `orgs.rs`
 //! (organizations and API keys), `sessions.rs` (sessions, attempts, expiry), `events.rs` (the
 //! outbox and the tenant's view of events), `endpoints.rs` (webhook endpoints and their keys),
-//! `deliveries.rs` (the delivery queue and the tenant's view of deliveries). Each operation is
+//! `deliveries.rs` (the delivery queue and the tenant's view of deliveries), `trust.rs` (the
+//! operator's CSCA certificates and CRLs, not per tenant). Each operation is
 //! written once, in SQL both backends accept, through `db.rs`; adding one is one edit there, plus
 //! one in `sqlite.rs` or `postgres.rs` only where the backends truly differ (see `db.rs` for why
 //! this shape). Each method is one database transaction (or a single statement), so a crash never
@@ -42,6 +43,7 @@ mod postgres;
 mod rows;
 mod sessions;
 pub mod sqlite;
+mod trust;
 
 pub use changes::{Change, Subscription};
 pub use db::Pool;
@@ -52,6 +54,10 @@ pub use deliveries::{
 pub use endpoints::KeyActivation;
 pub use error::StoreError;
 pub use events::ReplayOutcome;
+pub use trust::{
+    AnchorSource, NewTrustAnchor, NewTrustCrl, RemovedTrustEntry, TrustAnchor, TrustCrl,
+    TrustImport, TrustMaterial,
+};
 
 use changes::Changes;
 use db::Tx;

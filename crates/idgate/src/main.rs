@@ -5,6 +5,7 @@ mod admin;
 mod passport;
 mod passport_read;
 mod serve;
+mod trust;
 mod webhooks_listen;
 
 use clap::{Parser, Subcommand};
@@ -41,7 +42,8 @@ enum Command {
     /// Passive authentication of passport chip files (ICAO 9303), and reading them from a chip.
     #[command(subcommand)]
     Passport(passport::PassportCommand),
-    /// Inspect CSCA trust sources: certificates, master lists, CRLs.
+    /// Manage the CSCA trust store in the database; inspect trust sources (certificates,
+    /// master lists, CRLs).
     #[command(subcommand)]
     Trust(passport::TrustCommand),
     /// Webhook tooling for integrators: `webhooks listen` receives and decrypts deliveries.

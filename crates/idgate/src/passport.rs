@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 const MAX_DEPTH: usize = 4;
 const MAX_FILES: usize = 100_000;
 /// Largest single trust file read (the ICAO master list is a few MiB).
-const MAX_FILE_LEN: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_FILE_LEN: u64 = 256 * 1024 * 1024;
 /// Largest chip file read (DG2/DG3 images are the big ones).
 const MAX_CHIP_FILE_LEN: u64 = 4 * 1024 * 1024;
 
@@ -77,6 +77,13 @@ pub enum TrustCommand {
     /// Load trust sources and show what they contain: CSCAs per country, expiry dates,
     /// master-list signature status, CRLs.
     Inspect(InspectArgs),
+    /// Import CSCA certificates, master lists and CRLs into the database's trust store, under
+    /// the same trust policy as `inspect` (progress on stderr).
+    Import(crate::trust::ImportArgs),
+    /// List the certificates and CRLs of the database's trust store.
+    List(crate::trust::ListArgs),
+    /// Remove a certificate or CRL from the database's trust store, by id or fingerprint.
+    Remove(crate::trust::RemoveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -156,7 +163,7 @@ pub fn load_trust(
 }
 
 /// Reports what loading one trust source did through `progress` and keeps its outcome.
-fn report_source(
+pub(crate) fn report_source(
     path: PathBuf,
     result: Result<SourceReport, emrtd::pki::PkiError>,
     progress: &mut dyn FnMut(&str),
@@ -185,7 +192,11 @@ fn report_source(
     LoadedSource { path, result }
 }
 
-fn collect_files(path: &Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+pub(crate) fn collect_files(
+    path: &Path,
+    depth: usize,
+    out: &mut Vec<PathBuf>,
+) -> anyhow::Result<()> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.is_file() {
         if out.len() >= MAX_FILES {
@@ -208,7 +219,7 @@ fn collect_files(path: &Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow::R
     Ok(())
 }
 
-fn read_capped(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_capped(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
     let len = std::fs::metadata(path)
         .with_context(|| format!("reading {}", path.display()))?
         .len();
@@ -409,6 +420,9 @@ pub fn run_trust(command: TrustCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        TrustCommand::Import(args) => crate::trust::import(args),
+        TrustCommand::List(args) => crate::trust::list(args),
+        TrustCommand::Remove(args) => crate::trust::remove(args),
     }
 }
 
