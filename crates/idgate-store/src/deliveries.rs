@@ -444,8 +444,7 @@ impl Store {
     /// `now`, in one write transaction, and answers in input order whether it may be sent. A
     /// delivery cancelled by an erase after it was claimed answers `false`; one marked here is
     /// seen by a later erase, which waits until [`Self::record_attempts`] (or a release) clears
-    /// the mark. So no request about a session starts after its erase committed. The mark is
-    /// written without waiting for the disk ([`Store::begin_unsynced_write`]).
+    /// the mark. So no request about a session starts after its erase committed.
     pub async fn begin_sends(
         &self,
         owner: &str,
@@ -460,7 +459,7 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         // A write transaction, so that it commits wholly before or after an erase's cancel.
-        let mut tx = self.begin_unsynced_write().await?;
+        let mut tx = self.begin_write().await?;
         let allowed: std::collections::HashSet<String> = query(format!(
             "UPDATE webhook_deliveries SET sending_since = $1 \
              WHERE lease_owner = $2 AND status = 'pending' AND id IN ({placeholders}) RETURNING id"

@@ -210,21 +210,6 @@ impl Store {
         })
     }
 
-    /// A write transaction whose commit does not wait for the disk, for marks that are true only
-    /// while the process that wrote them runs (a request on the wire, `Store::begin_sends`).
-    /// It is as atomic, as isolated and as immediately visible as any other commit; only its
-    /// durability is traded. Losing such a mark in a crash loses nothing: the process that was
-    /// sending is gone with it, or, when only the database restarted, the mark's lease still
-    /// bounds it. What it saves is a second synchronous commit per batch of sends, which cut
-    /// webhook delivery throughput by a third on both backends
-    /// (`cargo bench -p idgate --bench webhook_delivery`).
-    pub(crate) async fn begin_unsynced_write(&self) -> StoreResult<Tx> {
-        Ok(match &self.backend {
-            Backend::Sqlite(s) => s.begin_unsynced_write(&self.changes).await?,
-            Backend::Postgres(p) => p.begin_unsynced_write().await?,
-        })
-    }
-
     /// Announces a change committed by a single statement outside a [`Tx`].
     pub(crate) async fn announce(&self, change: Change) -> StoreResult<()> {
         match &self.backend {

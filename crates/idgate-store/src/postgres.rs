@@ -64,14 +64,4 @@ impl Postgres {
     pub(crate) async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         Ok(Tx::postgres(self.pool.begin().await?))
     }
-
-    /// A transaction whose commit returns before its WAL record is flushed
-    /// (`synchronous_commit = off`, for this transaction only), in the same round trip as `BEGIN`.
-    pub(crate) async fn begin_unsynced_write(&self) -> Result<Tx, sqlx::Error> {
-        Ok(Tx::postgres(
-            self.pool
-                .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
-                .await?,
-        ))
-    }
 }

@@ -32,9 +32,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub(crate) struct Sqlite {
     pool: SqlitePool,
-    /// One connection to the same file whose commits do not wait for the disk (see
-    /// [`Sqlite::begin_unsynced_write`]).
-    unsynced: SqlitePool,
     /// Queues this process's write transactions (see [`Sqlite::begin_write`]).
     writer: Arc<tokio::sync::Mutex<()>>,
     /// The point reads of the request path (see [`Readers`]).
@@ -174,21 +171,13 @@ impl Sqlite {
             // A connection to a local file cannot go stale; the default ping before every
             // checkout is one more round trip to the connection's worker thread.
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        // SQLite refuses to change the safety level inside a transaction, so unsynced writes get
-        // their own connection; one suffices, as every write holds the writer lock anyway.
-        let unsynced = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(options.synchronous(SqliteSynchronous::Normal))
-            .await?;
         let writer = Arc::new(tokio::sync::Mutex::new(()));
         Ok(Self {
             creates: group_commit::CreateQueue::start(pool.clone(), writer.clone(), changes),
             pool,
-            unsynced,
             writer,
             readers: Arc::new(Readers::new(path)),
         })
@@ -201,7 +190,6 @@ impl Sqlite {
     /// Closes every connection; later operations fail with `PoolClosed`.
     pub(crate) async fn close(&self) {
         self.readers.close();
-        self.unsynced.close().await;
         self.pool.close().await;
     }
 
@@ -217,15 +205,6 @@ impl Sqlite {
     pub(crate) async fn begin_write(&self, changes: &Changes) -> Result<Tx, sqlx::Error> {
         let writer = self.writer.clone().lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Tx::sqlite(tx, Some(writer), changes.clone()))
-    }
-
-    /// [`Sqlite::begin_write`] on the connection with `synchronous = NORMAL`: in WAL mode its
-    /// commit appends to the log without an fsync, and the next synchronous commit flushes it
-    /// with its own frames, so only the last such commits before a power loss can be lost.
-    pub(crate) async fn begin_unsynced_write(&self, changes: &Changes) -> Result<Tx, sqlx::Error> {
-        let writer = self.writer.clone().lock_owned().await;
-        let tx = self.unsynced.begin_with("BEGIN IMMEDIATE").await?;
         Ok(Tx::sqlite(tx, Some(writer), changes.clone()))
     }
 
