@@ -6,6 +6,11 @@
 //! the chip bilinearly. The embedding is only as good as this alignment, so it reproduces dlib's
 //! choice of points, template and padding exactly.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
+)]
+
 use crate::image::bilinear;
 use crate::nn::{Tensor, inference};
 use crate::{FaceError, Image, LANDMARK_COUNT, Point};

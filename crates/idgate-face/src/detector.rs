@@ -10,6 +10,11 @@
 //! Boxes decode as in YOLOv2: centre = (cell + σ(t)) / cells, size = e^t · anchor / cells; then
 //! greedy non-maximum suppression at IoU 0.4.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
+)]
+
 use std::path::Path;
 
 use crate::FaceError;

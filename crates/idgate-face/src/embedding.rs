@@ -13,6 +13,11 @@
 //!
 //! The output is not normalised; dlib's metric is plain L2 distance, same person below ~0.6.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
+)]
+
 use std::path::Path;
 
 use crate::align::{CHIP_SIZE, extract_chip};

