@@ -60,38 +60,30 @@ pub async fn exec(store: &Store, q: &str, binds: &[&str]) {
     }
 }
 
+/// The rows of a `SELECT` with one text bind (`$1`), on whichever backend the app runs.
+async fn select<R>(app: &TestApp, q: &'static str, bind: &str) -> Vec<R>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    match app.state.store.pool() {
+        Pool::Sqlite(s) => sqlx::query_as(q).bind(bind).fetch_all(s).await.unwrap(),
+        Pool::Postgres(s) => sqlx::query_as(q).bind(bind).fetch_all(s).await.unwrap(),
+    }
+}
+
 /// `(status, attempt_count)` of every delivery of an endpoint, oldest first.
 pub async fn delivery_states(app: &TestApp, endpoint: &EndpointId) -> Vec<(String, i64)> {
     let q = "SELECT status, attempt_count FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY created_at, id";
-    match app.state.store.pool() {
-        Pool::Sqlite(s) => sqlx::query_as(q)
-            .bind(endpoint.as_str())
-            .fetch_all(s)
-            .await
-            .unwrap(),
-        Pool::Postgres(s) => sqlx::query_as(q)
-            .bind(endpoint.as_str())
-            .fetch_all(s)
-            .await
-            .unwrap(),
-    }
+    select(app, q, endpoint.as_str()).await
 }
 
 /// How many deliveries of an endpoint are leased to a worker (claimed, sent or not).
 pub async fn leased_count(app: &TestApp, endpoint: &EndpointId) -> i64 {
     let q = "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND lease_owner IS NOT NULL";
-    let (n,): (i64,) = match app.state.store.pool() {
-        Pool::Sqlite(s) => sqlx::query_as(q)
-            .bind(endpoint.as_str())
-            .fetch_one(s)
-            .await
-            .unwrap(),
-        Pool::Postgres(s) => sqlx::query_as(q)
-            .bind(endpoint.as_str())
-            .fetch_one(s)
-            .await
-            .unwrap(),
-    };
+    let (n,): (i64,) = select(app, q, endpoint.as_str()).await.pop().unwrap();
     n
 }
 
@@ -109,18 +101,8 @@ pub struct DeliveryRow {
 pub async fn delivery_rows(app: &TestApp, endpoint: &EndpointId) -> Vec<DeliveryRow> {
     let q = "SELECT status, attempt_count, next_attempt_at, lease_owner FROM webhook_deliveries \
              WHERE endpoint_id = $1 ORDER BY created_at, id";
-    let rows: Vec<(String, i64, Option<i64>, Option<String>)> = match app.state.store.pool() {
-        Pool::Sqlite(s) => sqlx::query_as(q)
-            .bind(endpoint.as_str())
-            .fetch_all(s)
-            .await
-            .unwrap(),
-        Pool::Postgres(s) => sqlx::query_as(q)
-            .bind(endpoint.as_str())
-            .fetch_all(s)
-            .await
-            .unwrap(),
-    };
+    let rows: Vec<(String, i64, Option<i64>, Option<String>)> =
+        select(app, q, endpoint.as_str()).await;
     rows.into_iter()
         .map(
             |(status, attempt_count, next_attempt_at, lease_owner)| DeliveryRow {
@@ -138,18 +120,7 @@ pub async fn delivery_rows(app: &TestApp, endpoint: &EndpointId) -> Vec<Delivery
 pub async fn attempt_starts(app: &TestApp, endpoint: &EndpointId) -> Vec<i64> {
     let q = "SELECT a.started_at FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
              WHERE d.endpoint_id = $1 ORDER BY a.started_at";
-    let rows: Vec<(i64,)> = match app.state.store.pool() {
-        Pool::Sqlite(s) => sqlx::query_as(q)
-            .bind(endpoint.as_str())
-            .fetch_all(s)
-            .await
-            .unwrap(),
-        Pool::Postgres(s) => sqlx::query_as(q)
-            .bind(endpoint.as_str())
-            .fetch_all(s)
-            .await
-            .unwrap(),
-    };
+    let rows: Vec<(i64,)> = select(app, q, endpoint.as_str()).await;
     rows.into_iter().map(|r| r.0).collect()
 }
 
@@ -157,18 +128,7 @@ pub async fn attempt_starts(app: &TestApp, endpoint: &EndpointId) -> Vec<i64> {
 pub async fn attempt_error_kinds(app: &TestApp, endpoint: &EndpointId) -> Vec<Option<String>> {
     let q = "SELECT a.error_kind FROM webhook_delivery_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
              WHERE d.endpoint_id = $1 ORDER BY a.started_at";
-    let rows: Vec<(Option<String>,)> = match app.state.store.pool() {
-        Pool::Sqlite(s) => sqlx::query_as(q)
-            .bind(endpoint.as_str())
-            .fetch_all(s)
-            .await
-            .unwrap(),
-        Pool::Postgres(s) => sqlx::query_as(q)
-            .bind(endpoint.as_str())
-            .fetch_all(s)
-            .await
-            .unwrap(),
-    };
+    let rows: Vec<(Option<String>,)> = select(app, q, endpoint.as_str()).await;
     rows.into_iter().map(|r| r.0).collect()
 }
 
