@@ -43,6 +43,28 @@ pub enum ErrorCode {
     /// A verify-flow step arrived in the wrong order
     /// (docs/verify.md "End-user HTTP surface (not built)").
     PhaseOutOfOrder,
+    /// The end-user flow touched a session that passed its `expires_at`.
+    SessionExpired,
+    /// An attempt id that does not match `^va_[A-Za-z0-9]{64}$`.
+    InvalidAttemptId,
+    /// A mobile-API call without the attempt's bearer token, or with another one.
+    InvalidAttemptToken,
+    /// The attempt token was not used within its time to live (docs/verify.md, handoff).
+    HandoffTokenExpired,
+    /// A call on an attempt that a newer handoff replaced or that finished.
+    AttemptClosed,
+    /// A second `hello` from another device for an attempt already bound to one.
+    DeviceMismatch,
+    /// An end-user cancel with a token other than the session's.
+    InvalidCancelToken,
+    /// An end-user cancel of a session that is already terminal (the one-shot token was used, or it ended otherwise).
+    SessionAlreadyEnded,
+    /// Consent without every required field of the share request.
+    RequiredFieldNotSelected,
+    /// Consent naming a field outside the share request, or naming one twice.
+    FieldNotRequested,
+    /// The face engine failed (an external matcher down); the step consumed no try.
+    FaceEngineUnavailable,
     /// A webhook endpoint URL that is not an acceptable absolute URL
     /// (docs/webhooks.md "SSRF guard").
     InvalidWebhookUrl,
@@ -103,6 +125,17 @@ impl ErrorCode {
         Self::SessionCancelled,
         Self::SessionTerminal,
         Self::PhaseOutOfOrder,
+        Self::SessionExpired,
+        Self::InvalidAttemptId,
+        Self::InvalidAttemptToken,
+        Self::HandoffTokenExpired,
+        Self::AttemptClosed,
+        Self::DeviceMismatch,
+        Self::InvalidCancelToken,
+        Self::SessionAlreadyEnded,
+        Self::RequiredFieldNotSelected,
+        Self::FieldNotRequested,
+        Self::FaceEngineUnavailable,
         Self::InvalidWebhookUrl,
         Self::InsecureWebhookUrl,
         Self::InvalidEventTypes,
@@ -148,6 +181,17 @@ impl ErrorCode {
             Self::SessionCancelled => "SESSION_CANCELLED",
             Self::SessionTerminal => "SESSION_TERMINAL",
             Self::PhaseOutOfOrder => "PHASE_OUT_OF_ORDER",
+            Self::SessionExpired => "SESSION_EXPIRED",
+            Self::InvalidAttemptId => "INVALID_ATTEMPT_ID",
+            Self::InvalidAttemptToken => "INVALID_ATTEMPT_TOKEN",
+            Self::HandoffTokenExpired => "HANDOFF_TOKEN_EXPIRED",
+            Self::AttemptClosed => "ATTEMPT_CLOSED",
+            Self::DeviceMismatch => "DEVICE_MISMATCH",
+            Self::InvalidCancelToken => "INVALID_CANCEL_TOKEN",
+            Self::SessionAlreadyEnded => "SESSION_ALREADY_ENDED",
+            Self::RequiredFieldNotSelected => "REQUIRED_FIELD_NOT_SELECTED",
+            Self::FieldNotRequested => "FIELD_NOT_REQUESTED",
+            Self::FaceEngineUnavailable => "FACE_ENGINE_UNAVAILABLE",
             Self::InvalidWebhookUrl => "INVALID_WEBHOOK_URL",
             Self::InsecureWebhookUrl => "INSECURE_WEBHOOK_URL",
             Self::InvalidEventTypes => "INVALID_EVENT_TYPES",
@@ -186,6 +230,14 @@ impl ErrorCode {
             | Self::InvalidEventTypes
             | Self::InvalidEncryptionKey
             | Self::EncryptionKeyTooWeak => 400,
+            Self::InvalidAttemptId | Self::RequiredFieldNotSelected | Self::FieldNotRequested => {
+                400
+            }
+            Self::InvalidAttemptToken | Self::HandoffTokenExpired => 401,
+            Self::InvalidCancelToken => 403,
+            Self::AttemptClosed | Self::DeviceMismatch | Self::SessionAlreadyEnded => 409,
+            Self::SessionExpired => 410,
+            Self::FaceEngineUnavailable => 503,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::NotFound
@@ -237,6 +289,17 @@ impl ErrorCode {
             Self::SessionCancelled => "Session was cancelled.",
             Self::SessionTerminal => "Session is no longer active.",
             Self::PhaseOutOfOrder => "Step out of order.",
+            Self::SessionExpired => "Session has expired.",
+            Self::InvalidAttemptId => "Invalid attempt ID.",
+            Self::InvalidAttemptToken => "Invalid attempt token.",
+            Self::HandoffTokenExpired => "Handoff token has expired.",
+            Self::AttemptClosed => "This attempt has ended.",
+            Self::DeviceMismatch => "This attempt is bound to another device.",
+            Self::InvalidCancelToken => "Invalid cancel token.",
+            Self::SessionAlreadyEnded => "Session has already ended.",
+            Self::RequiredFieldNotSelected => "A required field was not selected.",
+            Self::FieldNotRequested => "A selected field was not requested.",
+            Self::FaceEngineUnavailable => "The face check could not run.",
             Self::InvalidWebhookUrl => "Invalid webhook endpoint URL.",
             Self::InsecureWebhookUrl => "Invalid `url`: webhook endpoints must use https.",
             Self::InvalidEventTypes => "Invalid `subscribed_event_types`.",
@@ -293,6 +356,27 @@ impl ErrorCode {
             Self::SessionCancelled => "Ask the integrator to start a new verification.",
             Self::SessionTerminal => "Ask the integrator to start a new verification.",
             Self::PhaseOutOfOrder => "Complete the previous step first.",
+            Self::SessionExpired => "Ask the integrator to start a new verification.",
+            Self::InvalidAttemptId => "Attempt IDs are `va_` followed by 64 letters and digits.",
+            Self::InvalidAttemptToken => {
+                "Send the token of the handoff as `Authorization: Bearer <token>`; start a new handoff if it was lost."
+            }
+            Self::HandoffTokenExpired => {
+                "The token must be used within 5 minutes; scan the new QR code the page shows."
+            }
+            Self::AttemptClosed => {
+                "A newer handoff replaced it, or it finished; continue with the newest QR code."
+            }
+            Self::DeviceMismatch => {
+                "Continue on the device that started the attempt, or start a new handoff."
+            }
+            Self::InvalidCancelToken => "Use the `cancel_token` of the verification URL.",
+            Self::SessionAlreadyEnded => "Nothing to cancel: the session is already finished.",
+            Self::RequiredFieldNotSelected => {
+                "Select every field the integrator marked as required, or cancel."
+            }
+            Self::FieldNotRequested => "Select only fields of the share request.",
+            Self::FaceEngineUnavailable => "Retry the step; no try was used.",
             Self::InvalidWebhookUrl => {
                 "Use an absolute https:// URL of at most 2048 characters, without credentials or fragment."
             }

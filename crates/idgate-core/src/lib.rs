@@ -34,8 +34,8 @@ pub use idempotency::{IdempotencyKey, RequestFingerprint};
 pub use page::{Limit, Page, PageRequest};
 pub use secret::Secret;
 pub use session::{
-    Attempt, AttemptPhase, AttemptStatus, FailureCode, Organization, Session, SessionFilter,
-    SessionStatus, Tenant, TransitionError, TryKind,
+    Attempt, AttemptPhase, AttemptStatus, ClientProgress, FailureCode, Organization, Session,
+    SessionFilter, SessionStatus, Tenant, TransitionError, TryKind,
 };
 pub use share::{ShareField, ShareFields, ShareFieldsInput, ShareSource};
 pub use time::{Clock, SystemClock, Timestamp};

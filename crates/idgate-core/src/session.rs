@@ -139,14 +139,26 @@ string_enum!(
 );
 
 string_enum!(
-    /// Where an attempt is in the end-user flow
-    /// (docs/verify.md "End-user HTTP surface (not built)"), for the status page.
+    /// Which step of the end-user flow an attempt waits for (docs/verify.md "HTTP surface"):
+    /// `handoff` until a device says hello, then `document`, `liveness`, `consent`, and `done`
+    /// once the attempt ended.
     AttemptPhase {
         Handoff => "handoff",
         Document => "document",
         Liveness => "liveness",
         Consent => "consent",
         Done => "done",
+    }
+);
+
+string_enum!(
+    /// What the phone reports it is doing (`POST /v1/verify/attempts/{id}/phase`), shown to the
+    /// browser as progress. Informational only: the server's own step is [`AttemptPhase`].
+    ClientProgress {
+        MrzScanning => "mrz_scanning",
+        NfcReading => "nfc_reading",
+        SelfieCapturing => "selfie_capturing",
+        ReviewingConsent => "reviewing_consent",
     }
 );
 
@@ -157,6 +169,16 @@ pub enum TryKind {
     Nfc,
     /// Liveness and face match: `liveness_tries_used`.
     Liveness,
+}
+
+impl TryKind {
+    /// The attempt phase whose check consumes this kind of try.
+    pub fn phase(self) -> AttemptPhase {
+        match self {
+            Self::Nfc => AttemptPhase::Document,
+            Self::Liveness => AttemptPhase::Liveness,
+        }
+    }
 }
 
 impl FailureCode {
@@ -200,6 +222,11 @@ pub enum TransitionError {
     AttemptNotOpen,
     #[error("the attempt belongs to another session")]
     AttemptMismatch,
+    #[error("the attempt is in phase {actual}, not {expected}")]
+    WrongPhase {
+        expected: AttemptPhase,
+        actual: AttemptPhase,
+    },
 }
 
 impl TransitionError {
@@ -207,11 +234,14 @@ impl TransitionError {
     pub fn to_error(self) -> Error {
         match self {
             Self::Terminal(SessionStatus::Cancelled) => ErrorCode::SessionCancelled.into(),
-            Self::Terminal(_) | Self::Overdue => ErrorCode::SessionTerminal.into(),
-            Self::NotOverdue
-            | Self::NotInProgress
-            | Self::AttemptNotOpen
-            | Self::AttemptMismatch => ErrorCode::PhaseOutOfOrder.into(),
+            Self::Terminal(SessionStatus::Expired) | Self::Overdue => {
+                ErrorCode::SessionExpired.into()
+            }
+            Self::Terminal(_) => ErrorCode::SessionTerminal.into(),
+            Self::AttemptNotOpen | Self::AttemptMismatch => ErrorCode::AttemptClosed.into(),
+            Self::NotOverdue | Self::NotInProgress | Self::WrongPhase { .. } => {
+                ErrorCode::PhaseOutOfOrder.into()
+            }
         }
     }
 }
@@ -312,19 +342,28 @@ impl Session {
         )])
     }
 
-    /// A device starts an attempt: `created → in_progress` (with an event the first time); a
-    /// session already in progress gets a fresh attempt and the caller closes the older one.
-    pub fn start_attempt(
+    /// The browser hands the flow to a phone (docs/verify.md "HTTP surface", handoff): a new
+    /// attempt waiting for its device, in phase `handoff`. The session's status does not change
+    /// until a device binds the attempt; the caller closes any older open attempt.
+    pub fn hand_off(&mut self, now: Timestamp) -> Result<Attempt, TransitionError> {
+        self.check_live(now)?;
+        self.updated_at = now;
+        Ok(Attempt::new(&self.id, now))
+    }
+
+    /// A device binds the attempt (`hello`): the attempt moves to phase `document` and the
+    /// session from `created` to `in_progress`, with its event the first time.
+    pub fn bind(
         &mut self,
+        attempt: &mut Attempt,
         now: Timestamp,
-    ) -> Result<(Attempt, Vec<Event>), TransitionError> {
-        if self.status.is_terminal() {
-            return Err(TransitionError::Terminal(self.status));
-        }
-        if self.is_overdue(now) {
-            return Err(TransitionError::Overdue);
-        }
-        let attempt = Attempt::new(&self.id, now);
+    ) -> Result<Vec<Event>, TransitionError> {
+        self.check_live(now)?;
+        Self::check_attempt_open(&self.id, attempt)?;
+        attempt.expect_phase(AttemptPhase::Handoff)?;
+        attempt.phase = AttemptPhase::Document;
+        attempt.updated_at = now;
+        self.updated_at = now;
         let mut events = Vec::new();
         if self.status == SessionStatus::Created {
             self.status = SessionStatus::InProgress;
@@ -335,8 +374,42 @@ impl Session {
                 serde_json::json!({"status": "in_progress"}),
             ));
         }
-        self.updated_at = now;
+        Ok(events)
+    }
+
+    /// Hand-off and binding at once, for callers without a separate device step (tests, tools).
+    pub fn start_attempt(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<(Attempt, Vec<Event>), TransitionError> {
+        let mut attempt = self.hand_off(now)?;
+        let events = self.bind(&mut attempt, now)?;
         Ok((attempt, events))
+    }
+
+    /// A step passed: the attempt moves from `from` to the next phase (`document → liveness →
+    /// consent`). Out of order is [`TransitionError::WrongPhase`].
+    pub fn advance(
+        &mut self,
+        attempt: &mut Attempt,
+        from: AttemptPhase,
+        now: Timestamp,
+    ) -> Result<(), TransitionError> {
+        self.check_open_attempt(attempt, now)?;
+        attempt.expect_phase(from)?;
+        attempt.phase = match from {
+            AttemptPhase::Document => AttemptPhase::Liveness,
+            AttemptPhase::Liveness => AttemptPhase::Consent,
+            AttemptPhase::Handoff | AttemptPhase::Consent | AttemptPhase::Done => {
+                return Err(TransitionError::WrongPhase {
+                    expected: AttemptPhase::Document,
+                    actual: from,
+                });
+            }
+        };
+        attempt.updated_at = now;
+        self.updated_at = now;
+        Ok(())
     }
 
     /// A check rejected the attempt: the counter of its kind goes up, and the third failure of a
@@ -348,6 +421,7 @@ impl Session {
         now: Timestamp,
     ) -> Result<Vec<Event>, TransitionError> {
         self.check_open_attempt(attempt, now)?;
+        attempt.expect_phase(code.kind().phase())?;
         let counter = match code.kind() {
             TryKind::Nfc => &mut self.nfc_tries_used,
             TryKind::Liveness => &mut self.liveness_tries_used,
@@ -388,6 +462,7 @@ impl Session {
         now: Timestamp,
     ) -> Result<Vec<Event>, TransitionError> {
         self.check_open_attempt(attempt, now)?;
+        attempt.expect_phase(AttemptPhase::Consent)?;
         self.finish(SessionStatus::Succeeded, None, now);
         attempt.finish(AttemptStatus::Succeeded, None, now);
         Ok(vec![self.event(
@@ -398,23 +473,41 @@ impl Session {
         )])
     }
 
-    fn check_open_attempt(&self, attempt: &Attempt, now: Timestamp) -> Result<(), TransitionError> {
+    /// Whether a step of `attempt` may run now: the session is live and in progress and the
+    /// attempt is its open one. Checked before a step's work starts and again, under the row
+    /// lock, when its result is written.
+    pub fn check_step(&self, attempt: &Attempt, now: Timestamp) -> Result<(), TransitionError> {
+        self.check_open_attempt(attempt, now)
+    }
+
+    /// Not terminal and not past its expiry.
+    fn check_live(&self, now: Timestamp) -> Result<(), TransitionError> {
         if self.status.is_terminal() {
             return Err(TransitionError::Terminal(self.status));
         }
         if self.is_overdue(now) {
             return Err(TransitionError::Overdue);
         }
-        if self.status != SessionStatus::InProgress {
-            return Err(TransitionError::NotInProgress);
-        }
-        if attempt.session_id != self.id {
+        Ok(())
+    }
+
+    fn check_attempt_open(id: &SessionId, attempt: &Attempt) -> Result<(), TransitionError> {
+        if attempt.session_id != *id {
             return Err(TransitionError::AttemptMismatch);
         }
         if attempt.status != AttemptStatus::InProgress {
             return Err(TransitionError::AttemptNotOpen);
         }
         Ok(())
+    }
+
+    /// A live session in progress, and its open attempt.
+    fn check_open_attempt(&self, attempt: &Attempt, now: Timestamp) -> Result<(), TransitionError> {
+        self.check_live(now)?;
+        if self.status != SessionStatus::InProgress {
+            return Err(TransitionError::NotInProgress);
+        }
+        Self::check_attempt_open(&self.id, attempt)
     }
 
     fn finish(&mut self, status: SessionStatus, failure_code: Option<FailureCode>, now: Timestamp) {
@@ -501,6 +594,9 @@ pub struct Attempt {
     pub status: AttemptStatus,
     pub failure_code: Option<FailureCode>,
     pub phase: AttemptPhase,
+    /// The record of every check run so far (`{"document": …, "face": …}`): verdicts, algorithm
+    /// names, the document signer's subject and country; never personal data.
+    pub checks: serde_json::Value,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
@@ -514,9 +610,21 @@ impl Attempt {
             status: AttemptStatus::InProgress,
             failure_code: None,
             phase: AttemptPhase::Handoff,
+            checks: serde_json::json!({}),
             created_at: now,
             updated_at: now,
             completed_at: None,
+        }
+    }
+
+    fn expect_phase(&self, expected: AttemptPhase) -> Result<(), TransitionError> {
+        if self.phase == expected {
+            Ok(())
+        } else {
+            Err(TransitionError::WrongPhase {
+                expected,
+                actual: self.phase,
+            })
         }
     }
 

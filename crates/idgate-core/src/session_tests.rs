@@ -26,6 +26,20 @@ fn started() -> (Session, Attempt) {
     (s, a)
 }
 
+/// An attempt whose document was accepted: it waits for the liveness step.
+fn at_liveness() -> (Session, Attempt) {
+    let (mut s, mut a) = started();
+    s.advance(&mut a, AttemptPhase::Document, t(1)).unwrap();
+    (s, a)
+}
+
+/// An attempt whose checks all passed: it waits for consent.
+fn at_consent() -> (Session, Attempt) {
+    let (mut s, mut a) = at_liveness();
+    s.advance(&mut a, AttemptPhase::Liveness, t(1)).unwrap();
+    (s, a)
+}
+
 #[test]
 fn a_new_session_is_created_with_zero_tries_and_no_failure() {
     let s = new_session();
@@ -130,11 +144,9 @@ fn failures_count_per_kind_and_the_third_fails_the_session() {
     assert_eq!(e1.len(), 1);
     assert_eq!(e1[0].event_type, EventType::AttemptFailed);
     assert_eq!(e1[0].data["nfc_tries_used"], 1);
-    s.record_failure(&mut a, FailureCode::LivenessFailed, t(3))
-        .unwrap();
     s.record_failure(&mut a, FailureCode::DocumentDataInvalid, t(4))
         .unwrap();
-    assert_eq!((s.nfc_tries_used, s.liveness_tries_used), (2, 1));
+    assert_eq!((s.nfc_tries_used, s.liveness_tries_used), (2, 0));
     assert_eq!(s.status, SessionStatus::InProgress);
     assert_eq!(s.failure_code, None);
     assert_eq!(a.status, AttemptStatus::InProgress);
@@ -161,7 +173,7 @@ fn failures_count_per_kind_and_the_third_fails_the_session() {
 
 #[test]
 fn three_liveness_failures_fail_with_the_last_code() {
-    let (mut s, mut a) = started();
+    let (mut s, mut a) = at_liveness();
     s.record_failure(&mut a, FailureCode::LivenessFailed, t(2))
         .unwrap();
     s.record_failure(&mut a, FailureCode::LivenessFailed, t(3))
@@ -175,7 +187,7 @@ fn three_liveness_failures_fail_with_the_last_code() {
 
 #[test]
 fn success_completes_session_and_attempt_with_keys_only() {
-    let (mut s, mut a) = started();
+    let (mut s, mut a) = at_consent();
     let keys = vec!["kayle_document_id".to_owned()];
     let events = s.succeed(&mut a, &keys, t(9)).unwrap();
     assert_eq!(s.status, SessionStatus::Succeeded);
@@ -243,7 +255,7 @@ fn completed_at_is_set_exactly_when_terminal_and_failure_code_exactly_when_faile
     check(&s);
     let (mut a, _) = s.start_attempt(t(1)).unwrap();
     check(&s);
-    s.record_failure(&mut a, FailureCode::LivenessFailed, t(2))
+    s.record_failure(&mut a, FailureCode::DocumentDataInvalid, t(2))
         .unwrap();
     check(&s);
     s.cancel(t(3)).unwrap();
@@ -337,4 +349,84 @@ fn api_view_has_the_seed_fields_in_order_and_hides_the_token_unless_asked() {
 fn organization_names_are_validated() {
     assert_eq!(Organization::new("  Acme ", t(0)).unwrap().name, "Acme");
     assert!(Organization::new("", t(0)).is_err());
+}
+
+#[test]
+fn a_handoff_leaves_the_session_created_until_a_device_binds_it() {
+    let mut s = new_session();
+    let mut a = s.hand_off(t(1)).unwrap();
+    assert_eq!(s.status, SessionStatus::Created);
+    assert_eq!(a.phase, AttemptPhase::Handoff);
+    let events = s.bind(&mut a, t(2)).unwrap();
+    assert_eq!(s.status, SessionStatus::InProgress);
+    assert_eq!(a.phase, AttemptPhase::Document);
+    assert_eq!(events[0].event_type, EventType::SessionInProgress);
+    assert_eq!(
+        s.bind(&mut a, t(3)),
+        Err(TransitionError::WrongPhase {
+            expected: AttemptPhase::Handoff,
+            actual: AttemptPhase::Document
+        })
+    );
+    let mut second = s.hand_off(t(4)).unwrap();
+    assert!(
+        s.bind(&mut second, t(5)).unwrap().is_empty(),
+        "in_progress is announced once per session"
+    );
+}
+
+#[test]
+fn steps_must_come_in_order() {
+    let (mut s, mut a) = started();
+    let out_of_order = s.record_failure(&mut a, FailureCode::LivenessFailed, t(2));
+    assert_eq!(
+        out_of_order,
+        Err(TransitionError::WrongPhase {
+            expected: AttemptPhase::Liveness,
+            actual: AttemptPhase::Document
+        })
+    );
+    assert_eq!(s.liveness_tries_used, 0, "a refused step changes nothing");
+    assert!(matches!(
+        s.succeed(&mut a, &[], t(2)),
+        Err(TransitionError::WrongPhase { .. })
+    ));
+    s.advance(&mut a, AttemptPhase::Document, t(3)).unwrap();
+    assert!(matches!(
+        s.advance(&mut a, AttemptPhase::Document, t(4)),
+        Err(TransitionError::WrongPhase { .. })
+    ));
+    assert_eq!(
+        TransitionError::WrongPhase {
+            expected: AttemptPhase::Consent,
+            actual: AttemptPhase::Liveness
+        }
+        .to_error()
+        .code,
+        ErrorCode::PhaseOutOfOrder
+    );
+}
+
+#[test]
+fn the_end_user_api_reports_each_ending_by_its_own_code() {
+    assert_eq!(
+        TransitionError::Terminal(SessionStatus::Expired)
+            .to_error()
+            .code,
+        ErrorCode::SessionExpired
+    );
+    assert_eq!(
+        TransitionError::Overdue.to_error().code,
+        ErrorCode::SessionExpired
+    );
+    assert_eq!(
+        TransitionError::Terminal(SessionStatus::Failed)
+            .to_error()
+            .code,
+        ErrorCode::SessionTerminal
+    );
+    assert_eq!(
+        TransitionError::AttemptNotOpen.to_error().code,
+        ErrorCode::AttemptClosed
+    );
 }

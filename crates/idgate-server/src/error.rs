@@ -108,6 +108,14 @@ impl ApiError {
             )
             .hint("Pass the `next_cursor` of the previous page; an item deleted since cannot serve as a cursor."),
             StoreError::Transition(transition) => transition.to_error(),
+            StoreError::DeviceMismatch => ErrorCode::DeviceMismatch.into(),
+            StoreError::StepRaced => DomainError::with_message(
+                ErrorCode::PhaseOutOfOrder,
+                "Another request for this step finished first.",
+            )
+            .hint("Fetch the status and continue from the step it shows."),
+            StoreError::CancelTokenMismatch => ErrorCode::InvalidCancelToken.into(),
+            StoreError::AlreadyEnded => ErrorCode::SessionAlreadyEnded.into(),
             other => return Self::internal(&ErrorChain(&other)),
         };
         Self::from(domain)

@@ -24,6 +24,19 @@ pub enum StoreError {
     /// A uniqueness rule was violated (for example an organization id or key hash that exists).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// `hello` from a device other than the one the attempt is bound to.
+    #[error("the attempt is bound to another device")]
+    DeviceMismatch,
+    /// Another step of the same attempt committed since the caller read it (the vault version
+    /// moved): the caller re-reads and answers from what that step recorded.
+    #[error("another step of the attempt committed first")]
+    StepRaced,
+    /// End-user cancel with a token other than the session's.
+    #[error("wrong cancel token")]
+    CancelTokenMismatch,
+    /// End-user cancel of a session that already ended (the token is one-shot).
+    #[error("the session already ended")]
+    AlreadyEnded,
     /// The state machine refused the change.
     #[error(transparent)]
     Transition(#[from] TransitionError),

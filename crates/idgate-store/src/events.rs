@@ -269,7 +269,7 @@ impl Store {
     /// (`succeeded`, `failed`, `cancelled`) and sets `purged_at`. Returns how many.
     pub async fn purge_payloads(&self, now: Timestamp, retention_ms: i64) -> StoreResult<u64> {
         let done = query(
-            "UPDATE events SET data = '{}', purged_at = $1 WHERE created_at < $2 AND purged_at IS NULL \
+            "UPDATE events SET data = '{}', sealed_claims = NULL, purged_at = $1 WHERE created_at < $2 AND purged_at IS NULL \
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id \
              AND d.status IN ('pending', 'blocked_no_key'))",
         )

@@ -36,6 +36,7 @@ pub mod deliveries;
 mod endpoints;
 pub mod error;
 mod events;
+mod flow;
 mod key_cache;
 mod orgs;
 mod page;
@@ -54,6 +55,7 @@ pub use deliveries::{
 pub use endpoints::KeyActivation;
 pub use error::StoreError;
 pub use events::ReplayOutcome;
+pub use flow::{MobileAttempt, PublicStatus, StepOutcome, StepRecord};
 pub use trust::{
     AnchorSource, NewTrustAnchor, NewTrustCrl, RemovedTrustEntry, TrustAnchor, TrustCrl,
     TrustImport, TrustMaterial,

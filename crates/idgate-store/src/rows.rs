@@ -153,7 +153,7 @@ pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> String {
 }
 
 pub(crate) const ATTEMPT_COLUMNS: &str =
-    "id, session_id, status, failure_code, phase, created_at, updated_at, completed_at";
+    "id, session_id, status, failure_code, phase, checks, created_at, updated_at, completed_at";
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct AttemptRow {
@@ -162,6 +162,7 @@ pub(crate) struct AttemptRow {
     pub status: String,
     pub failure_code: Option<String>,
     pub phase: String,
+    pub checks: String,
     pub created_at: i64,
     pub updated_at: i64,
     pub completed_at: Option<i64>,
@@ -177,6 +178,8 @@ impl AttemptRow {
                 .ok_or(StoreError::Corrupt("attempt status"))?,
             failure_code: failure(self.failure_code.as_deref())?,
             phase: AttemptPhase::parse(&self.phase).ok_or(StoreError::Corrupt("attempt phase"))?,
+            checks: serde_json::from_str(&self.checks)
+                .map_err(|_| StoreError::Corrupt("attempt checks"))?,
             created_at: ts(self.created_at)?,
             updated_at: ts(self.updated_at)?,
             completed_at: opt_ts(self.completed_at)?,

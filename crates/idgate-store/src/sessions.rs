@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 
 use idgate_core::idempotency::IDEMPOTENCY_TTL_SECS;
 use idgate_core::{
-    Attempt, AttemptId, DeliveryId, Event, FailureCode, Page, PageRequest, Session, SessionFilter,
-    SessionId, SessionStatus, Tenant, Timestamp, TransitionError,
+    Attempt, AttemptId, DeliveryId, Page, PageRequest, Session, SessionFilter, SessionId,
+    SessionStatus, Tenant, Timestamp, TransitionError,
 };
 
 use crate::db::{Tx, query};
@@ -28,7 +28,7 @@ pub(crate) static SESSION_BY_ID: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-async fn fetch_session_for_update(
+pub(crate) async fn fetch_session_for_update(
     tx: &mut Tx,
     tenant: Option<&Tenant>,
     id: &SessionId,
@@ -55,7 +55,11 @@ async fn fetch_session_for_update(
     row.map(SessionRow::into_domain).transpose()
 }
 
-async fn fetch_attempt(tx: &mut Tx, id: &AttemptId, lock: bool) -> StoreResult<Option<Attempt>> {
+pub(crate) async fn fetch_attempt(
+    tx: &mut Tx,
+    id: &AttemptId,
+    lock: bool,
+) -> StoreResult<Option<Attempt>> {
     let lock = if lock { tx.dialect().for_update() } else { "" };
     query(format!(
         "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE id = $1{lock}"
@@ -69,7 +73,7 @@ async fn fetch_attempt(tx: &mut Tx, id: &AttemptId, lock: bool) -> StoreResult<O
 
 /// Writes the mutable columns of `session`, only if the stored status is still `expected`: the
 /// guard that keeps a racing writer from overwriting a state it did not see.
-async fn save_session_state(
+pub(crate) async fn save_session_state(
     tx: &mut Tx,
     session: &Session,
     expected: SessionStatus,
@@ -95,13 +99,17 @@ async fn save_session_state(
     }
 }
 
-async fn save_attempt(tx: &mut Tx, attempt: &Attempt) -> StoreResult<()> {
+/// Writes the mutable columns of `attempt`. An attempt that ended loses its vault in the same
+/// statement (docs/verify.md "Privacy": wiped when the attempt ends).
+pub(crate) async fn save_attempt(tx: &mut Tx, attempt: &Attempt) -> StoreResult<()> {
     query(
-        "UPDATE attempts SET status = $1, failure_code = $2, phase = $3, updated_at = $4, completed_at = $5 WHERE id = $6",
+        "UPDATE attempts SET status = $1, failure_code = $2, phase = $3, checks = $4, updated_at = $5, completed_at = $6, \
+         vault = CASE WHEN $1 = 'in_progress' THEN vault ELSE NULL END WHERE id = $7",
     )
     .bind(attempt.status.as_str())
     .bind(attempt.failure_code.map(|c| c.as_str()))
     .bind(attempt.phase.as_str())
+    .bind(json_text(&attempt.checks))
     .bind(attempt.updated_at.unix_ms())
     .bind(attempt.completed_at.map(Timestamp::unix_ms))
     .bind(attempt.id.as_str())
@@ -110,7 +118,7 @@ async fn save_attempt(tx: &mut Tx, attempt: &Attempt) -> StoreResult<()> {
     Ok(())
 }
 
-async fn insert_attempt(tx: &mut Tx, attempt: &Attempt) -> StoreResult<()> {
+pub(crate) async fn insert_attempt(tx: &mut Tx, attempt: &Attempt) -> StoreResult<()> {
     query(
         "INSERT INTO attempts (id, session_id, status, failure_code, phase, created_at, updated_at, completed_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -130,13 +138,13 @@ async fn insert_attempt(tx: &mut Tx, attempt: &Attempt) -> StoreResult<()> {
 
 /// Closes the session's open attempts as `cancelled` (session cancelled or expired, or replaced
 /// by a newer attempt); mirrors [`Attempt::close_cancelled`].
-async fn close_open_attempts(
+pub(crate) async fn close_open_attempts(
     tx: &mut Tx,
     session_id: &SessionId,
     now: Timestamp,
 ) -> StoreResult<()> {
     query(
-        "UPDATE attempts SET status = 'cancelled', phase = 'done', completed_at = $1, updated_at = $1 \
+        "UPDATE attempts SET status = 'cancelled', phase = 'done', completed_at = $1, updated_at = $1, vault = NULL \
          WHERE session_id = $2 AND status = 'in_progress'",
     )
     .bind(now.unix_ms())
@@ -147,7 +155,7 @@ async fn close_open_attempts(
 }
 
 /// Expires `session` if it is overdue, writing state, attempts and event. Returns whether it did.
-async fn expire_if_overdue(
+pub(crate) async fn expire_if_overdue(
     tx: &mut Tx,
     session: &mut Session,
     now: Timestamp,
@@ -306,40 +314,6 @@ pub(crate) async fn create_session_in(
     Ok(Some(CreateOutcome::Created))
 }
 
-/// Runs one verify-flow transition on the attempt's session: lock the session, re-read the
-/// attempt, expire an overdue session (committing that) or apply `step` and persist its result.
-async fn attempt_step<F>(
-    store: &Store,
-    attempt_id: &AttemptId,
-    now: Timestamp,
-    step: F,
-) -> StoreResult<(Session, Attempt)>
-where
-    F: FnOnce(&mut Session, &mut Attempt) -> Result<Vec<Event>, TransitionError> + Send,
-{
-    let mut tx = store.begin_write().await?;
-    let probe = fetch_attempt(&mut tx, attempt_id, false)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let mut session = fetch_session_for_update(&mut tx, None, &probe.session_id)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let mut attempt = fetch_attempt(&mut tx, attempt_id, true)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    if expire_if_overdue(&mut tx, &mut session, now).await? {
-        tx.commit().await?;
-        return Err(TransitionError::Overdue.into());
-    }
-    let before = session.status;
-    let events = step(&mut session, &mut attempt)?;
-    save_session_state(&mut tx, &session, before).await?;
-    save_attempt(&mut tx, &attempt).await?;
-    insert_events(&mut tx, &events).await?;
-    tx.commit().await?;
-    Ok((session, attempt))
-}
-
 impl Store {
     /// Inserts a new session (built by [`Session::create`]) in one short transaction, together
     /// with the idempotency record if given. Named webhook endpoints must exist for the
@@ -491,7 +465,7 @@ impl Store {
             .await?;
         let on_wire = crate::deliveries::cancel_session_deliveries(&mut tx, id, now).await?;
         query(
-            "UPDATE events SET data = '{}', erased_at = $1 WHERE session_id = $2 AND org_id = $3",
+            "UPDATE events SET data = '{}', sealed_claims = NULL, erased_at = $1 WHERE session_id = $2 AND org_id = $3",
         )
         .bind(now.unix_ms())
         .bind(id.as_str())
@@ -572,55 +546,5 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(n)
-    }
-
-    /// A device starts an attempt; an older open attempt of the session is closed.
-    pub async fn start_attempt(
-        &self,
-        session_id: &SessionId,
-        now: Timestamp,
-    ) -> StoreResult<(Session, Attempt)> {
-        let mut tx = self.begin_write().await?;
-        let mut session = fetch_session_for_update(&mut tx, None, session_id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        if expire_if_overdue(&mut tx, &mut session, now).await? {
-            tx.commit().await?;
-            return Err(TransitionError::Overdue.into());
-        }
-        let before = session.status;
-        let (attempt, events) = session.start_attempt(now)?;
-        close_open_attempts(&mut tx, &session.id, now).await?;
-        insert_attempt(&mut tx, &attempt).await?;
-        save_session_state(&mut tx, &session, before).await?;
-        insert_events(&mut tx, &events).await?;
-        tx.commit().await?;
-        Ok((session, attempt))
-    }
-
-    /// A check rejected the attempt with `code` (see [`Session::record_failure`]).
-    pub async fn record_attempt_failure(
-        &self,
-        attempt_id: &AttemptId,
-        code: FailureCode,
-        now: Timestamp,
-    ) -> StoreResult<(Session, Attempt)> {
-        attempt_step(self, attempt_id, now, |session, attempt| {
-            session.record_failure(attempt, code, now)
-        })
-        .await
-    }
-
-    /// All checks passed and the person consented (see [`Session::succeed`]).
-    pub async fn complete_attempt(
-        &self,
-        attempt_id: &AttemptId,
-        selected_field_keys: &[String],
-        now: Timestamp,
-    ) -> StoreResult<(Session, Attempt)> {
-        attempt_step(self, attempt_id, now, |session, attempt| {
-            session.succeed(attempt, selected_field_keys, now)
-        })
-        .await
     }
 }

@@ -13,9 +13,9 @@ mod common;
 
 use common::{HOUR_MS, api_key, backends, insert_endpoint, org, session_at, spec, spec_from, t};
 use idgate_core::{
-    ApiKey, ApiKeyId, ApiKeyPatch, AttemptStatus, Environment, EventType, FailureCode,
-    IdempotencyKey, Limit, PageRequest, RequestFingerprint, Scope, Scopes, Session, SessionFilter,
-    SessionId, SessionStatus, Tenant, WebhookTarget,
+    ApiKey, ApiKeyId, ApiKeyPatch, Attempt, AttemptPhase, AttemptStatus, Environment, EventType,
+    FailureCode, IdempotencyKey, Limit, PageRequest, RequestFingerprint, Scope, Scopes, Session,
+    SessionFilter, SessionId, SessionStatus, Tenant, Timestamp, WebhookTarget,
 };
 use idgate_store::{CreateOutcome, NewIdempotencyRecord, Pool, Store, StoreError};
 
@@ -861,12 +861,21 @@ async fn cancel_closes_the_attempt_in_progress() {
     }
 }
 
+/// Starts an attempt and passes its document and liveness steps: it waits for consent.
+async fn at_consent(store: &Store, id: &SessionId, at: Timestamp) -> Attempt {
+    let (_, attempt) = store.start_attempt(id, at).await.unwrap();
+    for from in [AttemptPhase::Document, AttemptPhase::Liveness] {
+        store.advance_attempt(&attempt.id, from, at).await.unwrap();
+    }
+    attempt
+}
+
 #[tokio::test]
 async fn cancel_of_a_terminal_session_changes_nothing() {
     for b in backends().await {
         let tenant = org(&b.store).await;
         let s = session_at(&b.store, &tenant, t(0)).await;
-        let (_, attempt) = b.store.start_attempt(&s.id, t(1)).await.unwrap();
+        let attempt = at_consent(&b.store, &s.id, t(1)).await;
         let (done, _) = b
             .store
             .complete_attempt(&attempt.id, &["kayle_document_id".into()], t(2))
@@ -920,7 +929,7 @@ async fn a_cancel_racing_a_completion_never_overwrites_the_terminal_state() {
         let tenant = org(&b.store).await;
         for round in 0..6 {
             let s = session_at(&b.store, &tenant, t(round)).await;
-            let (_, attempt) = b.store.start_attempt(&s.id, t(round + 1)).await.unwrap();
+            let attempt = at_consent(&b.store, &s.id, t(round + 1)).await;
             let (store_a, store_b) = (b.store.clone(), b.store.clone());
             let (tenant_c, id_c, attempt_id) = (tenant.clone(), s.id.clone(), attempt.id.clone());
             let cancel =
@@ -963,6 +972,10 @@ async fn the_third_failure_of_a_kind_fails_the_session() {
         let tenant = org(&b.store).await;
         let s = session_at(&b.store, &tenant, t(0)).await;
         let (_, attempt) = b.store.start_attempt(&s.id, t(1)).await.unwrap();
+        b.store
+            .advance_attempt(&attempt.id, AttemptPhase::Document, t(1))
+            .await
+            .unwrap();
         for i in 0..2 {
             let (s, a) = b
                 .store
