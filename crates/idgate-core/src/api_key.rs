@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::id::{ApiKeyId, OrgId, random_alphanumeric};
 use crate::secret::Secret;
-use crate::share::hmac_sha256_hex;
+use crate::mac::hmac_sha256_hex;
 use crate::time::Timestamp;
 
 /// Random characters after the `kk_live_`/`kk_test_` prefix.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod id;
 pub mod idempotency;
+pub mod mac;
 pub mod page;
 pub mod secret;
 pub mod session;

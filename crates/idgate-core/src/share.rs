@@ -7,10 +7,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
-use sha2::Sha256;
 
 use crate::error::{Error, ErrorCode};
 use crate::id::OrgId;
@@ -319,7 +317,7 @@ pub fn kayle_document_id(
         normalize_document_part(document_type),
         normalize_document_part(document_number)
     );
-    hmac_sha256_hex(server_secret, message.as_bytes())
+    crate::mac::hmac_sha256_hex(server_secret, message.as_bytes())
 }
 
 /// Trim, upper case, remove all whitespace.
@@ -328,22 +326,6 @@ pub fn normalize_document_part(part: &str) -> String {
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_uppercase)
         .collect()
-}
-
-/// Lower-case hex HMAC-SHA256 (RFC 2104) of `message` under `key`.
-pub(crate) fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
-    // HMAC accepts keys of any length (RFC 2104 §3), so construction cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => unreachable_hmac(),
-    };
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-#[cold]
-fn unreachable_hmac() -> ! {
-    unreachable!("HMAC-SHA256 accepts keys of every length")
 }
 
 #[cfg(test)]

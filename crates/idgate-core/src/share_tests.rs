@@ -320,7 +320,7 @@ fn hmac_matches_the_reference_vector() {
     // HMAC-SHA256 under the key "secret", as an independent implementation computes it.
     let msg = r#"1764180000000.{"name":"John Doe","email":"john.doe@example.com"}"#;
     assert_eq!(
-        hmac_sha256_hex(b"secret", msg.as_bytes()),
+        crate::mac::hmac_sha256_hex(b"secret", msg.as_bytes()),
         "631a0bfeb29ef73049d328d97d3931f39e412104d5775502329732dfd20d766b"
     );
 }
