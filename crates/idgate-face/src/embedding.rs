@@ -18,7 +18,6 @@
     reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
 )]
 
-
 use crate::align::{CHIP_SIZE, extract_chip};
 use crate::models::ModelSource;
 use crate::nn::weights::Weights;

@@ -14,7 +14,6 @@
     reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
 )]
 
-
 use crate::image::{Region, sample_region};
 use crate::models::ModelSource;
 use crate::nn::weights::Weights;

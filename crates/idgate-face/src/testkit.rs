@@ -190,7 +190,11 @@ impl TestFaces {
             turn_left: clm("franck_02683.jpg")?,
             turn_right: clm("franck_04000.jpg")?,
         };
-        for frame in other.neutral.iter().chain([&other.turn_left, &other.turn_right]) {
+        for frame in other
+            .neutral
+            .iter()
+            .chain([&other.turn_left, &other.turn_right])
+        {
             image::decode(frame)?;
         }
         Ok(Self {
@@ -273,7 +277,9 @@ impl TestFaces {
         challenge: &Challenge,
         now_ms: u64,
     ) -> Result<Burst, TestFacesError> {
-        Ok(self.other_person_upload(challenge, now_ms)?.decode(now_ms)?)
+        Ok(self
+            .other_person_upload(challenge, now_ms)?
+            .decode(now_ms)?)
     }
 }
 

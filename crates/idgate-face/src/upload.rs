@@ -16,9 +16,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
+use crate::FaceError;
 use crate::challenge::{Burst, Frame, Nonce};
 use crate::image::{DecodeLimits, ImageFormat, decode_within, sniff};
-use crate::FaceError;
 
 /// Most frames one upload may carry: two or three actions, each from and back to a neutral pose,
 /// need 5 to 7 key frames; 12 leaves room for in-between frames and bounds the decoding work.
@@ -83,7 +83,10 @@ impl std::fmt::Debug for FrameUpload {
     /// Never prints the image.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FrameUpload")
-            .field("image_base64", &format_args!("<{} chars>", self.image_base64.len()))
+            .field(
+                "image_base64",
+                &format_args!("<{} chars>", self.image_base64.len()),
+            )
             .field("captured_at_ms", &self.captured_at_ms)
             .field("sequence", &self.sequence)
             .finish()

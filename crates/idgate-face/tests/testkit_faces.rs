@@ -165,7 +165,11 @@ fn uploads_are_encoded_images_within_the_caps_with_live_timing() {
         ("other", faces.other_person_upload(&challenge, NOW).unwrap()),
     ] {
         let json = serde_json::to_string(&upload).unwrap();
-        eprintln!("{name}: {} frames, {} bytes of JSON", upload.frames.len(), json.len());
+        eprintln!(
+            "{name}: {} frames, {} bytes of JSON",
+            upload.frames.len(),
+            json.len()
+        );
         assert!(json.len() < MAX_UPLOAD_BYTES);
         assert_eq!(upload.nonce, challenge.nonce);
         for frame in &upload.frames {

@@ -47,7 +47,12 @@ fn an_upload_round_trips_through_json_into_a_burst() {
     assert_eq!(json["nonce"], "ab".repeat(16));
     assert_eq!(json["frames"][1]["captured_at_ms"], 1_300);
     assert_eq!(json["frames"][1]["sequence"], 1);
-    assert!(json["frames"][1]["image_base64"].as_str().unwrap().starts_with("iVBORw0KGgo"));
+    assert!(
+        json["frames"][1]["image_base64"]
+            .as_str()
+            .unwrap()
+            .starts_with("iVBORw0KGgo")
+    );
 
     let back: BurstUpload = serde_json::from_value(json).unwrap();
     assert_eq!(back, upload);
@@ -55,7 +60,10 @@ fn an_upload_round_trips_through_json_into_a_burst() {
     assert_eq!(burst.nonce, NONCE);
     assert_eq!(burst.received_at_ms, 9_000);
     assert_eq!(burst.frames.len(), 5);
-    assert_eq!((burst.frames[2].image.width, burst.frames[2].image.height), (8, 6));
+    assert_eq!(
+        (burst.frames[2].image.width, burst.frames[2].image.height),
+        (8, 6)
+    );
     assert_eq!(burst.frames[2].captured_at_ms, 1_600);
     assert_eq!(burst.frames[2].sequence, Some(2));
     assert_ne!(burst.frames[1].image, burst.frames[2].image);

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use idgate_face::BuiltinEngine;
 use idgate_face::liveness::PoseFeatures;
 use idgate_face::models::{DEFAULT_MODELS_DIR, MODELS_ENV};
-use idgate_face::BuiltinEngine;
 use idgate_face::{Image, Point};
 
 #[derive(Clone, Copy, Debug)]
