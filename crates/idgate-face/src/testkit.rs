@@ -211,7 +211,7 @@ impl TestFaces {
     }
 
     /// The upload of the person performing `challenge` live: neutral, first turn, neutral, second
-    /// turn, neutral, captured [`FRAME_GAP_MS`] apart and finished just before `now_ms`.
+    /// turn, neutral, captured 350 ms apart and finished just before `now_ms`.
     ///
     /// # Errors
     /// [`TestFacesError::UnsupportedAction`] for a challenge not drawn from [`turn_policy`].
