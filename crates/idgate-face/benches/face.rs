@@ -62,16 +62,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = models_dir();
     let before = rss_mib();
     let t = Instant::now();
-    let engine = match BuiltinEngine::load(&dir) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("skipped: {e}; run scripts/fetch-face-models.sh");
-            return;
-        }
-    };
+    let engine = BuiltinEngine::embedded().expect("vendored weights load");
     let load = t.elapsed();
     let after = rss_mib();
     eprintln!(
@@ -126,7 +119,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("builtin");
     group.sample_size(20);
     group.bench_function("load", |b| {
-        b.iter(|| BuiltinEngine::load(&dir).expect("load"))
+        b.iter(|| BuiltinEngine::embedded().expect("load"))
     });
     group.bench_function("detect_640", |b| {
         b.iter(|| engine.detect(&frame).expect("detect"))

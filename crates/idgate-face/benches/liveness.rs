@@ -96,13 +96,7 @@ fn thread_cpu_ns() -> Option<u64> {
 }
 
 fn bench(c: &mut Criterion) {
-    let engine = match BuiltinEngine::load(&models_dir()) {
-        Ok(engine) => engine,
-        Err(e) => {
-            eprintln!("skipped: {e}; run scripts/fetch-face-models.sh");
-            return;
-        }
-    };
+    let engine = BuiltinEngine::embedded().expect("vendored weights load");
     let Some((challenge, burst)) = burst() else {
         eprintln!("skipped: photos not found; run scripts/fetch-face-models.sh");
         return;

@@ -7,15 +7,16 @@
 //! calibration on the registry test photos (tests/accuracy_builtin.rs) puts same-person pairs
 //! below ~0.5 and different people above ~0.6, as docs/face-engine.md "Match threshold" reports.
 //!
-//! The engine is immutable after [`BuiltinEngine::load`]; share one behind an `Arc` across worker
-//! threads (≈ 30 MB of float weights).
+//! The weights are compiled in ([`BuiltinEngine::embedded`], see [`crate::models`]) or read from a
+//! directory ([`BuiltinEngine::load`]). The engine is immutable once built; share one behind an
+//! `Arc` across worker threads (≈ 30 MB of float weights).
 
 use std::path::Path;
 
 use crate::detector::{DetectorOptions, TinyFaceDetector};
 use crate::embedding::FaceRecognitionNet;
 use crate::landmarks::LandmarkNet;
-use crate::models::check_models_dir;
+use crate::models::ModelSource;
 use crate::{Embedding, Face, FaceEngine, FaceError, Image, LANDMARK_COUNT, Quality};
 
 /// The pure-Rust face engine.
@@ -35,18 +36,36 @@ impl std::fmt::Debug for BuiltinEngine {
 }
 
 impl BuiltinEngine {
-    /// Loads the three networks from `models_dir` (see [`crate::models`]) with default detector
-    /// options.
+    /// Builds the engine on the weights compiled into the binary (the vendored
+    /// `crates/idgate-face/weights/`), with default detector options. Needs no file at run time.
+    ///
+    /// # Errors
+    /// [`FaceError::ModelInvalid`] only if the vendored files were replaced by something that is not
+    /// the expected network (a test checks their sha256).
+    pub fn embedded() -> Result<Self, FaceError> {
+        Self::from_source(ModelSource::Embedded)
+    }
+
+    /// Loads the three networks from `models_dir`, which holds the six
+    /// [`crate::models::MODEL_FILES`], with default detector options.
     ///
     /// # Errors
     /// [`FaceError::ModelNotFound`] naming a missing file, [`FaceError::ModelInvalid`] for a file
     /// that is not the expected network.
     pub fn load(models_dir: &Path) -> Result<Self, FaceError> {
-        check_models_dir(models_dir)?;
+        Self::from_source(ModelSource::Dir(models_dir))
+    }
+
+    /// Loads the three networks from `source`, with default detector options.
+    ///
+    /// # Errors
+    /// As [`BuiltinEngine::load`].
+    pub fn from_source(source: ModelSource<'_>) -> Result<Self, FaceError> {
+        source.check()?;
         Ok(Self {
-            detector: TinyFaceDetector::load(models_dir)?,
-            landmarks: LandmarkNet::load(models_dir)?,
-            recognition: FaceRecognitionNet::load(models_dir)?,
+            detector: TinyFaceDetector::load(source)?,
+            landmarks: LandmarkNet::load(source)?,
+            recognition: FaceRecognitionNet::load(source)?,
             options: DetectorOptions::default(),
         })
     }

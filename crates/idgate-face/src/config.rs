@@ -40,7 +40,8 @@ pub const DEFAULT_HTTP_TIMEOUT_MS: u64 = 5_000;
 pub enum EngineConfig {
     /// The in-process engine on the face-api weights.
     Builtin {
-        /// Directory holding the weights; default `$IDGATE_FACE_MODELS`, else `./.face-models`.
+        /// Directory holding the six weight files ([`models::MODEL_FILES`]); by default (`None`)
+        /// the weights compiled into the binary ([`crate::models`]), so the server needs no file.
         #[serde(default)]
         models_dir: Option<PathBuf>,
     },
@@ -128,8 +129,8 @@ impl FaceConfig {
 
 /// Validates `config` and builds its engine, ready to share between worker threads.
 ///
-/// Loading the built-in engine reads and checks every weight file now, so a missing download
-/// fails at server start rather than at the first verification.
+/// Loading the built-in engine parses and checks every weight now, so a missing or damaged file in
+/// a configured `models_dir` fails at server start rather than at the first verification.
 ///
 /// # Errors
 /// An invalid configuration, missing or unusable model files, or a malformed matcher URL.
@@ -137,10 +138,10 @@ pub fn load_engine(config: &FaceConfig) -> Result<Arc<dyn FaceEngine>, FaceError
     config.validate()?;
     match &config.engine {
         EngineConfig::Builtin { models_dir } => {
-            let dir = models_dir
-                .clone()
-                .unwrap_or_else(models::models_dir_from_env);
-            Ok(Arc::new(BuiltinEngine::load(&dir)?))
+            let source = models_dir
+                .as_deref()
+                .map_or(models::ModelSource::Embedded, models::ModelSource::Dir);
+            Ok(Arc::new(BuiltinEngine::from_source(source)?))
         }
         EngineConfig::Http {
             url,

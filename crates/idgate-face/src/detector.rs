@@ -15,10 +15,9 @@
     reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
 )]
 
-use std::path::Path;
-
 use crate::FaceError;
 use crate::image::{Region, sample_region};
+use crate::models::ModelSource;
 use crate::nn::weights::Weights;
 use crate::nn::{Conv, Padding, SeparableConv, Tensor, inference, leaky_relu, max_pool};
 use crate::{BoundingBox, Image};
@@ -75,12 +74,12 @@ pub struct TinyFaceDetector {
 }
 
 impl TinyFaceDetector {
-    /// Loads `tiny_face_detector_model` from `dir`.
+    /// Loads `tiny_face_detector_model` from `source`.
     ///
     /// # Errors
     /// [`FaceError::ModelNotFound`] / [`FaceError::ModelInvalid`].
-    pub fn load(dir: &Path) -> Result<Self, FaceError> {
-        let mut w = Weights::load(dir, MODEL_NAME)?;
+    pub fn load(source: ModelSource<'_>) -> Result<Self, FaceError> {
+        let mut w = Weights::load(source, MODEL_NAME)?;
         let conv0 = w.conv("conv0", 3, 3, 16)?;
         let blocks = [
             w.separable("conv1", 16, 32)?,

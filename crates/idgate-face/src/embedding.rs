@@ -18,9 +18,8 @@
     reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
 )]
 
-use std::path::Path;
-
 use crate::align::{CHIP_SIZE, extract_chip};
+use crate::models::ModelSource;
 use crate::nn::weights::Weights;
 use crate::nn::{
     Conv, Padding, Tensor, add_assign, avg_pool, channel_affine, dense, global_mean, inference,
@@ -148,12 +147,12 @@ pub struct FaceRecognitionNet {
 }
 
 impl FaceRecognitionNet {
-    /// Loads `face_recognition_model` from `dir`.
+    /// Loads `face_recognition_model` from `source`.
     ///
     /// # Errors
     /// [`FaceError::ModelNotFound`] / [`FaceError::ModelInvalid`].
-    pub fn load(dir: &Path) -> Result<Self, FaceError> {
-        let mut w = Weights::load(dir, MODEL_NAME)?;
+    pub fn load(source: ModelSource<'_>) -> Result<Self, FaceError> {
+        let mut w = Weights::load(source, MODEL_NAME)?;
         let stem = ConvAffine::load(&mut w, "conv32_down", 7, 3, 32)?;
         let layout: [(&str, usize, usize, bool); 14] = [
             ("conv32_1", 32, 32, false),

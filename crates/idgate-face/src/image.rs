@@ -51,17 +51,49 @@ pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
     }
 }
 
-/// Decodes a JPEG, JPEG 2000 or PNG image into RGB8.
+/// The largest image a decode may produce, checked against the header before any pixel buffer is
+/// allocated. Callers that receive many images at once (a burst of frames) pass tighter limits
+/// than one portrait needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest width or height, at most [`MAX_IMAGE_SIDE`].
+    pub max_side: u32,
+    /// Largest `width * height`, at most [`MAX_PIXELS`].
+    pub max_pixels: u64,
+}
+
+impl DecodeLimits {
+    /// The crate-wide caps, [`MAX_IMAGE_SIDE`] and [`MAX_PIXELS`].
+    pub const DEFAULT: DecodeLimits = DecodeLimits {
+        max_side: MAX_IMAGE_SIDE,
+        max_pixels: MAX_PIXELS,
+    };
+}
+
+/// Decodes a JPEG, JPEG 2000 or PNG image into RGB8, within [`DecodeLimits::DEFAULT`].
 ///
 /// # Errors
 /// [`FaceError::UnsupportedImageFormat`] for unknown magic bytes, [`FaceError::ImageDimensions`]
 /// for an empty or oversized image, [`FaceError::ImageDecode`] for corrupt or truncated data.
 pub fn decode(bytes: &[u8]) -> Result<Image, FaceError> {
+    decode_within(bytes, DecodeLimits::DEFAULT)
+}
+
+/// Decodes like [`decode`], refusing an image larger than `limits` (which cannot widen the
+/// crate-wide caps) before allocating it.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_within(bytes: &[u8], limits: DecodeLimits) -> Result<Image, FaceError> {
+    let limits = DecodeLimits {
+        max_side: limits.max_side.min(MAX_IMAGE_SIDE),
+        max_pixels: limits.max_pixels.min(MAX_PIXELS),
+    };
     let format = sniff(bytes).ok_or(FaceError::UnsupportedImageFormat)?;
     let decoded = catch_unwind(AssertUnwindSafe(|| match format {
-        ImageFormat::Jpeg => decode_jpeg(bytes),
-        ImageFormat::Jpeg2000 => decode_jpeg2000(bytes),
-        ImageFormat::Png => decode_png(bytes),
+        ImageFormat::Jpeg => decode_jpeg(bytes, limits),
+        ImageFormat::Jpeg2000 => decode_jpeg2000(bytes, limits),
+        ImageFormat::Png => decode_png(bytes, limits),
     }))
     .unwrap_or_else(|_| Err(decode_error("decoder failed on malformed data")))?;
     decoded.validate()?;
@@ -74,26 +106,31 @@ fn decode_error(reason: impl Into<String>) -> FaceError {
     }
 }
 
-/// Rejects sizes before allocation.
+/// Rejects sizes beyond the crate-wide caps before allocation.
 fn check_dimensions(width: u64, height: u64) -> Result<(u32, u32), FaceError> {
+    check_within(width, height, DecodeLimits::DEFAULT)
+}
+
+/// Rejects sizes beyond `limits` before allocation.
+fn check_within(width: u64, height: u64, limits: DecodeLimits) -> Result<(u32, u32), FaceError> {
     let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     let (w, h) = (clamp(width), clamp(height));
     if width == 0
         || height == 0
-        || width > u64::from(MAX_IMAGE_SIDE)
-        || height > u64::from(MAX_IMAGE_SIDE)
-        || width * height > MAX_PIXELS
+        || width > u64::from(limits.max_side)
+        || height > u64::from(limits.max_side)
+        || width.saturating_mul(height) > limits.max_pixels
     {
         return Err(FaceError::ImageDimensions {
             width: w,
             height: h,
-            max: MAX_IMAGE_SIDE,
+            max: limits.max_side,
         });
     }
     Ok((w, h))
 }
 
-fn decode_jpeg(bytes: &[u8]) -> Result<Image, FaceError> {
+fn decode_jpeg(bytes: &[u8], limits: DecodeLimits) -> Result<Image, FaceError> {
     use zune_core::bytestream::ZCursor;
     use zune_core::colorspace::ColorSpace;
     use zune_core::options::DecoderOptions;
@@ -103,7 +140,7 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Image, FaceError> {
     // into errors; the lenient default would fill the missing part with grey, and a half-decoded
     // portrait could still yield a face and a meaningless match score.
     // The decoder's own size limits are opened to the format's maximum (ISO/IEC 10918-1 B.2.2:
-    // 16-bit sizes) so that every oversized frame header meets `check_dimensions` below and is
+    // 16-bit sizes) so that every oversized frame header meets the size check below and is
     // reported as `ImageDimensions`; reading the headers allocates nothing per pixel.
     let options = DecoderOptions::default()
         .set_strict_mode(true)
@@ -117,7 +154,7 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Image, FaceError> {
     let info = decoder
         .info()
         .ok_or_else(|| decode_error("jpeg header missing"))?;
-    let (width, height) = check_dimensions(u64::from(info.width), u64::from(info.height))?;
+    let (width, height) = check_within(u64::from(info.width), u64::from(info.height), limits)?;
     let rgb = decoder
         .decode()
         .map_err(|e| decode_error(format!("jpeg data: {e:?}")))?;
@@ -125,20 +162,21 @@ fn decode_jpeg(bytes: &[u8]) -> Result<Image, FaceError> {
         .map_err(|_| decode_error("jpeg decoder returned a buffer of the wrong size"))
 }
 
-fn decode_jpeg2000(bytes: &[u8]) -> Result<Image, FaceError> {
+fn decode_jpeg2000(bytes: &[u8], limits: DecodeLimits) -> Result<Image, FaceError> {
     use hayro_jpeg2000::{ColorSpace, DecodeSettings, DecoderContext, Image as J2kImage};
 
     // The decoder sets up every tile before the first pixel: a tiny file declaring a grid of a
     // million tiles costs seconds, so the declared geometry is checked first.
     let geometry = emrtd::lds::dg2::jpeg2000_geometry(bytes)
         .ok_or_else(|| decode_error("jpeg2000 header: missing or invalid SIZ marker"))?;
-    check_dimensions(geometry.width, geometry.height)?;
+    check_within(geometry.width, geometry.height, limits)?;
     if geometry.tiles > emrtd::lds::dg2::MAX_JPEG2000_TILES {
         return Err(decode_error("jpeg2000 header: too many tiles"));
     }
     let image = J2kImage::new(bytes, &DecodeSettings::default())
         .map_err(|e| decode_error(format!("jpeg2000 header: {e:?}")))?;
-    let (width, height) = check_dimensions(u64::from(image.width()), u64::from(image.height()))?;
+    let (width, height) =
+        check_within(u64::from(image.width()), u64::from(image.height()), limits)?;
     let gray = matches!(image.color_space(), ColorSpace::Gray);
     let rgb_like = matches!(image.color_space(), ColorSpace::RGB)
         || matches!(
@@ -171,11 +209,11 @@ fn decode_jpeg2000(bytes: &[u8]) -> Result<Image, FaceError> {
         .map_err(|_| decode_error("jpeg2000 decoder returned a buffer of the wrong size"))
 }
 
-fn decode_png(bytes: &[u8]) -> Result<Image, FaceError> {
-    let limits = png::Limits {
-        bytes: usize::try_from(MAX_PIXELS * 8).unwrap_or(usize::MAX),
+fn decode_png(bytes: &[u8], limits: DecodeLimits) -> Result<Image, FaceError> {
+    let png_limits = png::Limits {
+        bytes: usize::try_from(limits.max_pixels.saturating_mul(8)).unwrap_or(usize::MAX),
     };
-    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), png_limits);
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder
         .read_info()
@@ -184,7 +222,7 @@ fn decode_png(bytes: &[u8]) -> Result<Image, FaceError> {
         let info = reader.info();
         (info.width, info.height)
     };
-    let (width, height) = check_dimensions(u64::from(w), u64::from(h))?;
+    let (width, height) = check_within(u64::from(w), u64::from(h), limits)?;
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| decode_error("png output size overflows"))?;

@@ -14,9 +14,8 @@
     reason = "numeric kernel: every index is within a buffer sized when the image or tensor is built"
 )]
 
-use std::path::Path;
-
 use crate::image::{Region, sample_region};
+use crate::models::ModelSource;
 use crate::nn::weights::Weights;
 use crate::nn::{
     Conv, Padding, SeparableConv, Tensor, add_assign, avg_pool, dense, inference, relu,
@@ -70,12 +69,12 @@ pub struct LandmarkNet {
 }
 
 impl LandmarkNet {
-    /// Loads `face_landmark_68_model` from `dir`.
+    /// Loads `face_landmark_68_model` from `source`.
     ///
     /// # Errors
     /// [`FaceError::ModelNotFound`] / [`FaceError::ModelInvalid`].
-    pub fn load(dir: &Path) -> Result<Self, FaceError> {
-        let mut w = Weights::load(dir, MODEL_NAME)?;
+    pub fn load(source: ModelSource<'_>) -> Result<Self, FaceError> {
+        let mut w = Weights::load(source, MODEL_NAME)?;
         let block = |w: &mut Weights,
                      name: &str,
                      cin: usize,

@@ -8,8 +8,10 @@
 //!
 //! Active liveness ([`liveness`], [`challenge`]) is pure logic over any engine: a random challenge of
 //! head poses, blinks and mouth openings, answered by a burst of frames (docs/verify.md "Face and
-//! liveness"). The crate does no I/O besides reading model files and the HTTP engine's calls, and
-//! the trait is synchronous because all of it is CPU work: the server calls it from
+//! liveness"); a burst travels from the phone as a [`BurstUpload`] ([`upload`]). The crate does no
+//! I/O besides reading model files from a configured directory (the default weights are compiled
+//! in, [`models`]), the HTTP engine's calls and, in the `testkit` feature, reading the test photos
+//! (the `testkit` module). The trait is synchronous because all of it is CPU work: the server calls it from
 //! `spawn_blocking`.
 
 pub mod align;
@@ -29,6 +31,9 @@ pub mod nn;
 mod pose;
 mod quality;
 mod replay;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod upload;
 
 pub use builtin::BuiltinEngine;
 pub use challenge::{Action, Burst, Challenge, ChallengePolicy, Frame, Nonce};
@@ -37,6 +42,7 @@ pub use error::FaceError;
 pub use http_engine::HttpEngine;
 pub use liveness::{LivenessPolicy, LivenessReason, LivenessVerdict};
 pub use matching::{PortraitMatch, match_portrait};
+pub use upload::{BurstUpload, EncodedFrame, FrameUpload};
 
 /// Largest image side accepted anywhere in this crate: caps allocations made from untrusted sizes.
 pub const MAX_IMAGE_SIDE: u32 = 8192;

@@ -96,17 +96,7 @@ fn fixture() -> Option<&'static (Memo, Photos)> {
     static FIXTURE: OnceLock<Option<(Memo, Photos)>> = OnceLock::new();
     FIXTURE
         .get_or_init(|| {
-            let engine = match BuiltinEngine::load(&models_dir()) {
-                Ok(engine) => engine,
-                Err(FaceError::ModelNotFound { path }) => {
-                    idgate_testkit::missing(
-                        idgate_testkit::Prereq::FaceModels,
-                        format!("face model {} not found", path.display()),
-                    );
-                    return None;
-                }
-                Err(e) => panic!("models present but unusable: {e}"),
-            };
+            let engine = BuiltinEngine::embedded().expect("vendored weights load");
             let frontal = load_photo("obama.jpg")?;
             let turned = load_photo("obama2.jpg")?;
             let inset = Region {

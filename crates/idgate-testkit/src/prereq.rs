@@ -12,7 +12,7 @@ pub enum Prereq {
     SharedTestdata,
     /// The API's seed pages in `../shared/seeds`.
     Seeds,
-    /// Face-model weights and the registry photos.
+    /// The registry photos of the face tests (the weights are vendored).
     FaceModels,
     /// OpenJPEG's command-line tools, to make JPEG 2000 portraits.
     OpenJpeg,

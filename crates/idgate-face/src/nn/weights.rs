@@ -10,12 +10,12 @@
 //! checked before anything is allocated from it, and the total is capped.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use serde::Deserialize;
 
 use super::{Conv, SeparableConv};
 use crate::FaceError;
+use crate::models::ModelSource;
 
 /// Upper bound on a model's binary size; the largest network we load is 6.4 MB.
 const MAX_MODEL_BYTES: u64 = 64 * 1024 * 1024;
@@ -50,14 +50,14 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// Reads `<dir>/<model>-weights_manifest.json` and its shards.
+    /// Reads `<model>-weights_manifest.json` and its shards from `source`.
     ///
     /// # Errors
     /// [`FaceError::ModelNotFound`] for a missing file, [`FaceError::ModelInvalid`] for a manifest
     /// that does not parse, a shard path that leaves the directory, or sizes that disagree.
-    pub fn load(dir: &Path, model: &str) -> Result<Self, FaceError> {
+    pub fn load(source: ModelSource<'_>, model: &str) -> Result<Self, FaceError> {
         let manifest_name = format!("{model}-weights_manifest.json");
-        let manifest_bytes = read_capped(dir, &manifest_name, MAX_MANIFEST_BYTES)?;
+        let manifest_bytes = source.read(&manifest_name, MAX_MANIFEST_BYTES)?;
         let groups: Vec<Group> = serde_json::from_slice(&manifest_bytes)
             .map_err(|e| invalid(&manifest_name, format!("manifest does not parse: {e}")))?;
         let mut tensors = HashMap::new();
@@ -71,7 +71,7 @@ impl Weights {
                         format!("shard path {path:?} is not a plain file name"),
                     ));
                 }
-                let shard = read_capped(dir, path, MAX_MODEL_BYTES)?;
+                let shard = source.read(path, MAX_MODEL_BYTES)?;
                 total += shard.len() as u64;
                 if total > MAX_MODEL_BYTES {
                     return Err(invalid(
@@ -229,17 +229,4 @@ fn invalid(file: &str, reason: String) -> FaceError {
         file: file.to_owned(),
         reason,
     }
-}
-
-fn read_capped(dir: &Path, name: &str, cap: u64) -> Result<Vec<u8>, FaceError> {
-    let path = dir.join(name);
-    let meta =
-        std::fs::metadata(&path).map_err(|_| FaceError::ModelNotFound { path: path.clone() })?;
-    if meta.len() > cap {
-        return Err(invalid(
-            name,
-            format!("file is {} bytes, more than the cap of {cap}", meta.len()),
-        ));
-    }
-    std::fs::read(&path).map_err(|e| invalid(name, format!("read failed: {e}")))
 }

