@@ -11,7 +11,7 @@
 //! and the message (in the spirit of RFC 6979 §3.2; not its exact construction), so that a
 //! certificate issued twice with a fixed key is the same certificate byte for byte. A server in
 //! test mode trusts the factory's CSCAs built in its own process while a simulator builds the
-//! passports in another (`docs/verify.md` "The simulator and test passports").
+//! passports in another (`docs/verify.md` "Test passports and the simulator").
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};

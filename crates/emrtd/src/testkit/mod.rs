@@ -252,7 +252,7 @@ pub const FIXED_CSCA_VALIDITY: (OffsetDateTime, OffsetDateTime) = (
 /// `NLD`), the algorithm's default hash and [`KeySource::Fixed`] keys chains to, when signed
 /// inside [`FIXED_CSCA_VALIDITY`]: the same bytes in every process and run. A verifier in test
 /// mode trusts these, so passports a simulator builds in another process verify
-/// (`docs/verify.md` "The simulator and test passports").
+/// (`docs/verify.md` "Test passports and the simulator").
 ///
 /// # Errors
 /// [`TestkitError::Key`] when the fixed key material cannot be loaded or signing fails.
