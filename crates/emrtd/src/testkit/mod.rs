@@ -14,8 +14,9 @@
 //! # let _ = passport.sod;
 //! ```
 //!
-//! Everything here is for tests: keys are fixed or throw-away, certificates name
-//! `example.invalid`, and nothing in the server links this module.
+//! Everything here is for tests: keys are fixed or throw-away and certificates name
+//! `example.invalid`. The server links this module for one purpose only: the CSCAs of
+//! [`fixed_csca_der`], which test-mode sessions trust.
 
 pub mod card;
 pub mod chip;
