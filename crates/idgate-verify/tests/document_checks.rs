@@ -502,3 +502,62 @@ fn chip_authentication_instructions_travel_as_base64() {
     );
     assert!(start_chip_authentication(rsa.dg14.as_ref().unwrap()).is_err());
 }
+
+#[test]
+fn truncated_or_garbled_files_are_rejected_without_panicking() {
+    // No active authentication and chip authentication not relayed: the genuine upload is
+    // accepted under the default policy, so every rejection below is the damage's doing.
+    let p = build(
+        TestPassport::builder()
+            .algorithm(Algo::EcdsaP256)
+            .active_authentication(AaConfig::None),
+    );
+    let trust = trust(&p);
+    let genuine = upload(&p);
+    let check = |up: &DocumentUpload| {
+        check_document(
+            up,
+            &trust,
+            &DocumentPolicy::default(),
+            Freshness {
+                aa_challenge: Challenge::issue().unwrap(),
+                chip_auth: None,
+            },
+            OffsetDateTime::now_utc(),
+        )
+    };
+    assert_eq!(check(&genuine).failure, None);
+    type Field = fn(&mut DocumentUpload) -> &mut Vec<u8>;
+    let fields: [(&str, Field); 4] = [
+        ("dg1", |u| &mut u.dg1),
+        ("dg2", |u| &mut u.dg2),
+        ("sod", |u| &mut u.sod),
+        ("dg14", |u| u.dg14.as_mut().unwrap()),
+    ];
+    for (name, field) in fields {
+        let len = field(&mut genuine.clone()).len();
+        for cut in (0..len).step_by(7) {
+            // A data group is hashed byte for byte; parts of the SOD are not signed (the outer
+            // digestAlgorithms set, the signer identifier), so only truncation must fail there.
+            let modes: &[bool] = if name == "sod" {
+                &[false]
+            } else {
+                &[false, true]
+            };
+            for &garble in modes {
+                let mut up = genuine.clone();
+                let bytes = field(&mut up);
+                if garble {
+                    bytes[cut] ^= 0x5A;
+                } else {
+                    bytes.truncate(cut);
+                }
+                let v = check(&up);
+                assert!(
+                    v.failure.is_some(),
+                    "{name} cut at {cut} (garbled: {garble})"
+                );
+            }
+        }
+    }
+}
