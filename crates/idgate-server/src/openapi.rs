@@ -79,6 +79,18 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "attemptToken",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("vat_…")
+                    .description(Some(
+                        "The attempt's token from the handoff; the mobile API of docs/verify.md.",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -117,8 +129,9 @@ fn complete_operation(operation: &mut Operation) {
     let authenticated = operation.security.is_none();
     let mut statuses = BTreeSet::new();
     if authenticated {
-        statuses.extend([401, 403, 429, 500]);
+        statuses.extend([401, 403, 429]);
     }
+    statuses.insert(500);
     if operation.request_body.is_some() {
         statuses.extend([400, 413, 415]);
     }

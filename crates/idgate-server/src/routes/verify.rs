@@ -71,7 +71,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 
 // ---- wire types ------------------------------------------------------------------------------
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HandoffIn {
     /// The session's `cancel_token` (from the verification URL). Not needed when the request
@@ -261,6 +261,15 @@ fn b64_opt(field: &str, text: Option<&str>) -> Result<Option<Vec<u8>>, ApiError>
     text.map(|t| b64(field, t)).transpose()
 }
 
+/// The per-key limiter of the integrator API, keyed here by the attempt or session the request
+/// names: one phone or page cannot flood the server (docs/api.md, rate limits).
+fn rate_limit(state: &AppState, key: &str) -> Result<(), ApiError> {
+    state
+        .limiter
+        .check(key)
+        .map_err(|wait| ApiError::rate_limited(crate::rate_limit::retry_after_secs(wait)))
+}
+
 fn tries_left(used: u8) -> u8 {
     MAX_TRIES.saturating_sub(used)
 }
@@ -303,6 +312,7 @@ impl Caller {
         raw_id: &str,
     ) -> Result<Self, ApiError> {
         let id = attempt_id(raw_id)?;
+        rate_limit(state, id.as_str())?;
         let invalid = || ApiError::new(ErrorCode::InvalidAttemptToken);
         let token = headers
             .get(header::AUTHORIZATION)
@@ -453,12 +463,13 @@ fn observe_outcome(session: &Session) {
 
 /// Starts an attempt for a phone: a new attempt with its bearer token (usable for 5 minutes
 /// until its first call) and the deep link for the QR code. An older open attempt is closed.
-#[utoipa::path(post, path = "/v1/verify/session/{id}/handoff", operation_id = "handoffSession", tag = "Verification",
+#[utoipa::path(post, path = "/v1/verify/session/{id}/handoff", operation_id = "handoffSession", tag = "Verification", security(()),
     summary = "Hand the flow to a phone",
     params(("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The session.")),
     request_body(content = HandoffIn, content_type = "application/json"),
     responses(
         (status = 200, description = "The new attempt and its token.", body = Data<HandoffOut>),
+        (status = 429, description = "Too many requests for this session."),
         (status = 400, description = "Malformed session ID or body."),
         (status = 403, description = "Wrong cancel token, or an API key without `sessions:write`."),
         (status = 404, description = "Session not found."),
@@ -470,12 +481,9 @@ pub async fn handoff(
     body: Bytes,
 ) -> Result<Data<HandoffOut>, ApiError> {
     let id = session_id(&id)?;
+    rate_limit(&state, id.as_str())?;
     let now = state.clock.now();
-    let input: HandoffIn = if body.is_empty() {
-        HandoffIn::default()
-    } else {
-        json_body(&headers, &body)?
-    };
+    let input: HandoffIn = json_body(&headers, &body)?;
     let session = state
         .store
         .session_by_id_applying_expiry(&id, now)
@@ -554,11 +562,12 @@ async fn authorize_handoff(
 }
 
 /// The public status of a session, for the hosted page: no personal data.
-#[utoipa::path(get, path = "/v1/verify/session/{id}/status", operation_id = "verificationStatus", tag = "Verification",
+#[utoipa::path(get, path = "/v1/verify/session/{id}/status", operation_id = "verificationStatus", tag = "Verification", security(()),
     summary = "Public status of a session",
     params(("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The session.")),
     responses(
         (status = 200, description = "The status.", body = Data<StatusOut>),
+        (status = 429, description = "Too many requests for this session."),
         (status = 400, description = "Malformed session ID."),
         (status = 404, description = "Session not found.")))]
 pub async fn status(
@@ -566,6 +575,7 @@ pub async fn status(
     Path(id): Path<String>,
 ) -> Result<Data<StatusOut>, ApiError> {
     let id = session_id(&id)?;
+    rate_limit(&state, id.as_str())?;
     let status = state
         .store
         .public_status(&id, state.clock.now())
@@ -599,16 +609,18 @@ pub fn redirect_with_id(url: &str, id: &SessionId) -> String {
 }
 
 /// The person cancels from the hosted page or the app with the one-shot cancel token.
-#[utoipa::path(post, path = "/v1/verify/session/{id}/cancel", operation_id = "endUserCancel", tag = "Verification",
+#[utoipa::path(post, path = "/v1/verify/session/{id}/cancel", operation_id = "endUserCancel", tag = "Verification", security(()),
     summary = "Cancel as the person being verified",
     params(("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The session.")),
     request_body(content = CancelIn, content_type = "application/json"),
     responses(
         (status = 204, description = "Cancelled."),
+        (status = 429, description = "Too many requests for this session."),
         (status = 400, description = "Malformed session ID or body."),
         (status = 403, description = "Wrong cancel token."),
         (status = 404, description = "Session not found."),
-        (status = 409, description = "The session already ended.")))]
+        (status = 409, description = "The session already ended."),
+        (status = 410, description = "The session has ended.")))]
 pub async fn end_user_cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -616,6 +628,7 @@ pub async fn end_user_cancel(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let id = session_id(&id)?;
+    rate_limit(&state, id.as_str())?;
     let input: CancelIn = json_body(&headers, &body)?;
     state
         .store
@@ -630,7 +643,7 @@ pub async fn end_user_cancel(
 
 /// Binds the attempt to the device; the session becomes `in_progress`. Returns the share
 /// request, the document policy and a fresh active-authentication challenge.
-#[utoipa::path(post, path = "/v1/verify/attempts/{id}/hello", operation_id = "attemptHello", tag = "Verification",
+#[utoipa::path(post, path = "/v1/verify/attempts/{id}/hello", operation_id = "attemptHello", tag = "Verification", security(("attemptToken" = [])),
     summary = "Bind the attempt to this device",
     params(("id" = String, Path, pattern = r"^va_[A-Za-z0-9]{64}$", description = "The attempt.")),
     request_body(content = HelloIn, content_type = "application/json"),
@@ -638,6 +651,7 @@ pub async fn end_user_cancel(
         (status = 200, description = "The attempt's share request and challenges.", body = Data<HelloOut>),
         (status = 400, description = "Malformed attempt ID or body."),
         (status = 401, description = "Missing, wrong or expired attempt token."),
+        (status = 429, description = "Too many requests for this attempt."),
         (status = 409, description = "Attempt closed, or bound to another device."),
         (status = 410, description = "The session has ended.")))]
 pub async fn hello(
@@ -706,7 +720,7 @@ pub async fn hello(
 }
 
 /// What the phone is doing, shown to the browser.
-#[utoipa::path(post, path = "/v1/verify/attempts/{id}/phase", operation_id = "attemptPhase", tag = "Verification",
+#[utoipa::path(post, path = "/v1/verify/attempts/{id}/phase", operation_id = "attemptPhase", tag = "Verification", security(("attemptToken" = [])),
     summary = "Report progress",
     params(("id" = String, Path, pattern = r"^va_[A-Za-z0-9]{64}$", description = "The attempt.")),
     request_body(content = PhaseIn, content_type = "application/json"),
@@ -714,6 +728,7 @@ pub async fn hello(
         (status = 204, description = "Recorded."),
         (status = 400, description = "Malformed attempt ID or body."),
         (status = 401, description = "Missing, wrong or expired attempt token."),
+        (status = 429, description = "Too many requests for this attempt."),
         (status = 409, description = "Attempt closed or not bound yet."),
         (status = 410, description = "The session has ended.")))]
 pub async fn phase(
@@ -740,7 +755,7 @@ pub async fn phase(
 
 /// Starts chip authentication with the uploaded DG14: the server generates the ephemeral key and
 /// returns the APDUs the phone relays to the chip (ICAO 9303-11 §6.2).
-#[utoipa::path(post, path = "/v1/verify/attempts/{id}/chip-authentication", operation_id = "attemptChipAuthentication", tag = "Verification",
+#[utoipa::path(post, path = "/v1/verify/attempts/{id}/chip-authentication", operation_id = "attemptChipAuthentication", tag = "Verification", security(("attemptToken" = [])),
     summary = "Start chip authentication",
     params(("id" = String, Path, pattern = r"^va_[A-Za-z0-9]{64}$", description = "The attempt.")),
     request_body(content = ChipAuthIn, content_type = "application/json"),
@@ -748,6 +763,7 @@ pub async fn phase(
         (status = 200, description = "The APDUs to relay.", body = Object),
         (status = 400, description = "Malformed attempt ID, body or DG14."),
         (status = 401, description = "Missing, wrong or expired attempt token."),
+        (status = 429, description = "Too many requests for this attempt."),
         (status = 409, description = "Not in the document step."),
         (status = 410, description = "The session has ended.")))]
 pub async fn chip_authentication(
@@ -793,7 +809,7 @@ pub async fn chip_authentication(
 
 /// The chip's files and proofs: the document checks run in order and the first failure decides
 /// the verdict (docs/verify.md "Document checks").
-#[utoipa::path(put, path = "/v1/verify/attempts/{id}/document", operation_id = "attemptDocument", tag = "Verification",
+#[utoipa::path(put, path = "/v1/verify/attempts/{id}/document", operation_id = "attemptDocument", tag = "Verification", security(("attemptToken" = [])),
     summary = "Upload the chip's files",
     params(("id" = String, Path, pattern = r"^va_[A-Za-z0-9]{64}$", description = "The attempt.")),
     request_body(content = DocumentIn, content_type = "application/json"),
@@ -801,6 +817,7 @@ pub async fn chip_authentication(
         (status = 200, description = "The verdict.", body = Data<VerdictOut>),
         (status = 400, description = "Malformed attempt ID or body."),
         (status = 401, description = "Missing, wrong or expired attempt token."),
+        (status = 429, description = "Too many requests for this attempt."),
         (status = 409, description = "Not in the document step."),
         (status = 410, description = "The session has ended.")))]
 pub async fn document(
@@ -973,7 +990,7 @@ fn check_key(step: &str) -> &'static str {
 
 /// The chip could not be read: uses an NFC try (the third unreadable chip fails the session
 /// with `document_data_invalid`).
-#[utoipa::path(post, path = "/v1/verify/attempts/{id}/document/failure", operation_id = "attemptDocumentFailure", tag = "Verification",
+#[utoipa::path(post, path = "/v1/verify/attempts/{id}/document/failure", operation_id = "attemptDocumentFailure", tag = "Verification", security(("attemptToken" = [])),
     summary = "Report an unreadable chip",
     params(("id" = String, Path, pattern = r"^va_[A-Za-z0-9]{64}$", description = "The attempt.")),
     request_body(content = DocumentFailureIn, content_type = "application/json"),
@@ -981,6 +998,7 @@ fn check_key(step: &str) -> &'static str {
         (status = 200, description = "The verdict.", body = Data<VerdictOut>),
         (status = 400, description = "Malformed attempt ID or body."),
         (status = 401, description = "Missing, wrong or expired attempt token."),
+        (status = 429, description = "Too many requests for this attempt."),
         (status = 409, description = "Not in the document step."),
         (status = 410, description = "The session has ended.")))]
 pub async fn document_failure(
@@ -1030,13 +1048,14 @@ pub async fn document_failure(
 
 /// A fresh liveness challenge (a random sequence of head poses and expressions); the burst that
 /// answers it must arrive before it expires.
-#[utoipa::path(post, path = "/v1/verify/attempts/{id}/liveness/challenge", operation_id = "attemptLivenessChallenge", tag = "Verification",
+#[utoipa::path(post, path = "/v1/verify/attempts/{id}/liveness/challenge", operation_id = "attemptLivenessChallenge", tag = "Verification", security(("attemptToken" = [])),
     summary = "Get a liveness challenge",
     params(("id" = String, Path, pattern = r"^va_[A-Za-z0-9]{64}$", description = "The attempt.")),
     responses(
         (status = 200, description = "The challenge.", body = Object),
         (status = 400, description = "Malformed attempt ID."),
         (status = 401, description = "Missing, wrong or expired attempt token."),
+        (status = 429, description = "Too many requests for this attempt."),
         (status = 409, description = "Not in the liveness step."),
         (status = 410, description = "The session has ended.")))]
 pub async fn liveness_challenge(
@@ -1078,7 +1097,7 @@ pub async fn liveness_challenge(
 
 /// The selfie burst answering the challenge: liveness first, then the match with the DG2
 /// portrait (docs/verify.md "Face and liveness").
-#[utoipa::path(post, path = "/v1/verify/attempts/{id}/liveness", operation_id = "attemptLiveness", tag = "Verification",
+#[utoipa::path(post, path = "/v1/verify/attempts/{id}/liveness", operation_id = "attemptLiveness", tag = "Verification", security(("attemptToken" = [])),
     summary = "Upload the selfie burst",
     params(("id" = String, Path, pattern = r"^va_[A-Za-z0-9]{64}$", description = "The attempt.")),
     request_body(content = Object, content_type = "application/json", description = "`{nonce, frames: [{image_base64, captured_at_ms, sequence?}]}`"),
@@ -1086,6 +1105,7 @@ pub async fn liveness_challenge(
         (status = 200, description = "The verdict.", body = Data<VerdictOut>),
         (status = 400, description = "Malformed attempt ID, body or frames."),
         (status = 401, description = "Missing, wrong or expired attempt token."),
+        (status = 429, description = "Too many requests for this attempt."),
         (status = 409, description = "Not in the liveness step, or no challenge requested."),
         (status = 410, description = "The session has ended."),
         (status = 503, description = "The face engine could not run; no try was used.")))]
@@ -1170,7 +1190,7 @@ pub async fn liveness(
 
 /// The person's consent: must include every required field; the session succeeds and its
 /// webhook carries exactly the selected claims.
-#[utoipa::path(post, path = "/v1/verify/attempts/{id}/consent", operation_id = "attemptConsent", tag = "Verification",
+#[utoipa::path(post, path = "/v1/verify/attempts/{id}/consent", operation_id = "attemptConsent", tag = "Verification", security(("attemptToken" = [])),
     summary = "Consent to share the selected fields",
     params(("id" = String, Path, pattern = r"^va_[A-Za-z0-9]{64}$", description = "The attempt.")),
     request_body(content = ConsentIn, content_type = "application/json"),
@@ -1178,6 +1198,7 @@ pub async fn liveness(
         (status = 200, description = "The session succeeded.", body = Data<ConsentOut>),
         (status = 400, description = "Malformed attempt ID or body, a required field missing, or a field not requested."),
         (status = 401, description = "Missing, wrong or expired attempt token."),
+        (status = 429, description = "Too many requests for this attempt."),
         (status = 409, description = "The checks have not all passed."),
         (status = 410, description = "The session has ended.")))]
 pub async fn consent(
