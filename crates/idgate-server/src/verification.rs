@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use emrtd::pki::TrustStore;
 use idgate_core::api_key::Environment;
 use idgate_face::{ChallengePolicy, FaceConfig, FaceEngine};
-use idgate_store::{AnchorSource, Store};
+use idgate_store::{AnchorSource, Store, TrustMaterial};
 use idgate_verify::document::DocumentPolicy;
 use idgate_verify::trust::{AnchorInput, AnchorOrigin};
 use tokio::sync::Mutex;
@@ -87,35 +87,40 @@ struct TrustStores {
     test: Arc<TrustStore>,
 }
 
-async fn load_trust(store: &Store) -> Result<Arc<TrustStores>, idgate_store::StoreError> {
-    let material = store.trust_material().await?;
-    let mut anchors: Vec<AnchorInput> = material
+/// The `emrtd` trust store of what the database holds (`idgate trust import`), plus `extra`
+/// directly trusted certificates; with how many stored rows no longer load, for the operator.
+pub fn trust_from_material(
+    material: &TrustMaterial,
+    extra: &[Vec<u8>],
+) -> idgate_verify::trust::LoadedTrust {
+    let anchors: Vec<AnchorInput> = material
         .anchors
-        .into_iter()
+        .iter()
         .map(|(source, der)| AnchorInput {
             origin: match source {
                 AnchorSource::Certificate => AnchorOrigin::Direct,
                 AnchorSource::MasterList => AnchorOrigin::MasterList,
             },
-            der,
+            der: der.clone(),
         })
+        .chain(extra.iter().map(|der| AnchorInput {
+            origin: AnchorOrigin::Direct,
+            der: der.clone(),
+        }))
         .collect();
-    let live = idgate_verify::trust::trust_store(&anchors, &material.crls);
+    idgate_verify::trust::trust_store(&anchors, &material.crls)
+}
+
+async fn load_trust(store: &Store) -> Result<Arc<TrustStores>, idgate_store::StoreError> {
+    let material = store.trust_material().await?;
+    let live = trust_from_material(&material, &[]);
     if live.rows_not_loaded > 0 {
         tracing::warn!(
             rows = live.rows_not_loaded,
             "trust store rows that no longer load were skipped"
         );
     }
-    anchors.extend(
-        idgate_verify::trust::test_mode_anchors()
-            .into_iter()
-            .map(|der| AnchorInput {
-                origin: AnchorOrigin::Direct,
-                der,
-            }),
-    );
-    let test = idgate_verify::trust::trust_store(&anchors, &material.crls);
+    let test = trust_from_material(&material, &idgate_verify::trust::test_mode_anchors());
     Ok(Arc::new(TrustStores {
         live: Arc::new(live.store),
         test: Arc::new(test.store),

@@ -77,6 +77,7 @@ fn timestamp(t: OffsetDateTime) -> anyhow::Result<Timestamp> {
 /// imported ones (the only public way in), so a loader adds master-list CSCAs only after the
 /// last master list it checks: otherwise they would vouch for later lists, which the trust
 /// policy forbids.
+/// Adds the stored CSCAs of one source kind to `store`; returns how many no longer load.
 fn add_stored(store: &mut TrustStore, material: &TrustMaterial, kind: AnchorSource) -> usize {
     material
         .anchors
@@ -86,19 +87,12 @@ fn add_stored(store: &mut TrustStore, material: &TrustMaterial, kind: AnchorSour
         .count()
 }
 
-/// The `emrtd` trust store of everything the database holds: directly imported CSCAs, then
-/// master-list CSCAs, then CRLs (each verified again against the CSCAs). Returns how many stored
-/// rows no longer load (corrupt DER, or a CRL whose CSCA was removed), which a caller reports.
+/// The `emrtd` trust store of everything the database holds, as the server builds it (see
+/// `idgate_server::verification::trust_from_material`). Returns how many stored rows no longer
+/// load (corrupt DER, or a CRL whose CSCA was removed), which a caller reports.
 pub fn trust_store_from_database(material: &TrustMaterial) -> (TrustStore, usize) {
-    let mut store = TrustStore::new();
-    let mut failed = add_stored(&mut store, material, AnchorSource::Certificate);
-    failed += add_stored(&mut store, material, AnchorSource::MasterList);
-    failed += material
-        .crls
-        .iter()
-        .filter(|der| store.add_crl_der(der).is_err())
-        .count();
-    (store, failed)
+    let loaded = idgate_server::verification::trust_from_material(material, &[]);
+    (loaded.store, loaded.rows_not_loaded)
 }
 
 /// A new source's contribution, kept to store it.
