@@ -60,7 +60,7 @@ def string_arms(body, what):
 def status_arms(body):
     """`Self::A | Self::B => 400` arms."""
     statuses = {}
-    for group, status in re.findall(r"((?:\|?\s*Self::\w+\s*)+)=>\s*(\d{3})", body):
+    for group, status in re.findall(r"((?:\|?\s*Self::\w+\s*)+)=>\s*\{?\s*(\d{3})", body):
         for variant in re.findall(r"Self::(\w+)", group):
             if variant in statuses:
                 fail(f"`status` has two arms for {variant}")
