@@ -230,6 +230,21 @@ impl Challenge {
     ) -> Result<AaMechanism, AaError> {
         verify_recorded(dg15_spki_der, &self.0, signature, signature_algorithm)
     }
+
+    /// [`Self::verify`] with the signature algorithm taken from a parsed DG14
+    /// ([`signature_algorithm_of`]).
+    ///
+    /// # Errors
+    /// As [`verify_recorded`].
+    pub fn verify_with_dg14(
+        self,
+        dg15_spki_der: &[u8],
+        signature: &[u8],
+        dg14: Option<&crate::lds::dg14::SecurityInfos>,
+    ) -> Result<AaMechanism, AaError> {
+        let oid = dg14.and_then(signature_algorithm_of);
+        self.verify(dg15_spki_der, signature, oid.as_ref())
+    }
 }
 
 /// Verifies a *recorded* answer to INTERNAL AUTHENTICATE (ICAO 9303-11 §6.1): the signature is
@@ -296,9 +311,14 @@ pub fn verify_recorded_with_dg14(
     signature: &[u8],
     dg14: Option<&crate::lds::dg14::SecurityInfos>,
 ) -> Result<AaMechanism, AaError> {
+    let oid = dg14.and_then(signature_algorithm_of);
+    verify_recorded(dg15_spki_der, challenge, signature, oid.as_ref())
+}
+
+/// DG14's `ActiveAuthenticationInfo.signatureAlgorithm` as an OID, when DG14 has one.
+pub fn signature_algorithm_of(dg14: &crate::lds::dg14::SecurityInfos) -> Option<ObjectIdentifier> {
     use crate::lds::dg14::{AaSignatureAlgorithm, HashAlgorithm as LdsHash};
-    let oid = dg14
-        .and_then(|infos| infos.active_authentication())
+    dg14.active_authentication()
         .map(|aa| match &aa.signature_algorithm {
             AaSignatureAlgorithm::EcdsaPlain(hash) => ecdsa_plain_oid(match hash {
                 LdsHash::Sha1 => HashAlgorithm::Sha1,
@@ -308,8 +328,7 @@ pub fn verify_recorded_with_dg14(
                 LdsHash::Sha512 => HashAlgorithm::Sha512,
             }),
             AaSignatureAlgorithm::Other(oid) => *oid,
-        });
-    verify_recorded(dg15_spki_der, challenge, signature, oid.as_ref())
+        })
 }
 
 /// ISO/IEC 9796-2 digital signature scheme 1 verification with partial message recovery, the

@@ -13,6 +13,7 @@
 
 use emrtd::passive::{self, CheckName, PassiveFailure, PassiveReport, Verdict};
 use emrtd::pki::{Certificate, MasterListSignature, TrustStore};
+use emrtd::testkit::keys::KeySource;
 use emrtd::testkit::masterlist::{ListSigner, MasterListBuilder, TestMasterList};
 use emrtd::testkit::{Algo, Deviation, Failure, TestPassport};
 use time::Duration;
@@ -238,8 +239,13 @@ fn the_dsc_cache_keeps_only_signers_that_matched_and_chained() {
     let p = passport();
     let mut store = TrustStore::new();
     store.add_certificate_der(&p.csca_der).unwrap();
-    // A DSC from another CSCA: decoded, but it does not chain, so it is not cached.
-    let stranger = passport();
+    // A DSC from another CSCA (fresh keys: fixed ones would share the CSCA): decoded, but it
+    // does not chain, so it is not cached.
+    let stranger = TestPassport::builder()
+        .algorithm(Algo::EcdsaP256)
+        .key_source(KeySource::Generated)
+        .build()
+        .unwrap();
     let report = verify_with(&stranger, &store);
     assert_eq!(report.failure(), Some(PassiveFailure::CscaNotFound));
     assert_eq!(store.dsc_cache_bytes(), 0);

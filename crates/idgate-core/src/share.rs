@@ -189,6 +189,40 @@ impl ShareFields {
             .filter(|(_, f)| f.required)
             .map(|(k, _)| k.as_str())
     }
+
+    /// Checks the person's consent, `selected_field_keys` (docs/verify.md, consent): every key
+    /// is one the contract requested, none is named twice, and every required key is selected.
+    /// The first offending key in request order decides, then the first missing required key
+    /// in key order.
+    pub fn validate_selection(&self, selected: &[String]) -> Result<(), SelectionError> {
+        for (i, key) in selected.iter().enumerate() {
+            if !self.0.contains_key(key) {
+                return Err(SelectionError::NotRequested(key.clone()));
+            }
+            if selected.iter().take(i).any(|k| k == key) {
+                return Err(SelectionError::Duplicate(key.clone()));
+            }
+        }
+        match self
+            .required_keys()
+            .find(|required| !selected.iter().any(|k| k == required))
+        {
+            Some(missing) => Err(SelectionError::RequiredMissing(missing.to_owned())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why a consent's `selected_field_keys` does not fit the session's contract. Carries claim
+/// keys only, never claim values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectionError {
+    #[error("`{0}` was not requested by the session")]
+    NotRequested(String),
+    #[error("`{0}` is selected more than once")]
+    Duplicate(String),
+    #[error("the required claim `{0}` is not selected")]
+    RequiredMissing(String),
 }
 
 fn default_reason(label: &str) -> String {

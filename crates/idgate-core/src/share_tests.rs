@@ -324,3 +324,33 @@ fn hmac_matches_the_reference_vector() {
         "631a0bfeb29ef73049d328d97d3931f39e412104d5775502329732dfd20d766b"
     );
 }
+
+#[test]
+fn a_selection_names_only_requested_keys_once_and_every_required_key() {
+    let share = ShareFields::defaults();
+    let keys = |ks: &[&str]| ks.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        share.validate_selection(&keys(&["kayle_document_id"])),
+        Ok(())
+    );
+    assert_eq!(
+        share.validate_selection(&keys(&[
+            "kayle_document_id",
+            "family_name",
+            "document_photo"
+        ])),
+        Ok(())
+    );
+    assert_eq!(
+        share.validate_selection(&keys(&["family_name"])),
+        Err(SelectionError::RequiredMissing("kayle_document_id".into()))
+    );
+    assert_eq!(
+        share.validate_selection(&keys(&["kayle_document_id", "age_over_18"])),
+        Err(SelectionError::NotRequested("age_over_18".into()))
+    );
+    assert_eq!(
+        share.validate_selection(&keys(&["family_name", "kayle_document_id", "family_name"])),
+        Err(SelectionError::Duplicate("family_name".into()))
+    );
+}

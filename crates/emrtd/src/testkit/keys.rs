@@ -4,7 +4,14 @@
 //! generated once per process and cached (`OnceLock`), because RSA-4096 generation takes seconds.
 //! EC keys are cheap and generated per passport on every curve the verifier supports, through the
 //! generic arithmetic of [`crate::crypto::ec`], so brainpoolP512r1 and explicit-parameter keys sign
-//! exactly like the typed curves. Signing happens only here, never in the server.
+//! exactly like the typed curves; the CSCA's EC key of [`KeySource::Fixed`] is instead derived
+//! from a public label ([`EcPrivateKey::fixed`]). Signing happens only here, never in the server.
+//!
+//! Signatures are deterministic: the ECDSA nonce and the RSA-PSS salt are derived from the key
+//! and the message (in the spirit of RFC 6979 §3.2; not its exact construction), so that a
+//! certificate issued twice with a fixed key is the same certificate byte for byte. A server in
+//! test mode trusts the factory's CSCAs built in its own process while a simulator builds the
+//! passports in another (`docs/verify.md` "Test passports and the simulator").
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -26,13 +33,15 @@ pub fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
     rand_core::UnwrapErr(getrandom::SysRng)
 }
 
-/// Where RSA keys come from.
+/// Where the issuers' keys come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum KeySource {
-    /// The fixed keys shipped with the test kit (instant; the same keys in every run).
+    /// The fixed RSA keys shipped with the test kit (instant) and, for the EC families, a CSCA
+    /// key derived from a fixed label ([`EcPrivateKey::fixed`]): the same CSCA in every run.
     #[default]
     Fixed,
-    /// Fresh keys of the real sizes, generated once per process and then reused.
+    /// Fresh RSA keys of the real sizes, generated once per process and then reused, and a
+    /// fresh EC CSCA key per passport.
     Generated,
 }
 
@@ -135,6 +144,22 @@ impl EcPrivateKey {
         Self { curve, explicit, d }
     }
 
+    /// The key named `label` on `curve`: its scalar is derived from the label alone, so every
+    /// process and every run gets the same key. A label is public, so is the key: test
+    /// material only.
+    pub fn fixed(curve: CurveId, explicit: bool, label: &str) -> Self {
+        let curve = Curve::Named(curve);
+        let params = curve.params();
+        let d = scalar_from_bytes(
+            params,
+            &expand(
+                &[b"idgate testkit fixed EC key", label.as_bytes()],
+                params.order_len() + 8,
+            ),
+        );
+        Self { curve, explicit, d }
+    }
+
     /// A key from its scalar (for keys read from PKCS#8 files).
     pub fn from_scalar(curve: Curve, explicit: bool, d: BigUint) -> Self {
         Self { curve, explicit, d }
@@ -167,12 +192,28 @@ impl EcPrivateKey {
         spki(&alg, &self.public_point())
     }
 
-    /// ECDSA (BSI TR-03111 §4.2.1.1) over a hash, as plain `r ‖ s`.
+    /// ECDSA (BSI TR-03111 §4.2.1.1) over a hash, as plain `r ‖ s`. The nonce is derived from
+    /// the private key, the hash and a retry counter (see the module documentation), so the
+    /// same key signs the same hash identically.
     pub fn sign_prehash_plain(&self, prehash: &[u8]) -> Vec<u8> {
         let params = self.curve.params();
         let n = &params.n;
+        let secret = ec::to_fixed_be(&self.d, params.order_len());
+        let mut attempt = 0u32;
         loop {
-            let k = random_scalar(params);
+            attempt = attempt.wrapping_add(1);
+            let k = scalar_from_bytes(
+                params,
+                &expand(
+                    &[
+                        b"idgate testkit ECDSA nonce",
+                        &secret,
+                        prehash,
+                        &attempt.to_be_bytes(),
+                    ],
+                    params.order_len() + 8,
+                ),
+            );
             let Some(point) = params.scalar_mul(&k, &params.generator()) else {
                 continue;
             };
@@ -212,8 +253,84 @@ fn hash_to_int(params: &CurveParams, hash: &[u8]) -> BigUint {
 fn random_scalar(params: &CurveParams) -> BigUint {
     let mut buf = vec![0u8; params.order_len() + 8];
     rand_core::Rng::fill_bytes(&mut os_rng(), &mut buf);
-    BigUint::from_bytes_be(&buf) % (&params.n - BigUint::from(1u8)) + BigUint::from(1u8)
+    scalar_from_bytes(params, &buf)
 }
+
+/// A scalar in `[1, n − 1]` from at least 8 bytes more than the order (bias below 2⁻⁶⁴).
+fn scalar_from_bytes(params: &CurveParams, bytes: &[u8]) -> BigUint {
+    BigUint::from_bytes_be(bytes) % (&params.n - BigUint::from(1u8)) + BigUint::from(1u8)
+}
+
+/// `len` bytes of SHA-512 in counter mode over the length-prefixed `parts`: a deterministic
+/// stream for derived keys, nonces and salts.
+fn expand(parts: &[&[u8]], len: usize) -> Vec<u8> {
+    use sha2::Digest as _;
+    let mut seed = sha2::Sha512::new();
+    for part in parts {
+        seed.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        seed.update(part);
+    }
+    let seed = seed.finalize();
+    let mut out = Vec::with_capacity(len + 64);
+    let mut block = 0u64;
+    while out.len() < len {
+        let mut h = sha2::Sha512::new();
+        h.update(seed);
+        h.update(block.to_be_bytes());
+        out.extend_from_slice(&h.finalize());
+        block += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// A random-number generator that replays [`expand`] of its seed: the RSA-PSS salt (and the
+/// blinding factor, which does not change the signature) of a deterministic signature.
+struct DerivedRng {
+    stream: Vec<u8>,
+    seed: Vec<u8>,
+    position: usize,
+}
+
+impl DerivedRng {
+    fn new(parts: &[&[u8]]) -> Self {
+        Self {
+            stream: Vec::new(),
+            seed: expand(parts, 64),
+            position: 0,
+        }
+    }
+}
+
+impl rand_core::TryRng for DerivedRng {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_be_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_be_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        let end = self.position + dst.len();
+        if self.stream.len() < end {
+            self.stream = expand(&[&self.seed], end.next_multiple_of(64));
+        }
+        if let Some(src) = self.stream.get(self.position..end) {
+            dst.copy_from_slice(src);
+        }
+        self.position = end;
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for DerivedRng {}
 
 /// Content octets of a DER INTEGER for the unsigned big-endian `v`.
 pub fn der_uint(v: &[u8]) -> Vec<u8> {
@@ -325,7 +442,9 @@ fn rsa_pss(
     digest: &[u8],
 ) -> Result<Vec<u8>, TestkitError> {
     use rsa::pss::Pss;
-    let mut rng = os_rng();
+    use rsa::traits::PublicKeyParts;
+    let modulus = key.n().as_ref().to_be_bytes();
+    let mut rng = DerivedRng::new(&[b"idgate testkit RSA-PSS salt", modulus.as_ref(), digest]);
     let len = hash.output_len();
     let result = match hash {
         HashAlgorithm::Sha1 => {

@@ -14,8 +14,9 @@
 //! # let _ = passport.sod;
 //! ```
 //!
-//! Everything here is for tests: keys are fixed or throw-away, certificates name
-//! `example.invalid`, and nothing in the server links this module.
+//! Everything here is for tests: keys are fixed or throw-away and certificates name
+//! `example.invalid`. The server links this module for one purpose only: the CSCAs of
+//! [`fixed_csca_der`], which test-mode sessions trust.
 
 pub mod card;
 pub mod chip;
@@ -241,6 +242,28 @@ pub fn alpha2_for(issuing_state: &str) -> String {
     code.to_owned()
 }
 
+/// The validity of the CSCAs issued with [`KeySource::Fixed`] keys (for passports signed inside
+/// it): fixed, so that the certificate does not depend on when it was issued.
+pub const FIXED_CSCA_VALIDITY: (OffsetDateTime, OffsetDateTime) = (
+    time::macros::datetime!(2020-01-01 00:00 UTC),
+    time::macros::datetime!(2045-01-01 00:00 UTC),
+);
+
+/// The CSCA certificate every passport of `algorithm` with the default holder (issuing state
+/// `NLD`), the algorithm's default hash and [`KeySource::Fixed`] keys chains to, when signed
+/// inside [`FIXED_CSCA_VALIDITY`]: the same bytes in every process and run. A verifier in test
+/// mode trusts these, so passports a simulator builds in another process verify
+/// (`docs/verify.md` "Test passports and the simulator").
+///
+/// # Errors
+/// [`TestkitError::Key`] when the fixed key material cannot be loaded or signing fails.
+pub fn fixed_csca_der(algorithm: Algo) -> Result<Vec<u8>, TestkitError> {
+    let builder = TestPassport::builder().algorithm(algorithm);
+    let (from, _) = FIXED_CSCA_VALIDITY;
+    let (csca_key, _, _) = builder.issuer_keys()?;
+    builder.csca_certificate(&csca_key, from)
+}
+
 /// A complete test passport: what a phone would upload, what a verifier should trust, and the
 /// chip that answers active and chip authentication.
 #[derive(Debug, Clone)]
@@ -444,7 +467,8 @@ impl TestPassportBuilder {
         self.failure(Failure::TamperedDg(number))
     }
 
-    /// Fresh RSA keys of the real sizes (cached per process) instead of the fixed ones.
+    /// Fresh issuer keys instead of the fixed ones: RSA keys of the real sizes (cached per
+    /// process), and a fresh EC CSCA key (so that two passports do not share a CSCA).
     pub fn key_source(mut self, source: KeySource) -> Self {
         self.key_source = source;
         self
@@ -490,10 +514,69 @@ impl TestPassportBuilder {
                 SigningKey::Rsa(keys::rsa_key(RsaRole::Other, self.key_source)?),
             ),
             Some((curve, explicit)) => (
-                SigningKey::Ec(EcPrivateKey::generate(curve, explicit)),
+                SigningKey::Ec(match self.key_source {
+                    KeySource::Fixed => EcPrivateKey::fixed(curve, explicit, "CSCA"),
+                    KeySource::Generated => EcPrivateKey::generate(curve, explicit),
+                }),
                 SigningKey::Ec(EcPrivateKey::generate(curve, explicit)),
                 SigningKey::Ec(EcPrivateKey::generate(curve, explicit)),
             ),
+        })
+    }
+
+    /// The CSCA's validity: with [`KeySource::Fixed`] and a reference time inside
+    /// [`FIXED_CSCA_VALIDITY`], that fixed window, so the CSCA certificate is the same in every
+    /// process and run ([`fixed_csca_der`]); otherwise from a year before `at` to ten after.
+    fn csca_validity(&self, at: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime) {
+        let (from, until) = FIXED_CSCA_VALIDITY;
+        if self.key_source == KeySource::Fixed && from <= at && at < until {
+            (from, until)
+        } else {
+            let year = Duration::days(365);
+            (at - year, at + 10 * year)
+        }
+    }
+
+    fn csca_name(&self) -> Name {
+        let country = alpha2_for(&self.holder.issuing_state);
+        Name {
+            organization: "idgate test authority".into(),
+            common_name: format!("idgate test CSCA {country}"),
+            country,
+        }
+    }
+
+    /// The self-signed CSCA certificate of `key` for a passport signed at `at` (serial 1).
+    fn csca_certificate(
+        &self,
+        key: &SigningKey,
+        at: OffsetDateTime,
+    ) -> Result<Vec<u8>, TestkitError> {
+        let kind = if self.has(Failure::CscaNotCa) {
+            CertKind::DocumentSigner
+        } else if self.deviates(Deviation::CscaWithoutBasicConstraints) {
+            CertKind::CscaWithoutBasicConstraints
+        } else if self.deviates(Deviation::CscaWithoutKeyUsage) {
+            CertKind::CscaWithoutKeyUsage
+        } else {
+            CertKind::Csca
+        };
+        let (not_before, not_after) = self.csca_validity(at);
+        let name = self.csca_name();
+        let spki = key.spki_der()?;
+        x509::issue(&CertSpec {
+            kind,
+            serial: 1,
+            reversed_issuer: false,
+            subject: &name,
+            issuer: &name,
+            subject_spki: &spki,
+            issuer_spki: &spki,
+            not_before,
+            not_after,
+            signer: key,
+            scheme: self.algorithm.scheme(),
+            hash: self.hash.unwrap_or_else(|| self.algorithm.default_hash()),
         })
     }
 
@@ -557,45 +640,16 @@ impl TestPassportBuilder {
             (Some(c), false) => c.clone(),
             (None, false) => country.clone(),
         };
-        let csca_name = Name {
-            country: country.clone(),
-            organization: "idgate test authority".into(),
-            common_name: format!("idgate test CSCA {country}"),
-        };
+        let csca_name = self.csca_name();
         let dsc_name = Name {
             country: dsc_country.clone(),
             organization: "idgate test authority".into(),
             common_name: format!("idgate test document signer {dsc_country}"),
         };
         let year = Duration::days(365);
-        let csca_kind = if self.has(Failure::CscaNotCa) {
-            CertKind::DocumentSigner
-        } else if self.deviates(Deviation::CscaWithoutBasicConstraints) {
-            CertKind::CscaWithoutBasicConstraints
-        } else if self.deviates(Deviation::CscaWithoutKeyUsage) {
-            CertKind::CscaWithoutKeyUsage
-        } else {
-            CertKind::Csca
-        };
-        let csca = |key: &SigningKey, spki: &[u8], serial: u64| {
-            x509::issue(&CertSpec {
-                kind: csca_kind,
-                serial,
-                reversed_issuer: false,
-                subject: &csca_name,
-                issuer: &csca_name,
-                subject_spki: spki,
-                issuer_spki: spki,
-                not_before: at - year,
-                not_after: at + 10 * year,
-                signer: key,
-                scheme,
-                hash,
-            })
-        };
-        let issuing_csca_der = csca(&csca_key, &csca_spki, 1)?;
+        let issuing_csca_der = self.csca_certificate(&csca_key, at)?;
         let csca_der = if self.has(Failure::WrongCsca) {
-            csca(&other_key, &other_key.spki_der()?, 1)?
+            self.csca_certificate(&other_key, at)?
         } else {
             issuing_csca_der.clone()
         };
