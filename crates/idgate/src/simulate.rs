@@ -13,7 +13,7 @@
 //! printed: the factory holder is fictitious, and the output shows verdicts and codes only.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, ValueEnum};
@@ -22,6 +22,7 @@ use emrtd::chip_auth::sm::SmCipher;
 use emrtd::crypto::CurveId;
 use emrtd::crypto::hash::HashAlgorithm;
 use emrtd::testkit::{AaConfig, Algo, CaConfig, Failure, TestPassport};
+use idgate_core::{Clock as _, SystemClock};
 use idgate_face::challenge::Challenge;
 use idgate_face::testkit::{TestFaces, TestFacesError, TestPortrait};
 use idgate_face::upload::BurstUpload;
@@ -307,18 +308,16 @@ fn build_passport(outcome: Outcome, portrait: &TestPortrait) -> anyhow::Result<T
 
 /// An identifier for this run's device (the attempt binds to it at hello).
 fn device_id() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    format!("idgate-simulate-{}-{nanos:08x}", std::process::id())
+    format!(
+        "idgate-simulate-{}-{:x}",
+        std::process::id(),
+        SystemClock.now().unix_ms()
+    )
 }
 
+/// The phone's clock, in Unix milliseconds, for the burst's capture times.
 fn now_ms() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    u64::try_from(SystemClock.now().unix_ms()).unwrap_or(0)
 }
 
 /// The session's cancel token, from its verification URL as the integrator API returns it.
