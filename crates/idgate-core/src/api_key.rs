@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::id::{ApiKeyId, OrgId, random_alphanumeric};
-use crate::secret::Secret;
 use crate::mac::hmac_sha256_hex;
+use crate::secret::Secret;
 use crate::time::Timestamp;
 
 /// Random characters after the `kk_live_`/`kk_test_` prefix.

@@ -60,6 +60,14 @@ impl Timestamp {
         Self(self.0.saturating_add(ms).clamp(MIN_MS, MAX_MS))
     }
 
+    /// The same instant as a `time` value, for the passport checks (certificate validity,
+    /// document expiry) and the claims (the verification day).
+    pub fn to_offset_date_time(self) -> OffsetDateTime {
+        // Years 1..=9999 are within `time`'s range, so the conversion cannot fail.
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
     /// `2025-01-01T00:00:00.000Z`.
     pub fn to_rfc3339(self) -> String {
         self.to_string()

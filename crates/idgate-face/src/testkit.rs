@@ -212,6 +212,23 @@ impl TestFaces {
         })
     }
 
+    /// Loads from the default directory: `$IDGATE_FACE_MODELS`, else `.face-models` in the
+    /// working directory, else `.face-models` at the workspace root (for tests, whose working
+    /// directory is their crate).
+    ///
+    /// # Errors
+    /// As [`TestFaces::load`].
+    pub fn load_default() -> Result<Self, TestFacesError> {
+        let dir = crate::models::models_dir_from_env();
+        if dir.join("photos").is_dir() || std::env::var_os(crate::models::MODELS_ENV).is_some() {
+            return Self::load(&dir);
+        }
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(crate::models::DEFAULT_MODELS_DIR);
+        Self::load(&workspace)
+    }
+
     /// The person's portrait for a test document's DG2: `obama.jpg` as published.
     #[must_use]
     pub fn portrait_jpeg(&self) -> &TestPortrait {

@@ -49,6 +49,9 @@ pub enum StartError {
     },
     #[error("cannot open the database: {0}")]
     Store(#[source] idgate_store::StoreError),
+    /// The face settings or engine could not be loaded (`face_config`).
+    #[error("cannot load the face engine: {0}")]
+    Face(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -104,6 +107,7 @@ impl App {
             docs_base: DocsBase(docs_base.into()),
             metrics: metrics_handle(),
             allow_private_webhooks: config.allow_private_webhooks,
+            verification: Arc::new(verification(config)?),
         });
         Ok(Self {
             state,
@@ -207,6 +211,28 @@ pub async fn serve(
     tracing::info!(addr = %app.local_addr(), "listening");
     app.run(shutdown).await?;
     Ok(())
+}
+
+/// The end-user flow's services: the document policy from the configuration, and the face
+/// settings from `face_config` (default: the built-in engine on its embedded weights).
+fn verification(config: &Config) -> Result<crate::verification::Verification, StartError> {
+    let face = match &config.face_config {
+        None => idgate_face::FaceConfig::default(),
+        Some(path) => figment::Figment::from(
+            <figment::providers::Toml as figment::providers::Format>::file_exact(path),
+        )
+        .extract()
+        .map_err(|e| StartError::Face(e.to_string()))?,
+    };
+    let engine = idgate_face::load_engine(&face).map_err(|e| StartError::Face(e.to_string()))?;
+    Ok(crate::verification::Verification::new(
+        idgate_verify::document::DocumentPolicy {
+            clone_detection: config.clone_detection,
+            allow_expired_documents: config.allow_expired_documents,
+        },
+        face,
+        engine,
+    ))
 }
 
 /// Opens the configured store and brings its schema up to date. A SQLite database file is

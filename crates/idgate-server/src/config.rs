@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Environment variables read by [`Config::load`], each `IDGATE_` + the upper-cased key.
 /// Listed explicitly so unrelated `IDGATE_*` variables (for example `IDGATE_TEST_DATABASE_URL`)
 /// are not mistaken for configuration.
-const ENV_KEYS: [&str; 24] = [
+const ENV_KEYS: [&str; 27] = [
     "listen",
     "data_dir",
     "database_url",
@@ -40,6 +40,9 @@ const ENV_KEYS: [&str; 24] = [
     "max_connections",
     "max_concurrent_requests",
     "request_queue_timeout_ms",
+    "clone_detection",
+    "allow_expired_documents",
+    "face_config",
 ];
 
 /// The effective configuration of one server process.
@@ -109,6 +112,15 @@ pub struct Config {
     /// bytes, arrived) when its handler starts; an older one, or one still without a slot by
     /// then, is shed. 0: a request gets a free slot at once or is shed.
     pub request_queue_timeout_ms: u64,
+    /// Whether a document must prove it is not a clone (docs/verify.md "Document checks", 5):
+    /// `required`, `when_supported` (default) or `off`.
+    pub clone_detection: idgate_verify::document::CloneDetection,
+    /// Accept documents past their expiry date (default false: `document_data_invalid`).
+    pub allow_expired_documents: bool,
+    /// A TOML file with the face settings (engine, match threshold, challenge and liveness
+    /// policies; docs/face-engine.md). Unset: the built-in engine on its embedded weights with
+    /// the default thresholds.
+    pub face_config: Option<PathBuf>,
 }
 
 /// Log line format.
@@ -143,6 +155,9 @@ impl Default for Config {
             keep_alive_timeout_ms: 30_000,
             request_body_timeout_ms: 20_000,
             handler_timeout_ms: 30_000,
+            clone_detection: idgate_verify::document::CloneDetection::default(),
+            allow_expired_documents: false,
+            face_config: None,
             max_connections: None,
             max_concurrent_requests: 256,
             request_queue_timeout_ms: 100,

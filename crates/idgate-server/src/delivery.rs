@@ -533,9 +533,17 @@ impl PrepareError {
 }
 
 /// The typed wire event for a stored event (docs/webhooks.md "Event types", payload), validated by
-/// idgate-webhook's parser so the server can only send what receivers can read.
-pub fn render(delivery: &ClaimedDelivery) -> Result<WireEvent, serde_json::Error> {
+/// idgate-webhook's parser so the server can only send what receivers can read. `claims` are the
+/// opened sealed claims of a succeeded session, placed in its `data`.
+pub fn render(
+    delivery: &ClaimedDelivery,
+    claims: Option<serde_json::Value>,
+) -> Result<WireEvent, serde_json::Error> {
     let e = &delivery.event;
+    let mut data = e.data.clone();
+    if let (Some(claims), Some(map)) = (claims, data.as_object_mut()) {
+        map.insert("claims".into(), claims);
+    }
     let mut metadata = serde_json::json!({
         "verification_session_id": e.session_id.as_str(),
         "contract_version": delivery.contract_version,
@@ -551,7 +559,7 @@ pub fn render(delivery: &ClaimedDelivery) -> Result<WireEvent, serde_json::Error
         "id": e.id.as_str(),
         "type": e.event_type.as_str(),
         "created_at": e.created_at.to_rfc3339(),
-        "data": e.data,
+        "data": data,
         "metadata": metadata,
     }))
 }
@@ -586,7 +594,18 @@ fn prepare(
     delivery: &ClaimedDelivery,
     now: Timestamp,
 ) -> Result<(http::HeaderMap, String), PrepareError> {
-    let event = render(delivery).map_err(|_| PrepareError::Render)?;
+    let claims = match &delivery.sealed_claims {
+        None => None,
+        Some(sealed) => {
+            let plain = ctx
+                .state
+                .secrets
+                .open_claims(&delivery.event.id, sealed)
+                .map_err(|_| PrepareError::Secret)?;
+            Some(serde_json::from_slice(&plain).map_err(|_| PrepareError::Render)?)
+        }
+    };
+    let event = render(delivery, claims).map_err(|_| PrepareError::Render)?;
     let kid = delivery
         .key
         .kid

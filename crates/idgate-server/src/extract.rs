@@ -13,6 +13,22 @@ use crate::error::ApiError;
 
 /// Largest request body accepted (docs/api.md "Conventions").
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Body limit of the document upload: the chip's files in base64 (a DG2 portrait is typically
+/// 15–100 KB, ICAO 9303-10 allows more).
+pub const DOCUMENT_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Body limit of the liveness upload: up to 12 frames in base64 (`idgate_face::upload` caps the
+/// decoded bytes at 12 MiB).
+pub const LIVENESS_BODY_BYTES: usize = 17 * 1024 * 1024;
+
+/// The body limit of the route at `path`: the two uploads of the end-user flow carry chip files
+/// and camera frames; every other body is limited to [`MAX_BODY_BYTES`].
+pub fn body_limit(path: &str) -> usize {
+    match path.strip_prefix("/v1/verify/attempts/") {
+        Some(rest) if rest.ends_with("/liveness") => LIVENESS_BODY_BYTES,
+        Some(rest) if rest.ends_with("/document") => DOCUMENT_BODY_BYTES,
+        _ => MAX_BODY_BYTES,
+    }
+}
 
 /// A JSON request body. An empty body (with or without a content type) is `T::default()`, which
 /// makes every body of this API optional where the contract says so; use [`RequiredJson`] for

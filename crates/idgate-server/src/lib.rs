@@ -25,6 +25,7 @@ pub mod sweeper;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod verification;
 
 pub use app::{App, StartError, build_router, open_store, serve};
 pub use config::Config;

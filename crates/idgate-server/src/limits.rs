@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::error::{PendingError, error_body};
-use crate::extract::MAX_BODY_BYTES;
+
 use crate::listener::RequestArrival;
 use crate::telemetry::{HTTP_REQUESTS_SHED, HTTP_TIMEOUTS, TimeoutKind};
 
@@ -213,22 +213,20 @@ pub async fn buffer_body(
     request: Request,
     next: Next,
 ) -> Response {
+    let limit = crate::extract::body_limit(request.uri().path());
     let body_size = request.body().size_hint();
-    let declared_too_large = body_size.lower() > MAX_BODY_BYTES as u64;
+    let declared_too_large = body_size.lower() > limit as u64;
     if request.body().is_end_stream() || declared_too_large {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
     let mut stream = body.into_data_stream();
-    let mut received = Vec::with_capacity(
-        usize::try_from(body_size.lower())
-            .unwrap_or(0)
-            .min(MAX_BODY_BYTES),
-    );
+    let mut received =
+        Vec::with_capacity(usize::try_from(body_size.lower()).unwrap_or(0).min(limit));
     let read = tokio::time::timeout(limits.body_timeout, async {
         while let Some(chunk) = stream.next().await {
             received.extend_from_slice(&chunk?);
-            if received.len() > MAX_BODY_BYTES {
+            if received.len() > limit {
                 break;
             }
         }

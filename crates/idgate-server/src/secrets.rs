@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use idgate_core::EndpointId;
+use idgate_core::{EndpointId, EventId};
 use idgate_webhook::WebhookSecret;
+use zeroize::Zeroizing;
 
 /// Length of every server secret in bytes (256-bit keys for HMAC-SHA256 and AES-256).
 pub const SECRET_LEN: usize = 32;
@@ -83,34 +84,9 @@ const TAG_LEN: usize = 16;
 
 impl ServerSecrets {
     /// Seals an endpoint's signing secret for storage (docs/webhooks.md "Endpoints",
-    /// signing secret): AES-256-GCM under `key_encryption` with a fresh random 96-bit nonce and the
-    /// endpoint id as associated data, so a sealed value copied to another endpoint's row does
-    /// not open. Output: `base64url(nonce ‖ ciphertext ‖ tag)`, no padding.
-    ///
-    /// # Panics
-    /// Only if the operating system cannot supply randomness (see `idgate_core::id`).
+    /// signing secret), bound to the endpoint id (see [`Self::seal`]).
     pub fn seal_signing_secret(&self, endpoint: &EndpointId, secret: &WebhookSecret) -> String {
-        use aes_gcm::aead::{Aead as _, Payload};
-        use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
-        let mut nonce = [0u8; NONCE_LEN];
-        #[allow(clippy::expect_used)]
-        getrandom::fill(&mut nonce).expect("the operating system CSPRNG is unavailable");
-        let cipher = Aes256Gcm::new(self.key_encryption.expose().into());
-        // Encryption with a 32-byte key and a 12-byte nonce cannot fail for inputs this small.
-        #[allow(clippy::expect_used)]
-        let sealed = cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: secret.expose_bytes(),
-                    aad: endpoint.as_str().as_bytes(),
-                },
-            )
-            .expect("AES-GCM encryption of a short secret");
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        URL_SAFE_NO_PAD.encode(out)
+        self.seal(endpoint.as_str(), secret.expose_bytes())
     }
 
     /// Opens what [`ServerSecrets::seal_signing_secret`] sealed for the same endpoint.
@@ -119,6 +95,56 @@ impl ServerSecrets {
         endpoint: &EndpointId,
         sealed: &str,
     ) -> Result<WebhookSecret, SecretsError> {
+        let plain = self.open(endpoint.as_str(), sealed)?;
+        WebhookSecret::from_bytes(plain.to_vec()).map_err(|_| SecretsError::Unseal)
+    }
+
+    /// Seals the claims of a succeeded session until the webhook worker encrypts them to the
+    /// integrator's key (docs/verify.md "Privacy"), bound to the event id.
+    pub fn seal_claims(&self, event: &EventId, claims_json: &[u8]) -> String {
+        self.seal(event.as_str(), claims_json)
+    }
+
+    /// Opens what [`ServerSecrets::seal_claims`] sealed for the same event.
+    pub fn open_claims(
+        &self,
+        event: &EventId,
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+        self.open(event.as_str(), sealed)
+    }
+
+    /// AES-256-GCM under `key_encryption` with a fresh random 96-bit nonce and `owner` (the id
+    /// of the row the value belongs to) as associated data, so a sealed value copied to another
+    /// row does not open. Output: `base64url(nonce ‖ ciphertext ‖ tag)`, no padding.
+    ///
+    /// # Panics
+    /// Only if the operating system cannot supply randomness (see `idgate_core::id`).
+    fn seal(&self, owner: &str, plain: &[u8]) -> String {
+        use aes_gcm::aead::{Aead as _, Payload};
+        use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
+        let mut nonce = [0u8; NONCE_LEN];
+        #[allow(clippy::expect_used)]
+        getrandom::fill(&mut nonce).expect("the operating system CSPRNG is unavailable");
+        let cipher = Aes256Gcm::new(self.key_encryption.expose().into());
+        // Encryption fails only for inputs beyond 2^36 bytes.
+        #[allow(clippy::expect_used)]
+        let sealed = cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plain,
+                    aad: owner.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encryption of a bounded value");
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    fn open(&self, owner: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
         use aes_gcm::aead::{Aead as _, Payload};
         use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
         let bytes = URL_SAFE_NO_PAD
@@ -130,16 +156,25 @@ impl ServerSecrets {
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SecretsError::Unseal)?;
         let cipher = Aes256Gcm::new(self.key_encryption.expose().into());
-        let plain = cipher
+        cipher
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: endpoint.as_str().as_bytes(),
+                    aad: owner.as_bytes(),
                 },
             )
-            .map_err(|_| SecretsError::Unseal)?;
-        WebhookSecret::from_bytes(plain).map_err(|_| SecretsError::Unseal)
+            .map(Zeroizing::new)
+            .map_err(|_| SecretsError::Unseal)
+    }
+
+    /// A keyed hash (HMAC-SHA256 under the API-key hash key) of an attempt token or a device id:
+    /// stored and looked up instead of the value (docs/verify.md "HTTP surface").
+    pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
+        hex::encode(idgate_core::mac::hmac_sha256(
+            self.api_key_hash.expose(),
+            &[purpose.as_bytes(), b"\0", value.as_bytes()],
+        ))
     }
 
     /// Secrets from fixed bytes, for tests of code that needs a [`ServerSecrets`].

@@ -52,6 +52,8 @@ pub struct AppServices {
     /// The operator's `allow_private_webhooks` switch, checked when an endpoint URL is accepted
     /// and again when a delivery is sent.
     pub allow_private_webhooks: bool,
+    /// The end-user flow's policy, face engine and trust store.
+    pub verification: Arc<crate::verification::Verification>,
 }
 
 impl axum::extract::FromRef<AppState> for DocsBase {

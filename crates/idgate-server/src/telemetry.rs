@@ -26,6 +26,10 @@ pub const SESSIONS_CANCELLED: &str = "idgate_sessions_cancelled_total";
 pub const SESSIONS_EXPIRED: &str = "idgate_sessions_expired_total";
 
 /// Client connections currently held open.
+/// Verifications that ended, by `outcome` (`succeeded`, `failed`) and `failure_code`.
+pub const VERIFICATIONS: &str = "idgate_verifications_total";
+/// Seconds each step of the end-user flow took on the server, by `step`.
+pub const VERIFY_STEP_DURATION: &str = "idgate_verify_step_duration_seconds";
 pub const HTTP_CONNECTIONS_OPEN: &str = "idgate_http_connections_open";
 /// Connections answered `503` and closed because `max_connections` were already open.
 pub const HTTP_CONNECTIONS_REFUSED: &str = "idgate_http_connections_refused_total";
@@ -137,6 +141,14 @@ fn describe() {
         "Requests answered 503 OVERLOADED because no request slot freed up in time."
     );
     metrics::describe_counter!(SESSIONS_CREATED, "Verification sessions created.");
+    metrics::describe_counter!(
+        VERIFICATIONS,
+        "Verifications that ended, by outcome and failure code."
+    );
+    metrics::describe_histogram!(
+        VERIFY_STEP_DURATION,
+        "Seconds each step of the end-user flow took on the server (checks included), by step."
+    );
     metrics::describe_counter!(
         SESSIONS_CANCELLED,
         "Verification sessions cancelled by the integrator."

@@ -99,6 +99,7 @@ pub struct TestAppBuilder {
     sweep_interval_ms: u64,
     allow_private_webhooks: bool,
     delivery: Option<crate::delivery::DeliverySettings>,
+    clone_detection: idgate_verify::document::CloneDetection,
 }
 
 impl Default for TestAppBuilder {
@@ -110,6 +111,7 @@ impl Default for TestAppBuilder {
             sweep_interval_ms: 200,
             allow_private_webhooks: false,
             delivery: None,
+            clone_detection: idgate_verify::document::CloneDetection::default(),
         }
     }
 }
@@ -132,6 +134,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// The operator's `clone_detection` policy.
+    pub fn clone_detection(mut self, policy: idgate_verify::document::CloneDetection) -> Self {
+        self.clone_detection = policy;
+        self
+    }
+
     /// Runs the delivery worker with these settings (without this call the worker is off).
     pub fn delivery(mut self, settings: crate::delivery::DeliverySettings) -> Self {
         self.delivery = Some(settings);
@@ -149,7 +157,16 @@ impl TestAppBuilder {
                 Some(FreshDatabase::create(&server, "idgate_test"))
             }
         };
+        // The test faces are photographs: they can turn their head, not blink (see
+        // `idgate_face::testkit::turn_policy`), so live-mode sessions of tests draw turns only.
+        let face_config = dir.path().join("face.toml");
+        std::fs::write(
+            &face_config,
+            "[challenge]\nmin_actions = 2\nmax_actions = 2\nallowed = [\"turn_left\", \"turn_right\"]\n",
+        )
+        .expect("face configuration written");
         let config = Config {
+            face_config: Some(face_config),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),
             database_url: database.as_ref().map(|db| db.url().to_owned()),
@@ -157,6 +174,7 @@ impl TestAppBuilder {
             rate_limit_burst: self.rate_limit_burst,
             sweep_interval_ms: self.sweep_interval_ms,
             allow_private_webhooks: self.allow_private_webhooks,
+            clone_detection: self.clone_detection,
             ..Config::default()
         };
         let clock = Arc::new(ShiftedClock::default());

@@ -70,6 +70,9 @@ pub struct ClaimedDelivery {
     pub retry_window_start: Timestamp,
     pub lease_expires_at: Timestamp,
     pub event: Event,
+    /// The claims of a succeeded session, sealed by the server (see the `events.sealed_claims`
+    /// column); the worker opens them only to encrypt them to the integrator's key.
+    pub sealed_claims: Option<String>,
     /// The share contract version of the session (payload `metadata.contract_version`).
     pub contract_version: u32,
     pub endpoint: DeliveryEndpoint,
@@ -136,6 +139,7 @@ struct ClaimRow {
     d_lease_expires_at: i64,
     #[sqlx(flatten)]
     event: EventRow,
+    ev_sealed_claims: Option<String>,
     e_id: String,
     e_url: String,
     e_secret_sealed: String,
@@ -156,6 +160,7 @@ impl ClaimRow {
             retry_window_start: ts(self.d_retry_window_start)?,
             lease_expires_at: ts(self.d_lease_expires_at)?,
             event: self.event.into_domain()?,
+            sealed_claims: self.ev_sealed_claims,
             // An erased session cancels its deliveries, so the session is normally there;
             // version 1 is the only contract version so far.
             contract_version: self
@@ -295,6 +300,7 @@ impl Store {
              d.lease_expires_at AS d_lease_expires_at, \
              ev.id AS id, ev.org_id AS org_id, ev.environment AS environment, ev.session_id AS session_id, \
              ev.attempt_id AS attempt_id, ev.type AS type, ev.created_at AS created_at, ev.data AS data, \
+             ev.sealed_claims AS ev_sealed_claims, \
              e.id AS e_id, e.url AS e_url, e.secret_sealed AS e_secret_sealed, \
              e.previous_secret_sealed AS e_previous_secret_sealed, \
              e.previous_secret_expires_at AS e_previous_secret_expires_at, \

@@ -72,7 +72,11 @@ impl AttemptToken {
 
     /// The key that seals this attempt's vault.
     pub fn vault_key(&self, attempt: &AttemptId) -> VaultKey {
-        VaultKey(prf(self.expose().as_bytes(), "idgate attempt vault v1", attempt))
+        VaultKey(prf(
+            self.expose().as_bytes(),
+            "idgate attempt vault v1",
+            attempt,
+        ))
     }
 }
 
@@ -150,8 +154,7 @@ impl Vault {
         let plain = Zeroizing::new(serde_json::to_vec(self).map_err(|_| VaultError::Encode)?);
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| VaultError::Randomness)?;
-        let cipher =
-            Aes256Gcm::new_from_slice(key.0.as_slice()).map_err(|_| VaultError::Encode)?;
+        let cipher = Aes256Gcm::new_from_slice(key.0.as_slice()).map_err(|_| VaultError::Encode)?;
         let sealed = cipher
             .encrypt(
                 &Nonce::from(nonce),
@@ -196,7 +199,10 @@ mod b64_opt {
     use base64::Engine;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    #[allow(clippy::ref_option, reason = "serde's `with` passes a reference to the field")]
+    #[allow(
+        clippy::ref_option,
+        reason = "serde's `with` passes a reference to the field"
+    )]
     pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(bytes) => s.serialize_some(&STANDARD.encode(bytes)),

@@ -13,12 +13,14 @@ pub mod endpoint_keys;
 pub mod events;
 pub mod ops;
 pub mod sessions;
+pub mod verify;
 pub mod webhook_endpoints;
 
 /// Every route of the application.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(sessions::routes())
+        .merge(verify::routes())
         .merge(api_keys::routes())
         .merge(webhook_endpoints::routes())
         .merge(endpoint_keys::routes())

@@ -134,6 +134,10 @@ pub struct AttemptOut {
     pub failure_code: Option<FailureCode>,
     #[schema(schema_with = attempt_phase_schema)]
     pub phase: AttemptPhase,
+    /// The result of every check run so far (`document`, `face`, `chip_read`): status, reason,
+    /// algorithms, the document signer's subject and country. Never personal data.
+    #[schema(value_type = Object)]
+    pub checks: serde_json::Value,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -150,6 +154,7 @@ impl From<&Attempt> for AttemptOut {
             status: a.status,
             failure_code: a.failure_code,
             phase: a.phase,
+            checks: a.checks.clone(),
             created_at: a.created_at,
             updated_at: a.updated_at,
             completed_at: a.completed_at,

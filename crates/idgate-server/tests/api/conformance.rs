@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use idgate_core::{Clock, FailureCode, SessionId};
+use idgate_core::{AttemptPhase, Clock, FailureCode, SessionId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -543,6 +543,12 @@ async fn sessions_in_every_status(app: &TestApp) -> Vec<String> {
     ];
     for code in failure_codes {
         let (id, attempt) = start(id_of(&create_session(app, None).await)).await;
+        if code.kind() == idgate_core::TryKind::Liveness {
+            store
+                .advance_attempt(&attempt.id, AttemptPhase::Document, app.clock.now())
+                .await
+                .expect("document passes");
+        }
         for _ in 0..3 {
             store
                 .record_attempt_failure(&attempt.id, code, app.clock.now())
@@ -552,6 +558,12 @@ async fn sessions_in_every_status(app: &TestApp) -> Vec<String> {
         ids.push(id);
     }
     let (succeeded, attempt) = start(id_of(&create_session(app, None).await)).await;
+    for from in [AttemptPhase::Document, AttemptPhase::Liveness] {
+        store
+            .advance_attempt(&attempt.id, from, app.clock.now())
+            .await
+            .expect("step passes");
+    }
     store
         .complete_attempt(
             &attempt.id,

@@ -26,5 +26,6 @@ mod sessions_create;
 mod sessions_lifecycle;
 mod sessions_list;
 mod support;
+mod verify_flow;
 mod webhook_endpoints;
 mod webhook_keys;
