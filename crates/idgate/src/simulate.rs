@@ -437,7 +437,7 @@ impl Printer {
             };
             let note = detail.note.map(|n| format!("  ({n})")).unwrap_or_default();
             println!(
-                "{step:<22} {:>3}  {outcome:<48} {elapsed_ms:>6} ms{note}",
+                "{step:<24} {:>3}  {outcome:<48} {elapsed_ms:>6} ms{note}",
                 reply.status
             );
         }
@@ -452,7 +452,7 @@ impl Printer {
                 json!({"step": step, "local": true, "elapsed_ms": u64::try_from(elapsed_ms).unwrap_or(u64::MAX), "note": note})
             );
         } else {
-            println!("{step:<22}   -  {note:<48} {elapsed_ms:>6} ms");
+            println!("{step:<24}   -  {note:<48} {elapsed_ms:>6} ms");
         }
     }
 }
