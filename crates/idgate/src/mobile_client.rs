@@ -272,6 +272,21 @@ pub struct SessionStatus {
     pub redirect_url: Option<String>,
 }
 
+/// The HTTP client of the mobile API (and of the simulator's one integrator call): rustls on the
+/// ring provider, as the webhook sender, and a per-call timeout.
+///
+/// # Errors
+/// When the client cannot be built (no TLS configuration).
+pub fn http_client() -> Result<reqwest::Client, ClientError> {
+    // reqwest is built with `rustls-no-provider`; a second install is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(CALL_TIMEOUT)
+        .user_agent(concat!("idgate-simulate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ClientError::Url(format!("building the HTTP client: {e}")))
+}
+
 /// A client of one server's mobile API.
 #[derive(Debug, Clone)]
 pub struct MobileClient {
@@ -298,14 +313,10 @@ impl MobileClient {
         let mut base = base.clone();
         base.set_path("/");
         base.set_query(None);
-        // reqwest is built with `rustls-no-provider`; a second install is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .user_agent(concat!("idgate-simulate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::Url(format!("building the HTTP client: {e}")))?;
-        Ok(Self { http, base })
+        Ok(Self {
+            http: http_client()?,
+            base,
+        })
     }
 
     /// The server's origin.

@@ -1,5 +1,5 @@
 //! `idgate simulate`: the project's own mobile client, playing the phone against a running server
-//! with a factory passport and the test faces (docs/verify.md "The simulator and test passports").
+//! with a factory passport and the test faces (docs/verify.md "Test passports and the simulator").
 //!
 //! It walks the mobile API as an app would — handoff, hello, progress reports, the
 //! chip-authentication relay, the document upload, the liveness challenge and burst, consent — and
@@ -332,7 +332,7 @@ async fn integrator_cancel_token(
     let url = server
         .join(&format!("v1/sessions/{session_id}"))
         .context("the session URL")?;
-    let response = reqwest::Client::new()
+    let response = crate::mobile_client::http_client()?
         .get(url)
         .bearer_auth(key)
         .send()

@@ -61,22 +61,29 @@ fn cli(data_dir: &Path, args: &[&str]) -> Value {
 struct Fixture {
     node: Node,
     api: Api,
+    key: String,
     _dir: tempfile::TempDir,
 }
 
 impl Fixture {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Fixture::start`] with extra `IDGATE_*` settings for the server.
+    fn start_with(env: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let org = cli(dir.path(), &["org", "create", "--name", "Simulated"]);
         let org_id = org["id"].as_str().unwrap();
         let key = cli(dir.path(), &["keys", "create", "--org", org_id, "--test"]);
         let key = key["key"].as_str().unwrap().to_owned();
         assert!(key.starts_with("kk_test_"));
-        let node = Node::start(dir.path(), None, &[]);
+        let node = Node::start(dir.path(), None, env);
         let api = Api::new(node.addr, &key);
         Self {
             node,
             api,
+            key,
             _dir: dir,
         }
     }
@@ -107,7 +114,19 @@ impl Fixture {
 
     /// `idgate simulate --session URL --server … --outcome OUTCOME --json`.
     fn simulate(&self, session: &str, outcome: &str, photos: &Path) -> Run {
-        let output = Command::new(BIN)
+        self.simulate_with_key(session, outcome, photos, None)
+    }
+
+    /// [`Fixture::simulate`], with `IDGATE_API_KEY` set to `key` when given.
+    fn simulate_with_key(
+        &self,
+        session: &str,
+        outcome: &str,
+        photos: &Path,
+        key: Option<&str>,
+    ) -> Run {
+        let mut command = Command::new(BIN);
+        command
             .args([
                 "simulate",
                 "--session",
@@ -121,10 +140,11 @@ impl Fixture {
             .arg("--photos")
             .arg(photos)
             .env_remove("IDGATE_API_KEY")
-            .env_remove("RUST_BACKTRACE")
-            .output()
-            .expect("run idgate simulate");
-        Run::new(output)
+            .env_remove("RUST_BACKTRACE");
+        if let Some(key) = key {
+            command.env("IDGATE_API_KEY", key);
+        }
+        Run::new(command.output().expect("run idgate simulate"))
     }
 }
 
@@ -256,6 +276,30 @@ async fn the_person_cancels_and_the_phone_gets_410() {
 }
 
 #[tokio::test]
+async fn a_bare_session_id_is_handed_off_and_cancelled_with_the_integrator_key() {
+    let Some(photos) = photos() else { return };
+    let fixture = Fixture::start();
+    let (id, _) = fixture.session().await;
+    let without = fixture.simulate(&id, "cancel", &photos);
+    assert!(!without.output.status.success());
+    assert!(
+        without.stderr().contains("IDGATE_API_KEY"),
+        "{}",
+        without.stderr()
+    );
+
+    // The key authorizes the handoff; the cancel token comes from the session's verification URL.
+    let run = fixture.simulate_with_key(&id, "cancel", &photos, Some(&fixture.key));
+    run.assert_success();
+    assert_eq!(run.steps("handoff")[0]["status"], 200);
+    assert_eq!(
+        run.steps("liveness/challenge")[0]["error"],
+        "SESSION_CANCELLED"
+    );
+    assert_eq!(fixture.stored(&id).await["status"], "cancelled");
+}
+
+#[tokio::test]
 async fn a_chip_without_anti_cloning_proof_is_reported_when_the_server_does_not_require_one() {
     let Some(photos) = photos() else { return };
     let fixture = Fixture::start();
@@ -273,6 +317,26 @@ async fn a_chip_without_anti_cloning_proof_is_reported_when_the_server_does_not_
     );
     assert!(stderr.contains("required"), "{stderr}");
     assert_eq!(fixture.stored(&id).await["status"], "in_progress");
+}
+
+#[tokio::test]
+async fn a_chip_without_anti_cloning_proof_fails_where_the_operator_requires_one() {
+    let Some(photos) = photos() else { return };
+    let fixture = Fixture::start_with(&[("IDGATE_CLONE_DETECTION", "required".to_owned())]);
+    let (id, url) = fixture.session().await;
+    let run = fixture.simulate(&url, "document_anti_cloning_attestation_failed", &photos);
+    run.assert_success();
+
+    // Neither protocol was offered by the chip, so nothing was relayed or signed.
+    assert!(run.steps("chip-authentication").is_empty());
+    assert!(run.steps("internal-authenticate").is_empty());
+    assert_eq!(run.steps("document").len(), 3);
+    let stored = fixture.stored(&id).await;
+    assert_eq!(stored["status"], "failed");
+    assert_eq!(
+        stored["failure_code"],
+        "document_anti_cloning_attestation_failed"
+    );
 }
 
 #[test]
