@@ -153,10 +153,6 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
 
 async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.session, args.server.as_deref())?;
-    let photos = photos_dir(args.photos.clone());
-    let faces = load_faces(&photos)?;
-    let passport = build_passport(args.outcome, faces.portrait_jpeg())?;
-    let client = MobileClient::new(&target.server)?;
     let handoff_auth = match (&target.cancel_token, &args.api_key) {
         (Some(token), _) => HandoffAuth::CancelToken(token.clone()),
         (None, Some(key)) => HandoffAuth::ApiKey(key.clone()),
@@ -165,6 +161,9 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
              IDGATE_API_KEY, or pass the session's verification URL"
         ),
     };
+    let client = MobileClient::new(&target.server)?;
+    let faces = load_faces(&photos_dir(args.photos.clone()))?;
+    let passport = build_passport(args.outcome, faces.portrait_jpeg())?;
     let out = Printer { json: args.json };
     out.note(&format!(
         "simulating `{}` on {} for session {}",
@@ -172,7 +171,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         client.base(),
         target.session_id
     ));
-    let mut sim = Simulation {
+    let sim = Simulation {
         client,
         out,
         session_id: target.session_id.clone(),
@@ -478,7 +477,7 @@ enum Face {
 
 impl Simulation {
     /// The success path: document, liveness, consent to every requested field.
-    async fn succeed(&mut self) -> anyhow::Result<()> {
+    async fn succeed(&self) -> anyhow::Result<()> {
         let (attempt, hello, verdict) = self.document_attempt().await?;
         if !verdict.accepted() {
             bail!(
@@ -517,7 +516,7 @@ impl Simulation {
     }
 
     /// A document failure, repeated with a new handoff per try until the session fails.
-    async fn fail_document(&mut self, outcome: Outcome) -> anyhow::Result<()> {
+    async fn fail_document(&self, outcome: Outcome) -> anyhow::Result<()> {
         let expected = outcome.failure_code().unwrap_or_default();
         for _ in 0..MAX_TRIES {
             let (_, hello, verdict) = self.document_attempt().await?;
@@ -546,7 +545,7 @@ impl Simulation {
 
     /// A liveness failure: a genuine document, then bad bursts on fresh challenges until the
     /// session fails.
-    async fn fail_liveness(&mut self, outcome: Outcome) -> anyhow::Result<()> {
+    async fn fail_liveness(&self, outcome: Outcome) -> anyhow::Result<()> {
         let expected = outcome.failure_code().unwrap_or_default();
         let face = if outcome == Outcome::LivenessFailed {
             Face::Still
@@ -580,7 +579,7 @@ impl Simulation {
     }
 
     /// The person cancels after the document was accepted; the next call must get `410`.
-    async fn cancel(&mut self, cancel_token: &str) -> anyhow::Result<()> {
+    async fn cancel(&self, cancel_token: &str) -> anyhow::Result<()> {
         let (attempt, _, verdict) = self.document_attempt().await?;
         if !verdict.accepted() {
             bail!(
@@ -635,7 +634,7 @@ impl Simulation {
 
     /// One document try on a new attempt: handoff, hello, progress, the chip's active
     /// authentication answer, the chip-authentication relay, the upload.
-    async fn document_attempt(&mut self) -> anyhow::Result<(Handoff, Hello, Verdict)> {
+    async fn document_attempt(&self) -> anyhow::Result<(Handoff, Hello, Verdict)> {
         let reply = self
             .client
             .handoff(&self.session_id, &self.handoff_auth)

@@ -232,6 +232,26 @@ async fn a_tampered_portrait_fails_the_session_after_three_reads() {
 }
 
 #[tokio::test]
+async fn every_other_failure_outcome_ends_the_session_with_its_code() {
+    let Some(photos) = photos() else { return };
+    let fixture = Fixture::start();
+    for (outcome, tries) in [
+        ("document_data_invalid", "nfc_tries_used"),
+        ("document_active_authentication_failed", "nfc_tries_used"),
+        ("document_chip_authentication_failed", "nfc_tries_used"),
+        ("selfie_face_mismatch", "liveness_tries_used"),
+    ] {
+        let (id, url) = fixture.session().await;
+        let run = fixture.simulate(&url, outcome, &photos);
+        run.assert_success();
+        let stored = fixture.stored(&id).await;
+        assert_eq!(stored["status"], "failed", "{outcome}");
+        assert_eq!(stored["failure_code"], outcome);
+        assert_eq!(stored[tries], 3, "{outcome}");
+    }
+}
+
+#[tokio::test]
 async fn a_photo_held_up_to_the_camera_fails_liveness_three_times() {
     let Some(photos) = photos() else { return };
     let fixture = Fixture::start();
