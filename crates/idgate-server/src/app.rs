@@ -127,6 +127,12 @@ impl App {
         self
     }
 
+    /// Replaces the end-user flow's services (tests run the face checks on their own engine).
+    pub fn with_verification(mut self, verification: crate::verification::Verification) -> Self {
+        self.state.services_mut().verification = Arc::new(verification);
+        self
+    }
+
     /// Replaces the delivery worker's settings (tests shorten polls and retries).
     pub fn with_delivery_settings(mut self, settings: crate::delivery::DeliverySettings) -> Self {
         self.delivery = settings;

@@ -92,7 +92,7 @@ impl Clock for ShiftedClock {
 }
 
 /// Settings of a test app.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TestAppBuilder {
     rate_limit_per_second: u32,
     rate_limit_burst: u32,
@@ -100,6 +100,7 @@ pub struct TestAppBuilder {
     allow_private_webhooks: bool,
     delivery: Option<crate::delivery::DeliverySettings>,
     clone_detection: idgate_verify::document::CloneDetection,
+    face_engine: Option<Arc<dyn idgate_face::FaceEngine>>,
 }
 
 impl Default for TestAppBuilder {
@@ -112,6 +113,7 @@ impl Default for TestAppBuilder {
             allow_private_webhooks: false,
             delivery: None,
             clone_detection: idgate_verify::document::CloneDetection::default(),
+            face_engine: None,
         }
     }
 }
@@ -131,6 +133,12 @@ impl TestAppBuilder {
     /// The operator's `--allow-private-webhooks` (plain http and loopback receivers).
     pub fn allow_private_webhooks(mut self, allow: bool) -> Self {
         self.allow_private_webhooks = allow;
+        self
+    }
+
+    /// Runs the face checks on `engine` instead of the built-in one (a slow engine, for example).
+    pub fn face_engine(mut self, engine: Arc<dyn idgate_face::FaceEngine>) -> Self {
+        self.face_engine = Some(engine);
         self
     }
 
@@ -178,38 +186,23 @@ impl TestAppBuilder {
             ..Config::default()
         };
         let clock = Arc::new(ShiftedClock::default());
-        let app = App::build(&config)
-            .await
-            .expect("app starts")
-            .with_clock(clock.clone());
-        // The delivery worker runs in tests that ask for it (`delivery(…)`), so tests of other
-        // behaviours see deliveries exactly as the store wrote them.
-        let app = match self.delivery {
-            Some(settings) => app.with_delivery_settings(settings),
-            None => app.without_delivery_worker(),
-        };
-        let addr = app.local_addr();
-        let state = app.state().clone();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            app.run(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("server runs");
-        });
+        let mut node = Node::start(&config, clock.clone(), self.delivery.clone(), self.face_engine.clone()).await;
+        let state = node.state.clone();
         let org = create_org(&state, "Test organization").await;
         let key = create_key(&state, &org, Environment::Live, Scopes::all()).await;
         TestApp {
             backend,
-            base_url: idgate_testkit::http::base_url(addr),
+            base_url: node.base_url.clone(),
             client: idgate_testkit::http::client(),
             org,
             key,
             state,
             clock,
-            stop: Some(stop),
-            server: Some(server),
+            stop: node.stop.take(),
+            server: node.server.take(),
+            config,
+            delivery: self.delivery,
+            face_engine: self.face_engine,
             _dir: dir,
             _database: database,
         }
@@ -228,15 +221,110 @@ pub struct TestApp {
     pub clock: Arc<ShiftedClock>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    config: Config,
+    delivery: Option<crate::delivery::DeliverySettings>,
+    face_engine: Option<Arc<dyn idgate_face::FaceEngine>>,
     _dir: tempfile::TempDir,
     /// Dropped after the server is told to stop (fields drop in order), which ends its
     /// connections and removes the database.
     _database: Option<FreshDatabase>,
 }
 
-impl TestApp {
+/// One running server process's worth of application: what [`TestApp`] and
+/// [`TestApp::second_node`] start.
+pub struct Node {
+    pub base_url: String,
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Node {
+    async fn start(
+        config: &Config,
+        clock: Arc<ShiftedClock>,
+        delivery: Option<crate::delivery::DeliverySettings>,
+        face_engine: Option<Arc<dyn idgate_face::FaceEngine>>,
+    ) -> Self {
+        let mut app = App::build(config)
+            .await
+            .expect("app starts")
+            .with_clock(clock);
+        if let Some(engine) = face_engine {
+            let current = app.state().verification.clone();
+            app = app.with_verification(crate::verification::Verification::new(
+                current.policy,
+                current.face.clone(),
+                engine,
+            ));
+        }
+        // The delivery worker runs in tests that ask for it (`delivery(…)`), so tests of other
+        // behaviours see deliveries exactly as the store wrote them.
+        let app = match delivery {
+            Some(settings) => app.with_delivery_settings(settings),
+            None => app.without_delivery_worker(),
+        };
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Self {
+            base_url: idgate_testkit::http::base_url(addr),
+            state,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// Stops this node gracefully and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task ends cleanly");
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestApp {
+    /// A second server process on the same database and secrets (docs/operations.md "Several
+    /// nodes"), with the same clock and settings.
+    pub async fn second_node(&self) -> Node {
+        Node::start(
+            &self.config,
+            self.clock.clone(),
+            self.delivery.clone(),
+            self.face_engine.clone(),
+        )
+        .await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The data directory (secrets, and the SQLite database on that backend).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// A request with the default key.

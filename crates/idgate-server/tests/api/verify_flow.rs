@@ -89,6 +89,8 @@ async fn trust(app: &TestApp, passport: &TestPassport) {
 /// One attempt as a phone holds it.
 struct Phone<'a> {
     app: &'a TestApp,
+    /// The server node the phone talks to (tests switch it between steps).
+    base: String,
     session: String,
     attempt: String,
     token: String,
@@ -148,6 +150,7 @@ impl<'a> Phone<'a> {
             .unwrap();
         Self {
             app,
+            base: app.base_url.clone(),
             session: session.to_owned(),
             attempt,
             token,
@@ -159,8 +162,22 @@ impl<'a> Phone<'a> {
         format!("/v1/verify/attempts/{}/{step}", self.attempt)
     }
 
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     async fn post(&self, step: &str, body: Value) -> (StatusCode, Value) {
-        post(self.app, &self.path(step), &self.token, body).await
+        json_of(
+            self.app
+                .client
+                .post(self.url(&self.path(step)))
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// The document upload: the files, AA over the server's challenge, CA relayed through the
@@ -209,7 +226,7 @@ impl<'a> Phone<'a> {
         json_of(
             self.app
                 .client
-                .put(self.app.url(&self.path("document")))
+                .put(self.url(&self.path("document")))
                 .bearer_auth(&self.token)
                 .json(body)
                 .send()
@@ -662,4 +679,217 @@ async fn a_non_live_burst_and_another_persons_face_use_liveness_tries() {
         assert_eq!(stored["liveness_tries_used"], 3);
     })
     .await;
+}
+
+/// The built-in engine, answering liveness late: a cancel can land while it works.
+struct SlowEngine {
+    inner: idgate_face::BuiltinEngine,
+    delay: Duration,
+    started: std::sync::mpsc::SyncSender<()>,
+}
+
+impl idgate_face::FaceEngine for SlowEngine {
+    fn detect(&self, image: &idgate_face::Image) -> Result<Vec<idgate_face::Face>, idgate_face::FaceError> {
+        self.inner.detect(image)
+    }
+
+    fn embed(
+        &self,
+        image: &idgate_face::Image,
+        face: &idgate_face::Face,
+    ) -> Result<idgate_face::Embedding, idgate_face::FaceError> {
+        self.inner.embed(image, face)
+    }
+
+    fn liveness(
+        &self,
+        challenge: &idgate_face::Challenge,
+        burst: &idgate_face::Burst,
+        policy: &idgate_face::LivenessPolicy,
+    ) -> Result<idgate_face::LivenessVerdict, idgate_face::FaceError> {
+        let _ = self.started.try_send(());
+        std::thread::sleep(self.delay);
+        idgate_face::liveness::evaluate(self, challenge, burst, policy)
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_during_a_slow_liveness_evaluation_discards_its_result() {
+    let Some(faces) = faces() else { return };
+    for backend in idgate_server::testing::backends() {
+        let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
+        let engine = SlowEngine {
+            inner: idgate_face::BuiltinEngine::embedded().unwrap(),
+            delay: Duration::from_millis(1500),
+            started: started_tx,
+        };
+        let app = TestAppBuilder::default()
+            .face_engine(std::sync::Arc::new(engine))
+            .spawn(backend)
+            .await;
+        let passport = passport(None, Some(faces));
+        trust(&app, &passport).await;
+        let (session, cancel) = created(&app, json!({})).await;
+        let phone = Phone::start(&app, &session, &cancel).await;
+        let (_, verdict) = phone.document(&passport).await;
+        assert_eq!(verdict["data"]["verdict"], "accepted", "{verdict}");
+        let (status, challenge) = phone.post("liveness/challenge", json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        let challenge: idgate_face::Challenge =
+            serde_json::from_value(challenge["data"].clone()).unwrap();
+        let now_ms = u64::try_from(app.state.clock.now().unix_ms()).unwrap();
+        let burst = serde_json::to_value(faces.live_upload(&challenge, now_ms).unwrap()).unwrap();
+        let upload = {
+            let request = app
+                .client
+                .post(app.url(&phone.path("liveness")))
+                .bearer_auth(&phone.token)
+                .json(&burst);
+            tokio::spawn(async move { request.send().await.unwrap() })
+        };
+        // The evaluation has started on its worker thread; now the person's integrator cancels.
+        tokio::task::spawn_blocking(move || started_rx.recv_timeout(WAIT).unwrap())
+            .await
+            .unwrap();
+        let res = app
+            .request(Method::POST, &format!("/v1/sessions/{session}/cancel"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        let (status, body) = json_of(upload.await.unwrap()).await;
+        assert_eq!(status, StatusCode::GONE, "{body}");
+        assert_eq!(error_code(&body), "SESSION_CANCELLED");
+        let stored = session_json(&app, &session).await;
+        assert_eq!(stored["status"], "cancelled");
+        assert_eq!(stored["liveness_tries_used"], 0);
+        let types: Vec<EventType> = app
+            .session_events(&idgate_core::SessionId::parse(&session).unwrap())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect();
+        assert_eq!(
+            types,
+            [EventType::SessionInProgress, EventType::SessionCancelled]
+        );
+        app.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_phone_switching_server_node_between_steps_completes_on_postgresql() {
+    let Some(faces) = faces() else { return };
+    if idgate_testkit::postgres_url().is_none() {
+        return;
+    }
+    let app = TestAppBuilder::default()
+        .spawn(idgate_server::testing::Backend::Postgres)
+        .await;
+    let other = app.second_node().await;
+    let passport = passport(None, Some(faces));
+    trust(&app, &passport).await;
+    let (session, cancel) = created(&app, json!({})).await;
+    // Handoff and hello on the first node.
+    let mut phone = Phone::start(&app, &session, &cancel).await;
+    // The document on the second node.
+    let first_url = std::mem::replace(&mut phone.base, other.base_url.clone());
+    let (status, verdict) = phone.document(&passport).await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    assert_eq!(verdict["data"]["verdict"], "accepted", "{verdict}");
+    // The liveness step back on the first.
+    phone.base = first_url;
+    let (_, verdict) = phone.liveness(live_burst(faces)).await;
+    assert_eq!(verdict["data"]["verdict"], "accepted", "{verdict}");
+    // Consent on the second.
+    phone.base = other.base_url.clone();
+    let (status, done) = phone
+        .post("consent", json!({"selected_field_keys": ["kayle_document_id"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(session_json(&app, &session).await["status"], "succeeded");
+    other.shutdown().await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_passport_data_reaches_the_database_in_plaintext() {
+    let Some(faces) = faces() else { return };
+    on_each_backend(async |app| {
+        let passport = passport(None, Some(faces));
+        trust(&app, &passport).await;
+        // A full successful flow that shares every field…
+        let (session, cancel) = created(&app, json!({})).await;
+        let phone = Phone::start(&app, &session, &cancel).await;
+        phone.document(&passport).await;
+        phone.liveness(live_burst(faces)).await;
+        let every: Vec<String> = session_json(&app, &session).await["share_fields"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let (status, body) = phone.post("consent", json!({"selected_field_keys": every})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // …and a failed one, left mid-flow with its document accepted.
+        let (session, cancel) = created(&app, json!({})).await;
+        let phone = Phone::start(&app, &session, &cancel).await;
+        phone.document(&passport).await;
+        phone
+            .liveness(|c, now| serde_json::to_value(faces.still_upload(c, now).unwrap()).unwrap())
+            .await;
+
+        let dump = database_text(&app).await;
+        let mrz_line = passport.mrz.get(..44).unwrap().to_owned();
+        let portrait_window = STANDARD.encode(passport.portrait_jpeg.get(200..260).unwrap());
+        for secret in [
+            "DE TESTER",
+            "DE<TESTER",
+            "ANNA MARIA",
+            "XT1234567",
+            &mrz_line,
+            &portrait_window,
+            &hex::encode(passport.portrait_jpeg.get(200..260).unwrap()),
+        ] {
+            assert!(!dump.contains(secret), "{secret} found in the database");
+        }
+    })
+    .await;
+}
+
+/// The database as text: on SQLite every file of the data directory (database, WAL, shared
+/// memory) byte for byte, so freed pages count too; on PostgreSQL every row of every table.
+async fn database_text(app: &TestApp) -> String {
+    use idgate_store::Pool;
+    let mut out = String::new();
+    match app.state.store.pool() {
+        Pool::Sqlite(_) => {
+            for entry in std::fs::read_dir(app.data_dir()).unwrap() {
+                let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                out.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        Pool::Postgres(pool) => {
+            let tables: Vec<(String,)> = sqlx::query_as(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            for (table,) in tables {
+                let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT row_to_json(t)::text FROM \"{table}\" t"
+                )))
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                for (row,) in rows {
+                    out.push_str(&row);
+                }
+            }
+        }
+    }
+    assert!(out.contains("vs_"), "the dump holds the sessions");
+    out
 }
