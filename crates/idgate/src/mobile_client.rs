@@ -46,6 +46,9 @@ pub enum ClientError {
     /// The server address cannot carry the API's paths.
     #[error("invalid server URL: {0}")]
     Url(String),
+    /// The HTTP client could not be built.
+    #[error("building the HTTP client: {0}")]
+    Client(String),
 }
 
 /// The error object of the response envelope (docs/api.md "Errors").
@@ -284,7 +287,7 @@ pub fn http_client() -> Result<reqwest::Client, ClientError> {
         .timeout(CALL_TIMEOUT)
         .user_agent(concat!("idgate-simulate/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| ClientError::Url(format!("building the HTTP client: {e}")))
+        .map_err(|e| ClientError::Client(e.to_string()))
 }
 
 /// A client of one server's mobile API.
