@@ -144,7 +144,15 @@ impl TestFaces {
     /// [`TestFacesError::Missing`] naming the first missing photo, [`TestFacesError::Face`] when a
     /// photo does not decode.
     pub fn load(dir: &Path) -> Result<Self, TestFacesError> {
-        let photos = dir.join("photos");
+        Self::load_photos(&dir.join("photos"))
+    }
+
+    /// [`TestFaces::load`] from the photos directory itself (`<dir>/photos`), for a caller that
+    /// names it directly, like `idgate simulate --photos`.
+    ///
+    /// # Errors
+    /// As [`TestFaces::load`].
+    pub fn load_photos(photos: &Path) -> Result<Self, TestFacesError> {
         let read = |name: &str| {
             let path = photos.join(name);
             std::fs::read(&path).map_err(|_| TestFacesError::Missing { path })

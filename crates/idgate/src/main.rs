@@ -2,9 +2,11 @@
 //! Each subcommand lives in its own module; this file only declares and dispatches them.
 
 mod admin;
+mod mobile_client;
 mod passport;
 mod passport_read;
 mod serve;
+mod simulate;
 mod trust;
 mod webhooks_listen;
 
@@ -49,6 +51,9 @@ enum Command {
     /// Webhook tooling for integrators: `webhooks listen` receives and decrypts deliveries.
     #[command(subcommand)]
     Webhooks(webhooks_listen::WebhooksCommand),
+    /// Play the phone against a running server: a test-mode session verified with a factory
+    /// passport and the test faces, to success or to a chosen failure, printing each step.
+    Simulate(simulate::SimulateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         Command::Passport(command) => passport::run_passport(command),
         Command::Trust(command) => passport::run_trust(command),
         Command::Webhooks(command) => webhooks_listen::run(command),
+        Command::Simulate(args) => simulate::run(args),
     }
 }
 
