@@ -36,12 +36,12 @@ pub enum ErrorCode {
     MultipleAgeGatesNotAllowed,
     DobAndAgeGateConflict,
     /// The end-user flow touched a session that was cancelled
-    /// (docs/verify.md "End-user HTTP surface (not built)": `410`).
+    /// (docs/verify.md "HTTP surface": `410`).
     SessionCancelled,
     /// The end-user flow touched a session that is terminal for another reason.
     SessionTerminal,
     /// A verify-flow step arrived in the wrong order
-    /// (docs/verify.md "End-user HTTP surface (not built)").
+    /// (docs/verify.md "HTTP surface").
     PhaseOutOfOrder,
     /// The end-user flow touched a session that passed its `expires_at`.
     SessionExpired,
