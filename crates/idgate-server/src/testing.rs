@@ -186,7 +186,13 @@ impl TestAppBuilder {
             ..Config::default()
         };
         let clock = Arc::new(ShiftedClock::default());
-        let mut node = Node::start(&config, clock.clone(), self.delivery.clone(), self.face_engine.clone()).await;
+        let mut node = Node::start(
+            &config,
+            clock.clone(),
+            self.delivery.clone(),
+            self.face_engine.clone(),
+        )
+        .await;
         let state = node.state.clone();
         let org = create_org(&state, "Test organization").await;
         let key = create_key(&state, &org, Environment::Live, Scopes::all()).await;

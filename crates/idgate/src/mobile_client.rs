@@ -340,8 +340,8 @@ impl MobileClient {
                 self.call(Method::POST, &path, None, Some(&body)).await
             }
             HandoffAuth::ApiKey(key) => {
-                self.call::<(), _>(Method::POST, &path, Some(key), None)
-                    .await
+                let body = serde_json::json!({});
+                self.call(Method::POST, &path, Some(key), Some(&body)).await
             }
         }
     }

@@ -374,3 +374,84 @@ fn missing_photos_name_the_script_that_fetches_them() {
     assert!(stderr.contains("scripts/fetch-face-models.sh"), "{stderr}");
     assert!(output.stdout.is_empty(), "nothing was simulated");
 }
+
+#[tokio::test]
+async fn no_passport_data_reaches_the_logs_or_the_database_files() {
+    let Some(photos) = photos() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let data = dir.path().join("data");
+    let org = cli(&data, &["org", "create", "--name", "Private"]);
+    let key = cli(
+        &data,
+        &[
+            "keys",
+            "create",
+            "--org",
+            org["id"].as_str().unwrap(),
+            "--test",
+        ],
+    );
+    let key = key["key"].as_str().unwrap().to_owned();
+    let node = Node::start_logging(&data, &[("IDGATE_LOG_FORMAT", "json".to_owned())], &log);
+    let fixture = Fixture {
+        api: Api::new(node.addr, &key),
+        node,
+        key,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    // A full success that shares every requested field, and two failed sessions.
+    for outcome in [
+        "succeeded",
+        "selfie_face_mismatch",
+        "document_authenticity_failed",
+    ] {
+        let (_, url) = fixture.session().await;
+        fixture.simulate(&url, outcome, &photos).assert_success();
+    }
+    drop(fixture);
+
+    let portrait = std::fs::read(photos.join("obama.jpg")).unwrap();
+    let window = portrait.get(400..460).unwrap();
+    let holder = emrtd::testkit::Holder::default();
+    let mrz_name = format!("{}<<", holder.surname.replace(' ', "<"));
+    let searched = [
+        holder.surname.clone(),
+        holder.given_names.clone(),
+        holder.document_number.clone(),
+        mrz_name,
+    ];
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.push(log.clone());
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("request"),
+        "the server logged its requests at debug level: {log_text:.300}"
+    );
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for needle in &searched {
+            assert!(
+                !text.contains(needle.as_str()),
+                "{needle} in {}",
+                file.display()
+            );
+        }
+        assert!(
+            !bytes.windows(window.len()).any(|w| w == window),
+            "portrait bytes in {}",
+            file.display()
+        );
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(window);
+        assert!(
+            !text.contains(&encoded[..40]),
+            "base64 portrait bytes in {}",
+            file.display()
+        );
+    }
+}

@@ -322,6 +322,27 @@ async fn a_verified_person_who_consents_succeeds_and_the_webhook_carries_exactly
             let stored = session_json(&app, &session).await;
             assert_eq!(stored["status"], "succeeded");
             assert!(stored["completed_at"].is_string());
+            let metrics = app
+                .client
+                .get(app.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                metrics.contains("idgate_verifications_total{outcome=\"succeeded\""),
+                "{metrics}"
+            );
+            for step in ["document", "liveness", "consent"] {
+                assert!(
+                    metrics.contains(&format!(
+                        "idgate_verify_step_duration_seconds_count{{step=\"{step}\"}}"
+                    )),
+                    "{step}: {metrics}"
+                );
+            }
 
             let got = sink.wait_for(2, WAIT).await;
             let receiver = ep.receiver();
@@ -689,7 +710,10 @@ struct SlowEngine {
 }
 
 impl idgate_face::FaceEngine for SlowEngine {
-    fn detect(&self, image: &idgate_face::Image) -> Result<Vec<idgate_face::Face>, idgate_face::FaceError> {
+    fn detect(
+        &self,
+        image: &idgate_face::Image,
+    ) -> Result<Vec<idgate_face::Face>, idgate_face::FaceError> {
         self.inner.detect(image)
     }
 
@@ -805,7 +829,10 @@ async fn a_phone_switching_server_node_between_steps_completes_on_postgresql() {
     // Consent on the second.
     phone.base = other.base_url.clone();
     let (status, done) = phone
-        .post("consent", json!({"selected_field_keys": ["kayle_document_id"]}))
+        .post(
+            "consent",
+            json!({"selected_field_keys": ["kayle_document_id"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(session_json(&app, &session).await["status"], "succeeded");
@@ -830,7 +857,9 @@ async fn no_passport_data_reaches_the_database_in_plaintext() {
             .keys()
             .cloned()
             .collect();
-        let (status, body) = phone.post("consent", json!({"selected_field_keys": every})).await;
+        let (status, body) = phone
+            .post("consent", json!({"selected_field_keys": every}))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         // …and a failed one, left mid-flow with its document accepted.
         let (session, cancel) = created(&app, json!({})).await;

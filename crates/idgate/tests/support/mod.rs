@@ -51,12 +51,44 @@ impl Node {
         Self::start_binary(Path::new(BIN), data_dir, database_url, env)
     }
 
+    /// [`Node::start`] logging at debug level, in JSON, to the file `log` (a test reads it).
+    pub fn start_logging(data_dir: &Path, env: &[(&str, String)], log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("log file");
+        Self::spawn(
+            Path::new(BIN),
+            data_dir,
+            None,
+            env,
+            Stdio::from(file),
+            "debug",
+        )
+    }
+
     /// [`Node::start`] with another build of `idgate` (a benchmark comparing two versions).
     pub fn start_binary(
         binary: &Path,
         data_dir: &Path,
         database_url: Option<&str>,
         env: &[(&str, String)],
+    ) -> Self {
+        // Warnings (lease lost, claim failures) show in the test's output.
+        Self::spawn(
+            binary,
+            data_dir,
+            database_url,
+            env,
+            Stdio::inherit(),
+            "warn",
+        )
+    }
+
+    fn spawn(
+        binary: &Path,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        env: &[(&str, String)],
+        stderr: Stdio,
+        log_level: &str,
     ) -> Self {
         let mut command = Command::new(binary);
         command
@@ -68,14 +100,13 @@ impl Node {
             ])
             .arg("--data-dir")
             .arg(data_dir)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log_level)
             .env("IDGATE_RATE_LIMIT_PER_SECOND", "1000000")
             .env("IDGATE_RATE_LIMIT_BURST", "1000000")
             .env("IDGATE_REQUEST_QUEUE_TIMEOUT_MS", "60000")
             .env_remove("IDGATE_CONFIG")
             .stdout(Stdio::piped())
-            // Warnings (lease lost, claim failures) show in the test's output.
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         match database_url {
             Some(url) => command.env("IDGATE_DATABASE_URL", url),
             None => command.env_remove("IDGATE_DATABASE_URL"),
