@@ -331,10 +331,8 @@ impl Store {
                 Vec::new()
             }
         };
-        if let Some((key, value)) = record.checks {
-            if let Some(map) = attempt.checks.as_object_mut() {
-                map.insert(key.to_owned(), value);
-            }
+        if let (Some((key, value)), Some(map)) = (record.checks, attempt.checks.as_object_mut()) {
+            map.insert(key.to_owned(), value);
         }
         save_session_state(&mut tx, &session, before).await?;
         save_attempt(&mut tx, &attempt).await?;
