@@ -922,3 +922,121 @@ async fn database_text(app: &TestApp) -> String {
     assert!(out.contains("vs_"), "the dump holds the sessions");
     out
 }
+
+#[tokio::test]
+async fn the_factory_csca_is_trusted_for_test_mode_sessions_only() {
+    on_each_backend(async |app| {
+        let passport = passport(None, None);
+        // No import: a live session does not trust the test-passport factory…
+        let (session, cancel) = created(&app, json!({})).await;
+        let phone = Phone::start(&app, &session, &cancel).await;
+        let (_, verdict) = phone.document(&passport).await;
+        assert_eq!(
+            verdict["data"]["failure_code"], "document_authenticity_failed",
+            "{verdict}"
+        );
+        // …a test-mode session does.
+        let test_key = app
+            .key_with(
+                &idgate_core::Scope::ALL,
+                idgate_core::api_key::Environment::Test,
+            )
+            .await;
+        let (status, created) = json_of(
+            app.request_as(&test_key, Method::POST, "/v1/sessions")
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{created}");
+        let session = created["data"]["id"].as_str().unwrap();
+        let cancel = created["data"]["cancel_token"].as_str().unwrap();
+        let phone = Phone::start(&app, session, cancel).await;
+        let (_, verdict) = phone.document(&passport).await;
+        assert_eq!(verdict["data"]["verdict"], "accepted", "{verdict}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_claims_of_every_default_field_equal_the_passport_and_the_vault_is_dropped() {
+    let Some(faces) = faces() else { return };
+    on_each_backend_with(
+        TestAppBuilder::default()
+            .allow_private_webhooks(true)
+            .delivery(fast_retries()),
+        async |app| {
+            let sink = Sink::start().await;
+            let ep = endpoint(
+                &app,
+                &sink.url,
+                r#"["verification.session.succeeded"]"#,
+                true,
+            )
+            .await;
+            let passport = passport(None, Some(faces));
+            trust(&app, &passport).await;
+            // No share_fields: the 13 static claims, all optional but kayle_document_id.
+            let (session, cancel) = created(&app, json!({})).await;
+            let phone = Phone::start(&app, &session, &cancel).await;
+            phone.document(&passport).await;
+            phone.liveness(live_burst(faces)).await;
+            let every: Vec<String> = session_json(&app, &session).await["share_fields"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            let (status, body) = phone
+                .post("consent", json!({"selected_field_keys": every}))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let vaults: Vec<(Option<String>,)> = match app.state.store.pool() {
+                idgate_store::Pool::Sqlite(pool) => sqlx::query_as("SELECT vault FROM attempts")
+                    .fetch_all(pool)
+                    .await
+                    .unwrap(),
+                idgate_store::Pool::Postgres(pool) => sqlx::query_as("SELECT vault FROM attempts")
+                    .fetch_all(pool)
+                    .await
+                    .unwrap(),
+            };
+            assert!(
+                vaults.iter().all(|(v,)| v.is_none()),
+                "vaults dropped: {vaults:?}"
+            );
+
+            let got = sink.wait_for(1, WAIT).await;
+            let event = ep.receiver().open(&got[0].headers, &got[0].body).unwrap();
+            let payload: Value = serde_json::from_slice(&event.to_json().unwrap()).unwrap();
+            let claims = &payload["data"]["claims"];
+            let h = &passport.holder;
+            let expected = json!({
+                "document_type_code": "P",
+                "issuing_country_code": h.issuing_state,
+                "family_name": h.surname,
+                "given_names": h.given_names,
+                "document_number": h.document_number,
+                "nationality_code": h.nationality,
+                "date_of_birth": h.date_of_birth.to_string(),
+                "sex_marker": h.sex.to_string(),
+                "document_expiry_date": h.date_of_expiry.to_string(),
+            });
+            for (key, value) in expected.as_object().unwrap() {
+                assert_eq!(&claims[key], value, "{key}: {claims}");
+            }
+            assert_eq!(claims["document_photo"]["format"], "jpeg", "{claims}");
+            assert!(claims["kayle_human_id"].is_null());
+            assert_eq!(
+                payload["data"]["selected_field_keys"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                every.len()
+            );
+        },
+    )
+    .await;
+}
