@@ -351,17 +351,12 @@ impl Store {
     /// Consent after every check passed: the session succeeds; its event carries the selected
     /// keys, and the claims sealed by the caller ride with it until the webhook worker
     /// encrypts them to the integrator's key.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one transition with its guard and its three records"
-    )]
     pub async fn consent(
         &self,
         attempt_id: &AttemptId,
         expected_version: i64,
         selected_field_keys: &[String],
         seal_claims: impl FnOnce(&Event) -> String + Send,
-        last_verdict: &str,
         now: Timestamp,
     ) -> StoreResult<(Session, Attempt)> {
         let (mut tx, mut session, row) = lock_attempt(self, attempt_id, now).await?;
@@ -373,7 +368,7 @@ impl Store {
         let events = session.succeed(&mut attempt, selected_field_keys, now)?;
         save_session_state(&mut tx, &session, before).await?;
         save_attempt(&mut tx, &attempt).await?;
-        write_flow_columns(&mut tx, &attempt, None, Some(last_verdict)).await?;
+        write_flow_columns(&mut tx, &attempt, None, None).await?;
         insert_events(&mut tx, &events).await?;
         if let Some(event) = events
             .iter()

@@ -1209,6 +1209,10 @@ pub async fn consent(
 ) -> Result<Data<ConsentOut>, ApiError> {
     let started = Instant::now();
     let caller = Caller::authenticate(&state, &headers, &id).await?;
+    // A consent retried after its answer was lost: the session already succeeded with it.
+    if caller.mobile.attempt.status == AttemptStatus::Succeeded {
+        return Ok(Data::new(consent_out(&caller.mobile.session)));
+    }
     caller.ensure_open(&state).await?;
     let input: ConsentIn = json_body(&headers, &body)?;
     caller.expect_phase(AttemptPhase::Consent)?;
@@ -1253,7 +1257,6 @@ pub async fn consent(
         zeroize::Zeroizing::new(serde_json::to_vec(&claims).map_err(|e| ApiError::internal(&e))?);
     drop(claims);
     let secrets = state.secrets.clone();
-    let verdict = serde_json::json!({"status": "succeeded"}).to_string();
     let (session, _) = state
         .store
         .consent(
@@ -1261,18 +1264,21 @@ pub async fn consent(
             caller.mobile.vault_version,
             &input.selected_field_keys,
             move |event| secrets.seal_claims(&event.id, &claims_json),
-            &verdict,
             state.clock.now(),
         )
         .await
         .map_err(store_error)?;
     observe_step("consent", started);
     observe_outcome(&session);
-    Ok(Data::new(ConsentOut {
+    Ok(Data::new(consent_out(&session)))
+}
+
+fn consent_out(session: &Session) -> ConsentOut {
+    ConsentOut {
         status: session.status,
         redirect_url: session
             .redirect_url
             .as_deref()
             .map(|url| redirect_with_id(url, &session.id)),
-    }))
+    }
 }

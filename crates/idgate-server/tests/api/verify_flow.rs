@@ -318,6 +318,11 @@ async fn a_verified_person_who_consents_succeeds_and_the_webhook_carries_exactly
                 .await;
             assert_eq!(status, StatusCode::OK, "{done}");
             assert_eq!(done["data"]["status"], "succeeded");
+            // A consent retried after a dropped answer gets the same answer.
+            let (status, again) = phone
+                .post("consent", json!({"selected_field_keys": selected}))
+                .await;
+            assert_eq!((status, &again), (StatusCode::OK, &done));
 
             let stored = session_json(&app, &session).await;
             assert_eq!(stored["status"], "succeeded");
