@@ -127,9 +127,14 @@ fn complete_operation(operation: &mut Operation) {
     );
     // Operations without their own `security` use the document's bearer requirement.
     let authenticated = operation.security.is_none();
+    let attempt_route =
+        serde_json::to_string(&operation.security).is_ok_and(|text| text.contains("attemptToken"));
     let mut statuses = BTreeSet::new();
     if authenticated {
         statuses.extend([401, 403, 429]);
+    }
+    if attempt_route {
+        statuses.extend([401, 409, 410, 429]);
     }
     statuses.insert(500);
     if operation.request_body.is_some() {
@@ -143,9 +148,13 @@ fn complete_operation(operation: &mut Operation) {
     }
     let responses = &mut operation.responses.responses;
     for status in statuses {
-        responses
-            .entry(status.to_string())
-            .or_insert_with(|| RefOr::T(shared_response(status)));
+        responses.entry(status.to_string()).or_insert_with(|| {
+            RefOr::T(if attempt_route {
+                attempt_response(status)
+            } else {
+                shared_response(status)
+            })
+        });
     }
     for (status, response) in responses.iter_mut() {
         let is_error = status.starts_with('4') || status.starts_with('5');
@@ -166,6 +175,18 @@ fn complete_operation(operation: &mut Operation) {
 }
 
 /// The description (and headers) of an error status every operation of a kind shares.
+/// The responses every route of the mobile API (`attemptToken`) can give by its nature.
+fn attempt_response(status: u16) -> utoipa::openapi::Response {
+    let description = match status {
+        401 => "Missing or wrong attempt token, or a token not used within its 5 minutes.",
+        409 => "The step is out of order, or the attempt was replaced by a newer handoff.",
+        410 => "The session has ended (cancelled, expired, succeeded or failed).",
+        429 => "Too many requests for this attempt.",
+        _ => return shared_response(status),
+    };
+    ResponseBuilder::new().description(description).build()
+}
+
 fn shared_response(status: u16) -> utoipa::openapi::Response {
     let description = match status {
         400 => {

@@ -650,10 +650,7 @@ pub async fn end_user_cancel(
     responses(
         (status = 200, description = "The attempt's share request and challenges.", body = Data<HelloOut>),
         (status = 400, description = "Malformed attempt ID or body."),
-        (status = 401, description = "Missing, wrong or expired attempt token."),
-        (status = 429, description = "Too many requests for this attempt."),
-        (status = 409, description = "Attempt closed, or bound to another device."),
-        (status = 410, description = "The session has ended.")))]
+        (status = 409, description = "Attempt closed, or bound to another device.")))]
 pub async fn hello(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -727,10 +724,7 @@ pub async fn hello(
     responses(
         (status = 204, description = "Recorded."),
         (status = 400, description = "Malformed attempt ID or body."),
-        (status = 401, description = "Missing, wrong or expired attempt token."),
-        (status = 429, description = "Too many requests for this attempt."),
-        (status = 409, description = "Attempt closed or not bound yet."),
-        (status = 410, description = "The session has ended.")))]
+        (status = 409, description = "Attempt closed or not bound yet.")))]
 pub async fn phase(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -762,10 +756,7 @@ pub async fn phase(
     responses(
         (status = 200, description = "The APDUs to relay.", body = Object),
         (status = 400, description = "Malformed attempt ID, body or DG14."),
-        (status = 401, description = "Missing, wrong or expired attempt token."),
-        (status = 429, description = "Too many requests for this attempt."),
-        (status = 409, description = "Not in the document step."),
-        (status = 410, description = "The session has ended.")))]
+        (status = 409, description = "Not in the document step.")))]
 pub async fn chip_authentication(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -816,10 +807,7 @@ pub async fn chip_authentication(
     responses(
         (status = 200, description = "The verdict.", body = Data<VerdictOut>),
         (status = 400, description = "Malformed attempt ID or body."),
-        (status = 401, description = "Missing, wrong or expired attempt token."),
-        (status = 429, description = "Too many requests for this attempt."),
-        (status = 409, description = "Not in the document step."),
-        (status = 410, description = "The session has ended.")))]
+        (status = 409, description = "Not in the document step.")))]
 pub async fn document(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -997,10 +985,7 @@ fn check_key(step: &str) -> &'static str {
     responses(
         (status = 200, description = "The verdict.", body = Data<VerdictOut>),
         (status = 400, description = "Malformed attempt ID or body."),
-        (status = 401, description = "Missing, wrong or expired attempt token."),
-        (status = 429, description = "Too many requests for this attempt."),
-        (status = 409, description = "Not in the document step."),
-        (status = 410, description = "The session has ended.")))]
+        (status = 409, description = "Not in the document step.")))]
 pub async fn document_failure(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -1054,10 +1039,7 @@ pub async fn document_failure(
     responses(
         (status = 200, description = "The challenge.", body = Object),
         (status = 400, description = "Malformed attempt ID."),
-        (status = 401, description = "Missing, wrong or expired attempt token."),
-        (status = 429, description = "Too many requests for this attempt."),
-        (status = 409, description = "Not in the liveness step."),
-        (status = 410, description = "The session has ended.")))]
+        (status = 409, description = "Not in the liveness step.")))]
 pub async fn liveness_challenge(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -1104,10 +1086,7 @@ pub async fn liveness_challenge(
     responses(
         (status = 200, description = "The verdict.", body = Data<VerdictOut>),
         (status = 400, description = "Malformed attempt ID, body or frames."),
-        (status = 401, description = "Missing, wrong or expired attempt token."),
-        (status = 429, description = "Too many requests for this attempt."),
         (status = 409, description = "Not in the liveness step, or no challenge requested."),
-        (status = 410, description = "The session has ended."),
         (status = 503, description = "The face engine could not run; no try was used.")))]
 pub async fn liveness(
     State(state): State<AppState>,
@@ -1197,10 +1176,7 @@ pub async fn liveness(
     responses(
         (status = 200, description = "The session succeeded.", body = Data<ConsentOut>),
         (status = 400, description = "Malformed attempt ID or body, a required field missing, or a field not requested."),
-        (status = 401, description = "Missing, wrong or expired attempt token."),
-        (status = 429, description = "Too many requests for this attempt."),
-        (status = 409, description = "The checks have not all passed."),
-        (status = 410, description = "The session has ended.")))]
+        (status = 409, description = "The checks have not all passed.")))]
 pub async fn consent(
     State(state): State<AppState>,
     Path(id): Path<String>,
