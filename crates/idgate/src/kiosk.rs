@@ -348,11 +348,7 @@ fn machine_device_id() -> String {
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .unwrap_or_default();
     let digest = Sha256::digest(format!("idgate kiosk device\n{}", source.trim()).as_bytes());
-    let hex: String = digest
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     format!("idgate-kiosk-{hex}")
 }
 
@@ -468,7 +464,10 @@ mod tests {
     fn the_device_id_is_stable_and_reveals_nothing() {
         let id = machine_device_id();
         assert_eq!(id, machine_device_id());
-        assert!(id.starts_with("idgate-kiosk-") && id.len() == 13 + 24, "{id}");
+        assert!(
+            id.starts_with("idgate-kiosk-") && id.len() == 13 + 24,
+            "{id}"
+        );
     }
 
     #[test]

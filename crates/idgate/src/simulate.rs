@@ -279,7 +279,10 @@ pub(crate) fn load_faces(photos: &std::path::Path) -> anyhow::Result<TestFaces> 
 /// The factory passport for `outcome`: RSA PKCS#1 v1.5 under the factory's fixed CSCA (the one
 /// test mode trusts), the test portrait in DG2, RSA active authentication and ECDH P-256 chip
 /// authentication with AES, so the success path exercises both; the outcome's failure switched on.
-pub(crate) fn build_passport(outcome: Outcome, portrait: &TestPortrait) -> anyhow::Result<TestPassport> {
+pub(crate) fn build_passport(
+    outcome: Outcome,
+    portrait: &TestPortrait,
+) -> anyhow::Result<TestPassport> {
     let mut builder = TestPassport::builder()
         .algorithm(Algo::RsaPkcs1v15)
         .portrait_jpeg(portrait.jpeg.clone(), portrait.width, portrait.height);

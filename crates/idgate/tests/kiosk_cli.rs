@@ -59,7 +59,13 @@ struct Page {
 }
 
 impl Page {
-    async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (u16, Value) {
         let mut request = http_client()
             .request(method, format!("{}{path}", self.base))
             .json(&body);
@@ -116,7 +122,12 @@ impl Page {
     async fn finish(&self, attempt: &str, token: &str, faces: &TestFaces, share_fields: &Value) {
         let path = |route: &str| format!("/v1/verify/attempts/{attempt}/{route}");
         let (status, body) = self
-            .call(reqwest::Method::POST, &path("liveness/challenge"), Some(token), json!({}))
+            .call(
+                reqwest::Method::POST,
+                &path("liveness/challenge"),
+                Some(token),
+                json!({}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         let c = &body["data"];
@@ -192,7 +203,10 @@ async fn a_kiosk_reads_the_chip_and_the_page_finishes_liveness_and_consent() {
     assert_eq!(verdict["attempt_id"], attempt.as_str());
     // The whole terminal path ran: PACE, active authentication, the chip-authentication relay.
     assert!(err.contains("access control: PACE"), "{err}");
-    assert!(err.contains("active authentication: the chip signed"), "{err}");
+    assert!(
+        err.contains("active authentication: the chip signed"),
+        "{err}"
+    );
     assert!(err.contains("chip authentication: relayed"), "{err}");
     // Nothing personal, and not the token, on the kiosk's output.
     assert!(!err.contains(&token) && !String::from_utf8_lossy(&output.stdout).contains(&token));
@@ -230,7 +244,10 @@ async fn a_kiosk_given_the_verification_url_hands_off_and_prints_the_attempt_for
 
     // The page continues the same attempt with the printed token.
     page.finish(attempt, token, &faces, &share_fields).await;
-    assert_eq!(fixture.stored(&page.session_id).await["status"], "succeeded");
+    assert_eq!(
+        fixture.stored(&page.session_id).await["status"],
+        "succeeded"
+    );
 }
 
 #[tokio::test]
@@ -271,12 +288,21 @@ fn a_kiosk_with_a_reader_needs_the_access_key_and_never_echoes_it() {
     assert!(err.contains("payload"), "{err}");
 
     let output = Command::new(BIN)
-        .args(["kiosk", "--reader", "none", "--mrz", "L898902C3,7408XX,120415"])
+        .args([
+            "kiosk",
+            "--reader",
+            "none",
+            "--mrz",
+            "L898902C3,7408XX,120415",
+        ])
         .arg("https://h.example/verify/vs_abc?cancel_token=t")
         .output()
         .unwrap();
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("date of birth"), "{err}");
-    assert!(!err.contains("L898902C3") && !err.contains("7408XX"), "{err}");
+    assert!(
+        !err.contains("L898902C3") && !err.contains("7408XX"),
+        "{err}"
+    );
 }

@@ -100,5 +100,4 @@ impl Fixture {
         assert_eq!(status, 200, "{body}");
         body["data"].clone()
     }
-
 }
