@@ -455,8 +455,9 @@ impl MobileClient {
                 self.call(Method::POST, &path, None, Some(&body)).await
             }
             HandoffAuth::ApiKey(key) => {
-                self.call::<(), _>(Method::POST, &path, Some(key), None)
-                    .await
+                // The route takes a JSON body either way (its content type is checked first).
+                let body = serde_json::json!({});
+                self.call(Method::POST, &path, Some(key), Some(&body)).await
             }
         }
     }
