@@ -306,3 +306,32 @@ fn a_kiosk_with_a_reader_needs_the_access_key_and_never_echoes_it() {
         "{err}"
     );
 }
+
+#[test]
+fn without_pcsc_the_kiosk_says_so_before_calling_the_server() {
+    if cfg!(feature = "pcsc") {
+        return;
+    }
+    use base64::Engine as _;
+    // Nothing listens on port 9: an attempt to call the server would fail differently.
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        json!({"v": 1, "server": "http://127.0.0.1:9", "attempt_id": "va_abc", "token": "t"})
+            .to_string(),
+    );
+    let output = Command::new(BIN)
+        .args([
+            "kiosk",
+            "--reader",
+            "ACS ACR122U",
+            "--mrz",
+            "L898902C3,740812,120415",
+        ])
+        .arg(format!("idgate://verify?d={payload}"))
+        .env_remove("IDGATE_PASSPORT_CAN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("built without PC/SC support"), "{err}");
+    assert!(err.contains("libpcsclite-dev"), "{err}");
+}
