@@ -14,8 +14,9 @@
 //! work runs on a blocking thread, the reader handed there and back.
 //!
 //! Progress goes to stderr; stdout carries what the next client needs (the attempt and its deep
-//! link, when the kiosk made the handoff) and the verdict. The MRZ, the CAN, the token (on
-//! stderr) and the chip's files never appear in any output or error.
+//! link, when the kiosk made the handoff) and the verdict. The MRZ, the CAN and the chip's files
+//! never appear in any output or error; the attempt token appears only there, on stdout, and only
+//! for an attempt the kiosk created.
 
 use std::path::PathBuf;
 
