@@ -2,6 +2,7 @@
 //! Each subcommand lives in its own module; this file only declares and dispatches them.
 
 mod admin;
+mod kiosk;
 mod mobile_client;
 mod passport;
 mod passport_read;
@@ -54,6 +55,9 @@ enum Command {
     /// Play the phone against a running server: a test-mode session verified with a factory
     /// passport and the test faces, to success or to a chosen failure, printing each step.
     Simulate(simulate::SimulateArgs),
+    /// The document step of a live session with a passport on a PC/SC reader (a kiosk); the
+    /// liveness step continues on the hosted page.
+    Kiosk(kiosk::KioskArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         Command::Trust(command) => passport::run_trust(command),
         Command::Webhooks(command) => webhooks_listen::run(command),
         Command::Simulate(args) => simulate::run(args),
+        Command::Kiosk(args) => kiosk::run(args),
     }
 }
 

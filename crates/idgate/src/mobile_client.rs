@@ -1,6 +1,6 @@
 //! A typed client of the mobile API (docs/verify.md "HTTP surface"): the routes a phone app calls
-//! between the handoff and consent. `idgate simulate` drives it with factory passports; a kiosk
-//! mode with a PC/SC reader can drive the same client with a real chip.
+//! between the handoff and consent. `idgate simulate` drives it with factory passports;
+//! `idgate kiosk` drives it with a chip on a PC/SC reader.
 //!
 //! The client only carries bytes and reports what the server answered: every call returns a
 //! [`Reply`] with the HTTP status, the time it took and either the decoded `data` or the server's
@@ -103,15 +103,98 @@ impl std::fmt::Debug for HandoffAuth {
     }
 }
 
-/// The attempt a handoff created, and its bearer token. (The answer's `deep_link` and
-/// `payload` carry the same token for a phone that scans them; a client that already holds the
-/// token ignores them.)
+/// The attempt a handoff created, and its bearer token: from the handoff's answer, or from the
+/// payload of its deep link ([`Handoff::from_payload`]) on the device that continues it.
 #[derive(Clone, Deserialize)]
 pub struct Handoff {
     pub attempt_id: String,
     pub token: String,
-    /// RFC 3339; the token must be used (hello) before then.
-    pub token_expires_at: String,
+    /// RFC 3339; the token must be used (hello) before then. Not in the deep link's payload.
+    #[serde(default)]
+    pub token_expires_at: Option<String>,
+    /// `idgate://verify?d=<payload>`, carrying the server, the attempt and its token, for the
+    /// client that continues the attempt (the phone that scans the QR code, or the hosted page
+    /// after a kiosk's document step). Not in the payload itself.
+    #[serde(default)]
+    pub deep_link: Option<String>,
+}
+
+/// The deep link's payload: base64url (no padding) of `{"v":1,"server","attempt_id","token"}`
+/// (docs/verify.md "HTTP surface", the handoff route).
+#[derive(Deserialize)]
+struct HandoffPayload {
+    v: u8,
+    server: String,
+    attempt_id: String,
+    token: String,
+}
+
+/// Why a deep link or its payload cannot be used. Never carries the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("not a deep link `idgate://verify?d=…` nor its base64url payload")]
+    Encoding,
+    #[error("the payload is not the handoff's JSON object")]
+    Json,
+    #[error("payload version {0} is not supported (this client reads version 1)")]
+    Version(u8),
+    #[error("the payload's server is not an http(s) URL")]
+    Server,
+    #[error("the payload's attempt id is malformed")]
+    AttemptId,
+}
+
+/// Longest payload accepted: the server's is about 200 characters; a cap keeps a pasted file
+/// from being decoded whole.
+const MAX_PAYLOAD_LEN: usize = 4096;
+
+impl Handoff {
+    /// The server and attempt a deep link `idgate://verify?d=…` (or its bare `d=` payload)
+    /// hands over. The attempt id is checked before it goes into a path.
+    ///
+    /// # Errors
+    /// A malformed link, encoding, JSON, version, server or attempt id.
+    pub fn from_payload(input: &str) -> Result<(Url, Self), PayloadError> {
+        let input = input.trim();
+        let payload = match Url::parse(input) {
+            Ok(url) if url.scheme() == "idgate" => url
+                .query_pairs()
+                .find(|(name, _)| name == "d")
+                .map(|(_, value)| value.into_owned())
+                .ok_or(PayloadError::Encoding)?,
+            _ => input.to_owned(),
+        };
+        if payload.len() > MAX_PAYLOAD_LEN {
+            return Err(PayloadError::Encoding);
+        }
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('=').as_bytes())
+            .map_err(|_| PayloadError::Encoding)?;
+        let parsed: HandoffPayload =
+            serde_json::from_slice(&json).map_err(|_| PayloadError::Json)?;
+        if parsed.v != 1 {
+            return Err(PayloadError::Version(parsed.v));
+        }
+        let server = Url::parse(&parsed.server).map_err(|_| PayloadError::Server)?;
+        if server.cannot_be_a_base() || !matches!(server.scheme(), "http" | "https") {
+            return Err(PayloadError::Server);
+        }
+        let valid_id = parsed.attempt_id.strip_prefix("va_").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if !valid_id {
+            return Err(PayloadError::AttemptId);
+        }
+        Ok((
+            server,
+            Self {
+                attempt_id: parsed.attempt_id,
+                token: parsed.token,
+                token_expires_at: None,
+                deep_link: Some(format!("idgate://verify?d={payload}")),
+            },
+        ))
+    }
 }
 
 impl std::fmt::Debug for Handoff {
@@ -120,6 +203,7 @@ impl std::fmt::Debug for Handoff {
             .field("attempt_id", &self.attempt_id)
             .field("token", &"<redacted>")
             .field("token_expires_at", &self.token_expires_at)
+            .field("deep_link", &self.deep_link.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -178,6 +262,19 @@ pub struct ChipAuthInstructions {
     pub protected_command_apdu: Vec<u8>,
 }
 
+impl From<ChipAuthInstructions> for emrtd::chip_auth::ClientInstructions {
+    fn from(i: ChipAuthInstructions) -> Self {
+        Self {
+            // The chip reads the ephemeral key from the MSE / General Authenticate APDUs; the
+            // relay does not need it separately.
+            ephemeral_public_key: Vec::new(),
+            mse_apdu: i.mse_apdu,
+            general_authenticate_apdu: i.general_authenticate_apdu,
+            protected_command_apdu: i.protected_command_apdu,
+        }
+    }
+}
+
 /// What the client read from the chip, uploaded as is.
 #[derive(Clone, Default, Serialize)]
 pub struct DocumentUpload {
@@ -201,6 +298,24 @@ pub struct DocumentUpload {
     /// The chip's full response APDU to the protected command of the chip-authentication relay.
     #[serde(with = "b64_opt", skip_serializing_if = "Option::is_none")]
     pub ca_response: Option<Vec<u8>>,
+}
+
+impl DocumentUpload {
+    /// The files a terminal read ([`emrtd::reader::Reader::read_document`]), without the chip's
+    /// proofs (the caller adds them). A chip without DG1 or DG2 uploads them empty; the server's
+    /// checks reject that document.
+    pub fn from_files(files: &emrtd::reader::DocumentFiles) -> Self {
+        let dg = |n: u8| files.data_groups.get(&n).cloned();
+        Self {
+            com: Some(files.com.clone()),
+            dg1: dg(1).unwrap_or_default(),
+            dg2: dg(2).unwrap_or_default(),
+            sod: files.sod.clone(),
+            dg14: dg(14),
+            dg15: dg(15),
+            ..Self::default()
+        }
+    }
 }
 
 impl std::fmt::Debug for DocumentUpload {
@@ -285,7 +400,7 @@ pub fn http_client() -> Result<reqwest::Client, ClientError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(CALL_TIMEOUT)
-        .user_agent(concat!("idgate-simulate/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("idgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ClientError::Client(e.to_string()))
 }
@@ -340,6 +455,7 @@ impl MobileClient {
                 self.call(Method::POST, &path, None, Some(&body)).await
             }
             HandoffAuth::ApiKey(key) => {
+                // The route takes a JSON body either way (its content type is checked first).
                 let body = serde_json::json!({});
                 self.call(Method::POST, &path, Some(key), Some(&body)).await
             }
@@ -387,18 +503,14 @@ impl MobileClient {
     }
 
     /// `POST /v1/verify/attempts/{id}/document/failure`: the chip could not be read (consumes an
-    /// NFC try).
-    #[allow(
-        dead_code,
-        reason = "part of the mobile API for a client with a real reader (the kiosk mode); the \
-                  simulator's virtual chip is always read"
-    )]
+    /// NFC try). A retry with the same `report_id` counts once.
     pub async fn document_failure(
         &self,
         attempt: &Handoff,
         reason: &str,
+        report_id: &str,
     ) -> Result<Reply<Verdict>, ClientError> {
-        let body = serde_json::json!({ "reason": reason });
+        let body = serde_json::json!({ "reason": reason, "report_id": report_id });
         self.attempt_call(Method::POST, attempt, "document/failure", Some(&body))
             .await
     }

@@ -66,16 +66,25 @@ pub struct ReadArgs {
     pub json: bool,
 }
 
-/// Parses `--mrz DOCNO,DOB,EXPIRY` or takes `--can`. The error names the field, never its value.
+/// Parses `--mrz DOCNO,DOB,EXPIRY` or takes `--can`.
 fn access_key(args: &ReadArgs) -> anyhow::Result<AccessKey> {
-    if let Some(can) = &args.can {
+    parse_access_key(args.mrz.as_deref(), args.can.as_deref())
+}
+
+/// The access key from `--mrz DOCNO,DOB,EXPIRY` or `--can N` (the CAN wins when both are
+/// given; clap keeps them exclusive). The error names the field, never its value.
+///
+/// # Errors
+/// When neither is given or the one given is malformed.
+pub fn parse_access_key(mrz: Option<&str>, can: Option<&str>) -> anyhow::Result<AccessKey> {
+    if let Some(can) = can {
         let can = can.trim();
         if can.is_empty() || !can.bytes().all(|b| b.is_ascii_digit()) {
             bail!("--can must be the digits printed on the document");
         }
         return Ok(AccessKey::Can(can.to_owned()));
     }
-    let Some(mrz) = &args.mrz else {
+    let Some(mrz) = mrz else {
         bail!("give --mrz DOCNO,DOB,EXPIRY or --can N");
     };
     let parts: Vec<&str> = mrz.split(',').collect();
@@ -129,23 +138,30 @@ pub struct ReadSummary {
     pub elapsed: Duration,
 }
 
+/// The reader `--reader` names, else the only one connected. Without PC/SC support in this
+/// build, the error says how to get it ([`idgate_reader::PcscError::NotBuilt`]).
+///
+/// # Errors
+/// No reader, several and none chosen, or no PC/SC.
+pub fn reader_name(flag: Option<&str>) -> anyhow::Result<String> {
+    if let Some(name) = flag {
+        return Ok(name.to_owned());
+    }
+    let readers = idgate_reader::list_readers()?;
+    match readers.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => bail!("no smart-card reader is connected"),
+        _ => bail!(
+            "{} readers are connected; choose one with --reader (see `idgate passport readers`)",
+            readers.len()
+        ),
+    }
+}
+
 /// `idgate passport read`.
 pub fn run_read(args: ReadArgs) -> anyhow::Result<()> {
     let key = access_key(&args)?;
-    let name = match &args.reader {
-        Some(name) => name.clone(),
-        None => {
-            let readers = idgate_reader::list_readers()?;
-            match readers.as_slice() {
-                [only] => only.clone(),
-                [] => bail!("no smart-card reader is connected"),
-                _ => bail!(
-                    "{} readers are connected; choose one with --reader (see `idgate passport readers`)",
-                    readers.len()
-                ),
-            }
-        }
-    };
+    let name = reader_name(args.reader.as_deref())?;
     let transport = PcscTransport::connect(&name)?;
     eprintln!("reader {name}: card connected");
     let mut progress = |line: &str| eprintln!("{line}");
@@ -202,9 +218,22 @@ pub fn read_chip<T: Transport>(
     key: &AccessKey,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<(DocumentFiles, ReadSummary)> {
+    read_with(&mut Reader::new(transport), key, progress).map_err(explain)
+}
+
+/// [`read_chip`] on a reader the caller keeps, for what follows the read in the same session
+/// (active authentication, the chip-authentication relay: `idgate kiosk`). The error is the
+/// reader's own, so the caller can tell a wrong key from an unreadable chip.
+///
+/// # Errors
+/// The read error, which carries neither the access key nor file contents.
+pub fn read_with<T: Transport>(
+    reader: &mut Reader<T>,
+    key: &AccessKey,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(DocumentFiles, ReadSummary), ReadError> {
     let started = Instant::now();
-    let mut reader = Reader::new(transport);
-    let protocol = reader.authenticate(key).map_err(explain)?;
+    let protocol = reader.authenticate(key)?;
     progress(&format!(
         "access control: {} ({} APDUs)",
         match protocol {
@@ -213,8 +242,8 @@ pub fn read_chip<T: Transport>(
         },
         reader.stats().apdus
     ));
-    let com = read_reporting(&mut reader, FileId::COM, progress).map_err(explain)?;
-    let sod = read_reporting(&mut reader, FileId::SOD, progress).map_err(explain)?;
+    let com = read_reporting(reader, FileId::COM, progress)?;
+    let sod = read_reporting(reader, FileId::SOD, progress)?;
     let mut numbers: Vec<u8> = emrtd::sod::Sod::parse(&sod)
         .map(|s| s.lds.data_group_hashes.iter().map(|h| h.number).collect())
         .unwrap_or_default();
@@ -232,7 +261,7 @@ pub fn read_chip<T: Transport>(
         let Some(file) = FileId::data_group(number) else {
             continue;
         };
-        match read_reporting(&mut reader, file, progress) {
+        match read_reporting(reader, file, progress) {
             Ok(bytes) => {
                 files.data_groups.insert(number, bytes);
             }
@@ -245,7 +274,7 @@ pub fn read_chip<T: Transport>(
                 ));
                 files.refused.push(number);
             }
-            Err(e) => return Err(explain(e)),
+            Err(e) => return Err(e),
         }
     }
     let stats = reader.stats();
@@ -291,7 +320,7 @@ fn read_reporting<T: Transport>(
 }
 
 /// The read error with what the user can do about it.
-fn explain(e: ReadError) -> anyhow::Error {
+pub fn explain(e: ReadError) -> anyhow::Error {
     let hint = match &e {
         ReadError::WrongAccessKey { .. } => {
             "check the document number, date of birth and date of expiry (or the CAN)"

@@ -201,14 +201,14 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
 }
 
 /// The session, its server and the browser's cancel token when the URL carried one.
-struct Target {
-    session_id: String,
-    server: Url,
-    cancel_token: Option<String>,
+pub(crate) struct Target {
+    pub session_id: String,
+    pub server: Url,
+    pub cancel_token: Option<String>,
 }
 
 impl Target {
-    fn parse(session: &str, server: Option<&str>) -> anyhow::Result<Self> {
+    pub(crate) fn parse(session: &str, server: Option<&str>) -> anyhow::Result<Self> {
         let (session_id, origin, cancel_token) = if session.contains("://") {
             let url = Url::parse(session).context("--session is not a URL")?;
             let id = url
@@ -248,7 +248,7 @@ impl Target {
 }
 
 /// `--photos`, else `$IDGATE_FACE_MODELS/photos`, else `./.face-models/photos`.
-fn photos_dir(flag: Option<PathBuf>) -> PathBuf {
+pub(crate) fn photos_dir(flag: Option<PathBuf>) -> PathBuf {
     flag.unwrap_or_else(|| {
         std::env::var_os("IDGATE_FACE_MODELS")
             .map_or_else(|| PathBuf::from(".face-models"), PathBuf::from)
@@ -256,7 +256,7 @@ fn photos_dir(flag: Option<PathBuf>) -> PathBuf {
     })
 }
 
-fn load_faces(photos: &std::path::Path) -> anyhow::Result<TestFaces> {
+pub(crate) fn load_faces(photos: &std::path::Path) -> anyhow::Result<TestFaces> {
     if !photos.is_dir() {
         bail!(
             "the test photos are not in {}: run scripts/fetch-face-models.sh (it fills \
@@ -279,7 +279,10 @@ fn load_faces(photos: &std::path::Path) -> anyhow::Result<TestFaces> {
 /// The factory passport for `outcome`: RSA PKCS#1 v1.5 under the factory's fixed CSCA (the one
 /// test mode trusts), the test portrait in DG2, RSA active authentication and ECDH P-256 chip
 /// authentication with AES, so the success path exercises both; the outcome's failure switched on.
-fn build_passport(outcome: Outcome, portrait: &TestPortrait) -> anyhow::Result<TestPassport> {
+pub(crate) fn build_passport(
+    outcome: Outcome,
+    portrait: &TestPortrait,
+) -> anyhow::Result<TestPassport> {
     let mut builder = TestPassport::builder()
         .algorithm(Algo::RsaPkcs1v15)
         .portrait_jpeg(portrait.jpeg.clone(), portrait.width, portrait.height);
@@ -642,7 +645,8 @@ impl Simulation {
         self.out.step("handoff", &reply, |h| {
             Detail::note(format!(
                 "attempt {}, token valid until {}",
-                h.attempt_id, h.token_expires_at
+                h.attempt_id,
+                h.token_expires_at.as_deref().unwrap_or("?")
             ))
         });
         let attempt = reply.into_data("handoff")?;
@@ -724,13 +728,7 @@ impl Simulation {
             let response = self
                 .passport
                 .chip
-                .chip_authenticate(&ClientInstructions {
-                    // The chip reads the ephemeral key from the MSE / General Authenticate APDUs.
-                    ephemeral_public_key: Vec::new(),
-                    mse_apdu: instructions.mse_apdu,
-                    general_authenticate_apdu: instructions.general_authenticate_apdu,
-                    protected_command_apdu: instructions.protected_command_apdu,
-                })
+                .chip_authenticate(&ClientInstructions::from(instructions))
                 .map_err(|e| anyhow!("the virtual chip refused the relayed APDUs: {e}"))?;
             self.out.local(
                 "chip relay",

@@ -15,103 +15,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::{Value, json};
-use support::{Api, BIN, Node};
-
-/// The photos directory, or `None` after recording the missing prerequisite.
-fn photos() -> Option<PathBuf> {
-    let models = std::env::var_os("IDGATE_FACE_MODELS").map_or_else(
-        || idgate_testkit::workspace_root().join(".face-models"),
-        PathBuf::from,
-    );
-    let photos = models.join("photos");
-    if photos.join("obama.jpg").is_file() {
-        Some(photos)
-    } else {
-        idgate_testkit::missing(
-            idgate_testkit::Prereq::FaceModels,
-            format!("no test photos in {}", photos.display()),
-        );
-        None
-    }
-}
-
-/// `idgate ARGS --json --data-dir DIR`, parsed.
-fn cli(data_dir: &Path, args: &[&str]) -> Value {
-    let output = Command::new(BIN)
-        .args(args)
-        .args(["--json", "--data-dir"])
-        .arg(data_dir)
-        .env_remove("IDGATE_DATABASE_URL")
-        .env_remove("IDGATE_CONFIG")
-        .output()
-        .expect("run idgate");
-    assert!(
-        output.status.success(),
-        "idgate {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("JSON output")
-}
-
-/// A server on a fresh data directory and a test-mode key of its organization.
-struct Fixture {
-    node: Node,
-    api: Api,
-    key: String,
-    _dir: tempfile::TempDir,
-}
+use serde_json::Value;
+use support::BIN;
+use support::flow::{Fixture, photos};
 
 impl Fixture {
-    fn start() -> Self {
-        Self::start_with(&[])
-    }
-
-    /// [`Fixture::start`] with extra `IDGATE_*` settings for the server.
-    fn start_with(env: &[(&str, String)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let org = cli(dir.path(), &["org", "create", "--name", "Simulated"]);
-        let org_id = org["id"].as_str().unwrap();
-        let key = cli(dir.path(), &["keys", "create", "--org", org_id, "--test"]);
-        let key = key["key"].as_str().unwrap().to_owned();
-        assert!(key.starts_with("kk_test_"));
-        let node = Node::start(dir.path(), None, env);
-        let api = Api::new(node.addr, &key);
-        Self {
-            node,
-            api,
-            key,
-            _dir: dir,
-        }
-    }
-
-    /// A new session: its id and verification URL.
-    async fn session(&self) -> (String, String) {
-        let (status, body) = self
-            .api
-            .call(reqwest::Method::POST, "/v1/sessions", Some(json!({})))
-            .await;
-        assert_eq!(status, 200, "{body}");
-        let data = &body["data"];
-        (
-            data["id"].as_str().unwrap().to_owned(),
-            data["verification_url"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    /// The session as the integrator sees it.
-    async fn stored(&self, id: &str) -> Value {
-        let (status, body) = self
-            .api
-            .call(reqwest::Method::GET, &format!("/v1/sessions/{id}"), None)
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body["data"].clone()
-    }
-
     /// `idgate simulate --session URL --server … --outcome OUTCOME --json`.
     fn simulate(&self, session: &str, outcome: &str, photos: &Path) -> Run {
         self.simulate_with_key(session, outcome, photos, None)

@@ -24,6 +24,8 @@ pub use idgate_testkit::postgres_url;
 pub use idgate_testkit::receiver::Sink;
 use serde_json::{Value, json};
 
+pub mod flow;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_idgate");
 
 /// Event type every fixture here produces: cancelling a session writes exactly one.
