@@ -289,28 +289,9 @@ fn missing_photos_name_the_script_that_fetches_them() {
 #[tokio::test]
 async fn no_passport_data_reaches_the_logs_or_the_database_files() {
     let Some(photos) = photos() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("server.log");
-    let data = dir.path().join("data");
-    let org = cli(&data, &["org", "create", "--name", "Private"]);
-    let key = cli(
-        &data,
-        &[
-            "keys",
-            "create",
-            "--org",
-            org["id"].as_str().unwrap(),
-            "--test",
-        ],
-    );
-    let key = key["key"].as_str().unwrap().to_owned();
-    let node = Node::start_logging(&data, &[("IDGATE_LOG_FORMAT", "json".to_owned())], &log);
-    let fixture = Fixture {
-        api: Api::new(node.addr, &key),
-        node,
-        key,
-        _dir: tempfile::tempdir().unwrap(),
-    };
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    let fixture = Fixture::start_logging(&[("IDGATE_LOG_FORMAT", "json".to_owned())], &log);
     // A full success that shares every requested field, and two failed sessions.
     for outcome in [
         "succeeded",
@@ -320,8 +301,7 @@ async fn no_passport_data_reaches_the_logs_or_the_database_files() {
         let (_, url) = fixture.session().await;
         fixture.simulate(&url, outcome, &photos).assert_success();
     }
-    drop(fixture);
-
+    let data = fixture.data_dir().to_owned();
     let portrait = std::fs::read(photos.join("obama.jpg")).unwrap();
     let window = portrait.get(400..460).unwrap();
     let holder = emrtd::testkit::Holder::default();
@@ -332,7 +312,7 @@ async fn no_passport_data_reaches_the_logs_or_the_database_files() {
         holder.document_number.clone(),
         mrz_name,
     ];
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&data)
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&data)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();

@@ -61,13 +61,35 @@ impl Fixture {
 
     /// [`Fixture::start`] with extra `IDGATE_*` settings for the server.
     pub fn start_with(env: &[(&str, String)]) -> Self {
+        Self::launch(|dir| Node::start(dir, None, env))
+    }
+
+    /// [`Fixture::start`] with the server logging at debug level to the file `log`.
+    #[allow(
+        dead_code,
+        reason = "used by some of the test binaries that include this module"
+    )]
+    pub fn start_logging(env: &[(&str, String)], log: &Path) -> Self {
+        Self::launch(|dir| Node::start_logging(dir, env, log))
+    }
+
+    /// The data directory (secrets and the SQLite database).
+    #[allow(
+        dead_code,
+        reason = "used by some of the test binaries that include this module"
+    )]
+    pub fn data_dir(&self) -> &Path {
+        self._dir.path()
+    }
+
+    fn launch(start: impl FnOnce(&Path) -> Node) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let org = cli(dir.path(), &["org", "create", "--name", "Simulated"]);
         let org_id = org["id"].as_str().unwrap();
         let key = cli(dir.path(), &["keys", "create", "--org", org_id, "--test"]);
         let key = key["key"].as_str().unwrap().to_owned();
         assert!(key.starts_with("kk_test_"));
-        let node = Node::start(dir.path(), None, env);
+        let node = start(dir.path());
         let api = Api::new(node.addr, &key);
         Self {
             node,
