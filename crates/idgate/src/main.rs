@@ -5,6 +5,7 @@ mod admin;
 mod mobile_client;
 mod passport;
 mod passport_read;
+mod phone;
 mod serve;
 mod simulate;
 mod trust;
