@@ -339,9 +339,10 @@ impl MobileClient {
                 let body = serde_json::json!({ "cancel_token": token });
                 self.call(Method::POST, &path, None, Some(&body)).await
             }
+            // The body is `{}` (docs/verify.md "HTTP surface"): the route reads JSON either way.
             HandoffAuth::ApiKey(key) => {
-                self.call::<(), _>(Method::POST, &path, Some(key), None)
-                    .await
+                let body = serde_json::json!({});
+                self.call(Method::POST, &path, Some(key), Some(&body)).await
             }
         }
     }
