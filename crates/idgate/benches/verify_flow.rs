@@ -785,6 +785,83 @@ fn face_cost(
     runs.swap_remove(runs.len() / 2)
 }
 
+/// Where a detection's time goes, and what a smaller detector input would save: per frame of the
+/// burst, the CPU of the detector network at its default input (416 px) and at 320 px, and of the
+/// landmark network; and whether the burst is still live with the detector at 320 px.
+struct DetectSplit {
+    detector_416: Duration,
+    detector_320: Duration,
+    landmarks: Duration,
+    frames: usize,
+    faces_found_320: usize,
+    live_320: bool,
+    liveness_320: Duration,
+}
+
+fn detect_split(faces: &TestFaces, repeats: usize) -> DetectSplit {
+    use idgate_face::detector::{DetectorOptions, TinyFaceDetector};
+    use idgate_face::landmarks::LandmarkNet;
+    use idgate_face::models::ModelSource;
+
+    let detector = TinyFaceDetector::load(ModelSource::Embedded).expect("detector");
+    let landmarks = LandmarkNet::load(ModelSource::Embedded).expect("landmarks");
+    let small = DetectorOptions {
+        input_size: 320,
+        ..DetectorOptions::default()
+    };
+    let now = phone::now_ms();
+    let challenge = Challenge {
+        actions: vec![Action::TurnRight, Action::TurnLeft],
+        nonce: Nonce([7; 16]),
+        issued_at_ms: now,
+        expires_at_ms: now + 60_000,
+    };
+    let burst = faces
+        .live_upload(&challenge, now)
+        .expect("burst")
+        .decode(now)
+        .expect("burst decodes");
+    let mut split = DetectSplit {
+        detector_416: Duration::ZERO,
+        detector_320: Duration::ZERO,
+        landmarks: Duration::ZERO,
+        frames: 0,
+        faces_found_320: 0,
+        live_320: false,
+        liveness_320: Duration::ZERO,
+    };
+    for _ in 0..repeats {
+        for frame in &burst.frames {
+            let t0 = thread_cpu();
+            let found = detector
+                .detect(&frame.image, &DetectorOptions::default())
+                .expect("detect");
+            let t1 = thread_cpu();
+            for d in &found {
+                landmarks.predict(&frame.image, &d.bbox).expect("landmarks");
+            }
+            let t2 = thread_cpu();
+            let found_small = detector.detect(&frame.image, &small).expect("detect");
+            let t3 = thread_cpu();
+            split.detector_416 += t1 - t0;
+            split.landmarks += t2 - t1;
+            split.detector_320 += t3 - t2;
+            split.frames += 1;
+            split.faces_found_320 += usize::from(found_small.len() == 1);
+        }
+    }
+    let engine = BuiltinEngine::embedded()
+        .and_then(|e| e.with_detector_options(small))
+        .expect("engine at 320 px");
+    let mut policy = idgate_face::FaceConfig::default().liveness;
+    policy.threads = 1;
+    let t0 = thread_cpu();
+    let verdict = engine.liveness(&challenge, &burst, &policy);
+    split.liveness_320 = thread_cpu() - t0;
+    split.live_320 = verdict.is_ok_and(|v| v.live);
+    split
+}
+
 // ---- output --------------------------------------------------------------------------------------
 
 fn ms(d: Duration) -> f64 {
@@ -804,7 +881,7 @@ fn bound(le: Option<f64>) -> String {
     }
 }
 
-fn print(runs: &[Run], cost: &FaceCost, settings: &Settings) {
+fn print(runs: &[Run], cost: &FaceCost, split: &DetectSplit, settings: &Settings) {
     println!();
     println!(
         "# verify_flow: {} phones; {} verifications per memoised run, {} per real run; {} CPUs",
@@ -914,6 +991,33 @@ fn print(runs: &[Run], cost: &FaceCost, settings: &Settings) {
         cost.embed.0,
         embed_ms / f64::from(cost.embed.0.max(1))
     );
+    let per_frame = |d: Duration| ms(d) / split.frames.max(1) as f64;
+    println!();
+    println!(
+        "a detection, per burst frame (CPU ms, mean of {} frames):",
+        split.frames
+    );
+    println!("| part | CPU ms |");
+    println!("|---|---|");
+    println!(
+        "| detector network, 416 px input (default) | {:.1} |",
+        per_frame(split.detector_416)
+    );
+    println!(
+        "| landmark network (112 px) | {:.1} |",
+        per_frame(split.landmarks)
+    );
+    println!(
+        "| detector network, 320 px input | {:.1} (one face found in {} of {} frames) |",
+        per_frame(split.detector_320),
+        split.faces_found_320,
+        split.frames
+    );
+    println!(
+        "| liveness evaluation with the detector at 320 px | {:.1} (live: {}) |",
+        ms(split.liveness_320),
+        split.live_320
+    );
 }
 
 fn main() {
@@ -931,11 +1035,16 @@ fn main() {
 
     eprintln!("face work of one verification, one thread …");
     let dg2 = kit.passport.dg2.clone();
-    let cost = {
+    let (cost, split) = {
         let (builtin, repeats) = (builtin.clone(), settings.face_repeats);
         std::thread::scope(|scope| {
             scope
-                .spawn(|| face_cost(&builtin, &faces, &dg2, repeats))
+                .spawn(|| {
+                    (
+                        face_cost(&builtin, &faces, &dg2, repeats),
+                        detect_split(&faces, repeats),
+                    )
+                })
                 .join()
                 .unwrap()
         })
@@ -963,5 +1072,5 @@ fn main() {
         }
         runs
     });
-    print(&runs, &cost, &settings);
+    print(&runs, &cost, &split, &settings);
 }
