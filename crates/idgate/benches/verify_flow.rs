@@ -33,7 +33,8 @@
 //! (`IDGATE_FACE_MODELS`, scripts/fetch-face-models.sh); prints a skip line otherwise.
 //!
 //! The client shares the machine (and the async runtime) with the server; the figures are those of
-//! the machine and moment. Nothing here asserts a number.
+//! the machine and moment, recorded in docs/verify.md "Throughput" and docs/face-engine.md "Cost".
+//! Nothing here asserts a number.
 
 #![allow(
     clippy::unwrap_used,
