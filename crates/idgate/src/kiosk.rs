@@ -34,7 +34,8 @@ use crate::mobile_client::{
     DocumentUpload, Handoff, HandoffAuth, Hello, MobileClient, Phase, Verdict,
 };
 use crate::passport_read::{explain, parse_access_key, read_with, reader_name};
-use crate::simulate::{Outcome, Target, build_passport, load_faces, photos_dir};
+use crate::phone::{load_faces, photos_dir};
+use crate::simulate::{Outcome, Target, build_passport};
 
 /// The reader a kiosk drives: PC/SC, or the test kit's virtual chip; sent to blocking threads.
 type KioskReader = Reader<Box<dyn Transport + Send>>;

@@ -6,6 +6,7 @@ mod kiosk;
 mod mobile_client;
 mod passport;
 mod passport_read;
+mod phone;
 mod serve;
 mod simulate;
 mod trust;

@@ -454,8 +454,8 @@ impl MobileClient {
                 let body = serde_json::json!({ "cancel_token": token });
                 self.call(Method::POST, &path, None, Some(&body)).await
             }
+            // The body is `{}` (docs/verify.md "HTTP surface"): the route reads JSON either way.
             HandoffAuth::ApiKey(key) => {
-                // The route takes a JSON body either way (its content type is checked first).
                 let body = serde_json::json!({});
                 self.call(Method::POST, &path, Some(key), Some(&body)).await
             }

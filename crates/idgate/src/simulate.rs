@@ -17,21 +17,17 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, ValueEnum};
-use emrtd::chip_auth::ClientInstructions;
-use emrtd::chip_auth::sm::SmCipher;
-use emrtd::crypto::CurveId;
-use emrtd::crypto::hash::HashAlgorithm;
-use emrtd::testkit::{AaConfig, Algo, CaConfig, Failure, TestPassport};
-use idgate_core::{Clock as _, SystemClock};
+use emrtd::testkit::{Failure, TestPassport};
 use idgate_face::challenge::Challenge;
-use idgate_face::testkit::{TestFaces, TestFacesError, TestPortrait};
+use idgate_face::testkit::{TestFaces, TestPortrait};
 use idgate_face::upload::BurstUpload;
 use reqwest::Url;
 use serde_json::{Value, json};
 
 use crate::mobile_client::{
-    ApiError, DocumentUpload, Handoff, HandoffAuth, Hello, MobileClient, Phase, Reply, Verdict,
+    ApiError, Handoff, HandoffAuth, Hello, MobileClient, Phase, Reply, Verdict,
 };
+use crate::phone::{self, Face, load_faces, photos_dir};
 
 /// The server a bare session id is looked for on.
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
@@ -176,7 +172,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         out,
         session_id: target.session_id.clone(),
         handoff_auth,
-        device_id: device_id(),
+        device_id: phone::device_id("idgate-simulate"),
         passport,
         faces,
     };
@@ -247,79 +243,17 @@ impl Target {
     }
 }
 
-/// `--photos`, else `$IDGATE_FACE_MODELS/photos`, else `./.face-models/photos`.
-pub(crate) fn photos_dir(flag: Option<PathBuf>) -> PathBuf {
-    flag.unwrap_or_else(|| {
-        std::env::var_os("IDGATE_FACE_MODELS")
-            .map_or_else(|| PathBuf::from(".face-models"), PathBuf::from)
-            .join("photos")
-    })
-}
-
-pub(crate) fn load_faces(photos: &std::path::Path) -> anyhow::Result<TestFaces> {
-    if !photos.is_dir() {
-        bail!(
-            "the test photos are not in {}: run scripts/fetch-face-models.sh (it fills \
-             .face-models/photos; or set IDGATE_FACE_MODELS, or pass --photos DIR)",
-            photos.display()
-        );
-    }
-    TestFaces::load_photos(photos).map_err(|e| match e {
-        TestFacesError::Missing { path } => anyhow!(
-            "test photo {} is missing: run scripts/fetch-face-models.sh",
-            path.display()
-        ),
-        other => anyhow!(
-            "the test photos in {} are unusable: {other}",
-            photos.display()
-        ),
-    })
-}
-
-/// The factory passport for `outcome`: RSA PKCS#1 v1.5 under the factory's fixed CSCA (the one
-/// test mode trusts), the test portrait in DG2, RSA active authentication and ECDH P-256 chip
-/// authentication with AES, so the success path exercises both; the outcome's failure switched on.
+/// The factory passport for `outcome` ([`phone::passport`]): both chip protocols unless the
+/// outcome is the anti-cloning failure, the outcome's failure switched on.
 pub(crate) fn build_passport(
     outcome: Outcome,
     portrait: &TestPortrait,
 ) -> anyhow::Result<TestPassport> {
-    let mut builder = TestPassport::builder()
-        .algorithm(Algo::RsaPkcs1v15)
-        .portrait_jpeg(portrait.jpeg.clone(), portrait.width, portrait.height);
-    builder = if outcome == Outcome::DocumentAntiCloningAttestationFailed {
-        builder
-            .active_authentication(AaConfig::None)
-            .chip_authentication(CaConfig::None)
-    } else {
-        builder
-            .active_authentication(AaConfig::Rsa {
-                hash: HashAlgorithm::Sha1,
-            })
-            .chip_authentication(CaConfig::Ecdh {
-                curve: CurveId::P256,
-                cipher: SmCipher::Aes128,
-            })
-    };
-    if let Some(failure) = outcome.document_failure() {
-        builder = builder.failure(failure);
-    }
-    builder
-        .build()
-        .map_err(|e| anyhow!("building the test passport: {e}"))
-}
-
-/// An identifier for this run's device (the attempt binds to it at hello).
-fn device_id() -> String {
-    format!(
-        "idgate-simulate-{}-{:x}",
-        std::process::id(),
-        SystemClock.now().unix_ms()
+    phone::passport(
+        portrait,
+        outcome != Outcome::DocumentAntiCloningAttestationFailed,
+        outcome.document_failure(),
     )
-}
-
-/// The phone's clock, in Unix milliseconds, for the burst's capture times.
-fn now_ms() -> u64 {
-    u64::try_from(SystemClock.now().unix_ms()).unwrap_or(0)
 }
 
 /// The session's cancel token, from its verification URL as the integrator API returns it.
@@ -468,14 +402,6 @@ struct Simulation {
     device_id: String,
     passport: TestPassport,
     faces: TestFaces,
-}
-
-/// Which burst the simulated person sends.
-#[derive(Clone, Copy)]
-enum Face {
-    Live,
-    Still,
-    OtherPerson,
 }
 
 impl Simulation {
@@ -687,22 +613,13 @@ impl Simulation {
         self.phase(&attempt, Phase::MrzScanning).await?;
         self.phase(&attempt, Phase::NfcReading).await?;
 
-        let mut upload = DocumentUpload {
-            com: Some(self.passport.com.clone()),
-            dg1: self.passport.dg1.clone(),
-            dg2: self.passport.dg2.clone(),
-            sod: self.passport.sod.clone(),
-            dg14: self.passport.dg14.clone(),
-            dg15: self.passport.dg15.clone(),
-            ..DocumentUpload::default()
-        };
+        let mut upload = phone::document_upload(&self.passport);
         if self.passport.chip.supports_active_authentication() {
             let started = std::time::Instant::now();
-            let signature = self
-                .passport
-                .chip
-                .internal_authenticate(&hello.active_authentication_challenge)
-                .map_err(|e| anyhow!("the virtual chip's INTERNAL AUTHENTICATE: {e}"))?;
+            let signature = phone::internal_authenticate(
+                &self.passport,
+                &hello.active_authentication_challenge,
+            )?;
             self.out.local(
                 "internal-authenticate",
                 started.elapsed(),
@@ -725,11 +642,7 @@ impl Simulation {
             });
             let instructions = reply.into_data("chip-authentication")?;
             let started = std::time::Instant::now();
-            let response = self
-                .passport
-                .chip
-                .chip_authenticate(&ClientInstructions::from(instructions))
-                .map_err(|e| anyhow!("the virtual chip refused the relayed APDUs: {e}"))?;
+            let response = phone::chip_authenticate(&self.passport, instructions)?;
             self.out.local(
                 "chip relay",
                 started.elapsed(),
@@ -779,19 +692,7 @@ impl Simulation {
     }
 
     fn burst(&self, challenge: &Challenge, face: Face) -> anyhow::Result<BurstUpload> {
-        let now = now_ms();
-        let burst = match face {
-            Face::Live => self.faces.live_upload(challenge, now),
-            Face::Still => self.faces.still_upload(challenge, now),
-            Face::OtherPerson => self.faces.other_person_upload(challenge, now),
-        };
-        burst.map_err(|e| match e {
-            TestFacesError::UnsupportedAction(action) => anyhow!(
-                "the server's challenge asks for `{action:?}`, which the test photos cannot \
-                 perform; test-mode sessions draw turns only (idgate_face::testkit::turn_policy)"
-            ),
-            other => anyhow!("building the burst: {other}"),
-        })
+        phone::burst(&self.faces, challenge, face, phone::now_ms())
     }
 }
 
