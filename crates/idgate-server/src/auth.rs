@@ -8,8 +8,8 @@
 //! (per key), then 403 (scope, see [`Authenticated::require`]), then request validation.
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use idgate_core::{ApiKey, ApiKeySecret, ErrorCode, Scope, Tenant};
 
 use crate::error::{ApiError, Resource};
@@ -50,26 +50,32 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let unauthorized = || ApiError::new(ErrorCode::Unauthorized);
-        let secret = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .and_then(|token| ApiKeySecret::parse(token.trim()))
-            .ok_or_else(unauthorized)?;
-        let hash = secret.hash(state.secrets.api_key_hash.expose());
-        let key = state
-            .store
-            .authenticate_api_key(&hash, state.clock.now())
-            .await
-            .map_err(|e| ApiError::from_store(e, Resource::ApiKey))?
-            .filter(|key| key.enabled)
-            .ok_or_else(unauthorized)?;
+        let key = api_key(&state, &parts.headers).await?;
         state
             .limiter
             .check(key.id.as_str())
             .map_err(|wait| ApiError::rate_limited(retry_after_secs(wait)))?;
         Ok(Self { key })
     }
+}
+
+/// The enabled API key of `Authorization: Bearer kk_…`, looked up by its keyed hash; `401
+/// UNAUTHORIZED` when it is missing, unknown, disabled or deleted. No rate limit or scope yet:
+/// the callers apply them.
+pub(crate) async fn api_key(state: &AppState, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
+    let unauthorized = || ApiError::new(ErrorCode::Unauthorized);
+    let secret = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|token| ApiKeySecret::parse(token.trim()))
+        .ok_or_else(unauthorized)?;
+    let hash = secret.hash(state.secrets.api_key_hash.expose());
+    state
+        .store
+        .authenticate_api_key(&hash, state.clock.now())
+        .await
+        .map_err(|e| ApiError::from_store(e, Resource::ApiKey))?
+        .filter(|key| key.enabled)
+        .ok_or_else(unauthorized)
 }

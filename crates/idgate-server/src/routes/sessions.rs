@@ -493,7 +493,8 @@ pub async fn list(
 
 /// A session id from the path: anything not matching `^vs_[A-Za-z0-9]{64}$` is
 /// `400 INVALID_SESSION_ID`, never a 404.
-fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+/// The `{id}` of a session route: `400 INVALID_SESSION_ID` unless it has the id's shape.
+pub(crate) fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     SessionId::parse(raw).map_err(|_| ApiError::new(ErrorCode::InvalidSessionId))
 }
 

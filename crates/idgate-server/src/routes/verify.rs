@@ -19,8 +19,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use idgate_core::api_key::Environment;
 use idgate_core::{
-    ApiKeySecret, AttemptId, AttemptPhase, AttemptStatus, ClientProgress, ErrorCode, FailureCode,
-    Scope, Session, SessionId, SessionStatus, ShareFields, Timestamp, TransitionError,
+    AttemptId, AttemptPhase, AttemptStatus, ClientProgress, ErrorCode, FailureCode, Scope, Session,
+    SessionId, SessionStatus, ShareFields, Timestamp, TransitionError,
 };
 use idgate_face::Challenge;
 use idgate_face::upload::BurstUpload;
@@ -37,6 +37,7 @@ use crate::error::{ApiError, Resource};
 use crate::extract::{
     DOCUMENT_BODY_BYTES, LIVENESS_BODY_BYTES, parse_json, require_json_content_type,
 };
+use crate::routes::sessions::session_id;
 use crate::state::AppState;
 use crate::telemetry::{VERIFICATIONS, VERIFY_STEP_DURATION};
 use idgate_core::Error as DomainError;
@@ -239,10 +240,6 @@ struct LastVerdict {
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-fn session_id(raw: &str) -> Result<SessionId, ApiError> {
-    SessionId::parse(raw).map_err(|_| ApiError::new(ErrorCode::InvalidSessionId))
-}
-
 fn attempt_id(raw: &str) -> Result<AttemptId, ApiError> {
     AttemptId::parse(raw).map_err(|_| ApiError::new(ErrorCode::InvalidAttemptId))
 }
@@ -259,6 +256,11 @@ fn b64(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
 
 fn b64_opt(field: &str, text: Option<&str>) -> Result<Option<Vec<u8>>, ApiError> {
     text.map(|t| b64(field, t)).transpose()
+}
+
+/// What the store keeps of an attempt token: its keyed hash.
+fn token_hash(state: &AppState, token: &AttemptToken) -> String {
+    state.secrets.keyed_hash("attempt token", token.expose())
 }
 
 /// The per-key limiter of the integrator API, keyed here by the attempt or session the request
@@ -320,8 +322,11 @@ impl Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .and_then(|t| AttemptToken::parse(t.trim()))
             .ok_or_else(invalid)?;
-        let hash = state.secrets.keyed_hash("attempt token", token.expose());
-        let mobile = match state.store.attempt_by_token(&hash).await {
+        let mobile = match state
+            .store
+            .attempt_by_token(&token_hash(state, &token))
+            .await
+        {
             Ok(mobile) => mobile,
             Err(StoreError::NotFound) => return Err(invalid()),
             Err(other) => return Err(store_error(other)),
@@ -384,6 +389,27 @@ impl Caller {
             .map_err(|e| ApiError::internal(&e))
     }
 
+    /// Writes a new vault without a transition (chip authentication started, a liveness
+    /// challenge issued), under the same guards as a step's verdict.
+    async fn save_vault(&self, state: &AppState, vault: &Vault) -> Result<(), ApiError> {
+        let record = StepRecord {
+            vault: Some(self.seal(vault)?),
+            ..StepRecord::default()
+        };
+        state
+            .store
+            .record_step(
+                &self.mobile.attempt.id,
+                self.mobile.vault_version,
+                StepOutcome::Unchanged,
+                record,
+                state.clock.now(),
+            )
+            .await
+            .map(drop)
+            .map_err(store_error)
+    }
+
     /// The step may run now: the attempt waits for `phase`.
     fn expect_phase(&self, phase: AttemptPhase) -> Result<(), ApiError> {
         if self.mobile.attempt.phase == phase {
@@ -412,12 +438,9 @@ async fn raced(
     step: &str,
     digest: &str,
 ) -> Result<Response, ApiError> {
-    let hash = state
-        .secrets
-        .keyed_hash("attempt token", caller.token.expose());
     let fresh = state
         .store
-        .attempt_by_token(&hash)
+        .attempt_by_token(&token_hash(state, &caller.token))
         .await
         .map_err(store_error)?;
     let again = Caller {
@@ -491,7 +514,7 @@ pub async fn handoff(
         .map_err(store_error)?;
     authorize_handoff(&state, &headers, &session, input.cancel_token.as_deref()).await?;
     let token = AttemptToken::generate();
-    let hash = state.secrets.keyed_hash("attempt token", token.expose());
+    let hash = token_hash(&state, &token);
     let expires = now.plus_seconds(HANDOFF_TTL_SECS);
     let (_, attempt) = state
         .store
@@ -533,25 +556,13 @@ async fn authorize_handoff(
             Err(ApiError::new(ErrorCode::InvalidCancelToken))
         };
     }
-    let secret = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| ApiKeySecret::parse(t.trim()))
-        .ok_or_else(|| {
-            ApiError::from(DomainError::with_message(
-                ErrorCode::InvalidCancelToken,
-                "A handoff needs the session's `cancel_token` or an API key.",
-            ))
-        })?;
-    let hash = secret.hash(state.secrets.api_key_hash.expose());
-    let key = state
-        .store
-        .authenticate_api_key(&hash, state.clock.now())
-        .await
-        .map_err(|e| ApiError::from_store(e, Resource::ApiKey))?
-        .filter(|key| key.enabled)
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized))?;
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return Err(ApiError::from(DomainError::with_message(
+            ErrorCode::InvalidCancelToken,
+            "A handoff needs the session's `cancel_token` or an API key.",
+        )));
+    }
+    let key = crate::auth::api_key(state, headers).await?;
     if key.org_id != session.org_id || key.environment != session.environment {
         return Err(ApiError::from(idgate_core::Error::session_not_found()));
     }
@@ -779,21 +790,7 @@ pub async fn chip_authentication(
     let mut vault = caller.vault()?;
     vault.chip_auth_session = Some(session_bytes.to_vec());
     vault.chip_auth_dg14 = Some(dg14);
-    let record = StepRecord {
-        vault: Some(caller.seal(&vault)?),
-        ..StepRecord::default()
-    };
-    state
-        .store
-        .record_step(
-            &caller.mobile.attempt.id,
-            caller.mobile.vault_version,
-            StepOutcome::Unchanged,
-            record,
-            state.clock.now(),
-        )
-        .await
-        .map_err(store_error)?;
+    caller.save_vault(&state, &vault).await?;
     observe_step("chip_authentication", started);
     Ok(Data::new(instructions).into_response())
 }
@@ -1059,21 +1056,7 @@ pub async fn liveness_challenge(
     let mut vault = caller.vault()?;
     vault.face_challenge =
         Some(serde_json::to_value(&challenge).map_err(|e| ApiError::internal(&e))?);
-    let record = StepRecord {
-        vault: Some(caller.seal(&vault)?),
-        ..StepRecord::default()
-    };
-    state
-        .store
-        .record_step(
-            &caller.mobile.attempt.id,
-            caller.mobile.vault_version,
-            StepOutcome::Unchanged,
-            record,
-            state.clock.now(),
-        )
-        .await
-        .map_err(store_error)?;
+    caller.save_vault(&state, &vault).await?;
     Ok(Data::new(challenge).into_response())
 }
 
