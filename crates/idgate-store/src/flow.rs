@@ -58,7 +58,6 @@ pub struct StepRecord {
     pub checks: Option<(&'static str, serde_json::Value)>,
     /// The new sealed vault, when the step changed it.
     pub vault: Option<String>,
-    pub last_verdict: Option<String>,
 }
 
 /// The public status of a session (`GET /v1/verify/session/{id}/status`): its newest attempt
@@ -306,12 +305,14 @@ impl Store {
 
     /// Persists a step's verdict: the transition it decided, its checks, the new vault and the
     /// recorded verdict, only if no other step committed since the caller read `vault_version`.
+    /// `last_verdict` renders the verdict to record from the session as this transition left it.
     pub async fn record_step(
         &self,
         attempt_id: &AttemptId,
         expected_version: i64,
         outcome: StepOutcome,
         record: StepRecord,
+        last_verdict: impl FnOnce(&Session) -> Option<String> + Send,
         now: Timestamp,
     ) -> StoreResult<(Session, Attempt)> {
         let (mut tx, mut session, row) = lock_attempt(self, attempt_id, now).await?;
@@ -340,7 +341,7 @@ impl Store {
             &mut tx,
             &attempt,
             record.vault.as_deref(),
-            record.last_verdict.as_deref(),
+            last_verdict(&session).as_deref(),
         )
         .await?;
         insert_events(&mut tx, &events).await?;

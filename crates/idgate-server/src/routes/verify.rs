@@ -403,6 +403,7 @@ impl Caller {
                 self.mobile.vault_version,
                 StepOutcome::Unchanged,
                 record,
+                |_| None,
                 state.clock.now(),
             )
             .await
@@ -453,13 +454,15 @@ async fn raced(
     }
 }
 
-fn last_verdict(step: &str, digest: &str, verdict: &VerdictOut) -> Result<String, ApiError> {
+/// The record of a step's verdict; `None` only if it cannot be encoded, and then a retry is
+/// simply checked again.
+fn last_verdict(step: &str, digest: &str, verdict: &VerdictOut) -> Option<String> {
     serde_json::to_string(&LastVerdict {
         step: step.to_owned(),
         digest: digest.to_owned(),
         verdict: verdict.clone(),
     })
-    .map_err(|e| ApiError::internal(&e))
+    .ok()
 }
 
 fn observe_step(step: &'static str, started: Instant) {
@@ -921,27 +924,18 @@ async fn finish_step(
     next_challenge: Option<String>,
     started: Instant,
 ) -> Result<Response, ApiError> {
-    // The verdict's counters are those after this step: computed from the session as read,
-    // then confirmed by the committed state below.
-    let mut projected = caller.mobile.session.clone();
-    let mut attempt = caller.mobile.attempt.clone();
-    let now = state.clock.now();
-    match outcome {
-        StepOutcome::Failed(code) => {
-            projected
-                .record_failure(&mut attempt, code, now)
-                .map_err(|e| ApiError::from(e.to_error()))?;
+    // The verdict as the committed transition leaves the session; recorded in the same
+    // transaction and returned.
+    let verdict_for = |session: &Session| {
+        let mut verdict = verdict_of(session, failure);
+        if !verdict.terminal {
+            verdict.active_authentication_challenge = next_challenge.clone();
         }
-        StepOutcome::Passed { .. } | StepOutcome::Unchanged => {}
-    }
-    let mut verdict = verdict_of(&projected, failure);
-    if !verdict.terminal {
-        verdict.active_authentication_challenge = next_challenge;
-    }
+        verdict
+    };
     let record = StepRecord {
         checks: Some((check_key(step), checks)),
         vault: Some(caller.seal(vault)?),
-        last_verdict: Some(last_verdict(step, digest, &verdict)?),
     };
     let written = state
         .store
@@ -950,7 +944,8 @@ async fn finish_step(
             caller.mobile.vault_version,
             outcome,
             record,
-            now,
+            |session| last_verdict(step, digest, &verdict_for(session)),
+            state.clock.now(),
         )
         .await;
     let (session, _) = match written {
@@ -960,9 +955,7 @@ async fn finish_step(
     };
     observe_step(step, started);
     observe_outcome(&session);
-    let mut confirmed = verdict_of(&session, failure);
-    confirmed.active_authentication_challenge = verdict.active_authentication_challenge;
-    Ok(Data::new(confirmed).into_response())
+    Ok(Data::new(verdict_for(&session)).into_response())
 }
 
 fn check_key(step: &str) -> &'static str {
