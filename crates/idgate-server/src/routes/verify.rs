@@ -265,7 +265,7 @@ fn token_hash(state: &AppState, token: &AttemptToken) -> String {
 
 /// The per-key limiter of the integrator API, keyed here by the attempt or session the request
 /// names: one phone or page cannot flood the server (docs/api.md, rate limits).
-fn rate_limit(state: &AppState, key: &str) -> Result<(), ApiError> {
+pub(crate) fn rate_limit(state: &AppState, key: &str) -> Result<(), ApiError> {
     state
         .limiter
         .check(key)
@@ -516,12 +516,23 @@ pub async fn handoff(
         .await
         .map_err(store_error)?;
     authorize_handoff(&state, &headers, &session, input.cancel_token.as_deref()).await?;
+    issue_handoff(&state, &id, now).await.map(Data::new)
+}
+
+/// Opens a new attempt of the session and issues its bearer token (the caller has authorized
+/// the handoff): the API's handoff, the hosted page and the test-mode simulation all hand off
+/// through here. An older open attempt is closed by the store (docs/verify.md "HTTP surface").
+pub(crate) async fn issue_handoff(
+    state: &AppState,
+    id: &SessionId,
+    now: Timestamp,
+) -> Result<HandoffOut, ApiError> {
     let token = AttemptToken::generate();
-    let hash = token_hash(&state, &token);
+    let hash = token_hash(state, &token);
     let expires = now.plus_seconds(HANDOFF_TTL_SECS);
     let (_, attempt) = state
         .store
-        .hand_off(&id, &hash, expires, now)
+        .hand_off(id, &hash, expires, now)
         .await
         .map_err(store_error)?;
     let payload = URL_SAFE_NO_PAD.encode(
@@ -533,13 +544,13 @@ pub async fn handoff(
         })
         .to_string(),
     );
-    Ok(Data::new(HandoffOut {
+    Ok(HandoffOut {
         attempt_id: attempt.id.to_string(),
         token: token.expose().to_owned(),
         token_expires_at: expires,
         deep_link: format!("idgate://verify?d={payload}"),
         payload,
-    }))
+    })
 }
 
 /// The browser proves it holds the verification URL (its cancel token); an integrator may
