@@ -268,6 +268,8 @@ pub fn build_router(state: AppState) -> Router {
     let api = api.with_state(state.clone());
     Router::new()
         .merge(api)
+        // The hosted page is for people, not integrators: HTML, outside the OpenAPI document.
+        .merge(crate::page::router().with_state(state.clone()))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         // Unknown routes and axum's own 405 (which keeps its `Allow` header) get their
         // envelope from `finish_error_bodies`.

@@ -1,6 +1,7 @@
 //! idgate-server: the axum application around the domain (idgate-core) and the store
 //! (idgate-store): the integrator API, authentication and rate limits, configuration and
-//! secrets, telemetry, the expiry sweeper and the OpenAPI document.
+//! secrets, telemetry, the expiry sweeper, the OpenAPI document and the hosted verification
+//! page.
 //!
 //! Start with [`App::build`] and [`App::run`], or [`serve`]; [`build_router`] gives the bare
 //! router for a prepared [`AppState`].
@@ -17,6 +18,7 @@ pub mod limits;
 mod listener;
 pub mod middleware;
 pub mod openapi;
+pub mod page;
 pub mod rate_limit;
 pub mod routes;
 pub mod secrets;

@@ -94,11 +94,15 @@ pub async fn finish_error_bodies(
 
 fn is_foreign_error(response: &Response) -> bool {
     let status = response.status();
-    let is_json = response
+    // JSON is already an envelope; HTML is a hosted page's own error page, written for a person.
+    let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    (status.is_client_error() || status.is_server_error()) && !is_json
+        .is_some_and(|value| {
+            value.as_bytes().starts_with(b"application/json")
+                || value.as_bytes().starts_with(b"text/html")
+        });
+    (status.is_client_error() || status.is_server_error()) && !is_ours
 }
 
 /// Errors produced outside our handlers carry only a status; give them the catalog entry.

@@ -18,6 +18,7 @@ mod delivery_support;
 mod delivery_worker;
 mod envelope;
 mod events;
+mod hosted_page;
 mod isolation;
 mod malformed;
 mod ops;
