@@ -174,7 +174,7 @@ pub(super) fn open(
 ) -> Result<(StatusCode, String), qr::QrError> {
     let session = &status.session;
     let phase = status.attempt.as_ref().map(|a| a.phase);
-    let fields: Vec<Field> = session
+    let mut fields: Vec<Field> = session
         .share_fields
         .0
         .iter()
@@ -186,18 +186,14 @@ pub(super) fn open(
                 .then(|| t.fmt("share.reason", &[("reason", &entry.reason)])),
         })
         .collect();
+    // Required first: what the person cannot decline is what they must see before starting.
+    fields.sort_by_key(|field| !field.required);
     let handoff_view = handoff
         .map(|h| {
             Ok::<_, qr::QrError>(HandoffView {
                 qr_svg: qr::svg(&h.deep_link, t.get("phone.qr_label"))?,
                 deep_link: h.deep_link.clone(),
-                expires_text: t.fmt(
-                    "phone.expires",
-                    &[(
-                        "time",
-                        &h.token_expires_at.to_offset_date_time().time().to_string()[..5],
-                    )],
-                ),
+                expires_text: t.fmt("phone.expires", &[("time", &clock_time(h))]),
             })
         })
         .transpose()?;
@@ -249,6 +245,12 @@ pub(super) fn open(
             config_json: script_json(&config),
         },
     ))
+}
+
+/// When the handoff's code stops working, as `HH:MM` (UTC).
+fn clock_time(handoff: &HandoffOut) -> String {
+    let time = handoff.token_expires_at.to_offset_date_time().time();
+    format!("{:02}:{:02}", time.hour(), time.minute())
 }
 
 fn tries_left(used: u8) -> u8 {

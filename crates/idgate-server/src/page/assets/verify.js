@@ -138,7 +138,14 @@
         // A malformed event is skipped; the next one carries the whole status again.
       }
     });
-    // EventSource reconnects by itself (with Last-Event-ID); nothing to do on `error`.
+    // EventSource reconnects by itself (with Last-Event-ID). The state is exposed for tools
+    // and tests: `data-live` on the root element is `open` while the stream is connected.
+    source.addEventListener('open', () => {
+      document.documentElement.dataset.live = 'open';
+    });
+    source.addEventListener('error', () => {
+      document.documentElement.dataset.live = 'reconnecting';
+    });
   }
 
   // An unused QR code stops working after its first-use window: show a fresh one.
@@ -198,6 +205,7 @@
       }
       challenge = reply.data;
       const list = $('camera-steps');
+      list.dataset.actions = challenge.actions.join(',');
       list.replaceChildren(
         ...steps().map((step) => {
           const item = document.createElement('li');
