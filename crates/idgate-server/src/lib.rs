@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod secrets;
+pub mod simulation;
 pub mod state;
 pub mod sweeper;
 pub mod telemetry;

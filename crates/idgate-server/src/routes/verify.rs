@@ -516,12 +516,24 @@ pub async fn handoff(
         .await
         .map_err(store_error)?;
     authorize_handoff(&state, &headers, &session, input.cancel_token.as_deref()).await?;
+    Ok(Data::new(issue_handoff(&state, &id, now).await?))
+}
+
+/// A new attempt of the session and its bearer token, the older open attempt closed: the part of
+/// a handoff after its authorization, shared by the route, the hosted page and the server's
+/// test-mode simulation ([`crate::simulation`]), so an attempt is issued one way whoever asks.
+/// The store refuses a session that has ended (`410`).
+pub(crate) async fn issue_handoff(
+    state: &AppState,
+    id: &SessionId,
+    now: Timestamp,
+) -> Result<HandoffOut, ApiError> {
     let token = AttemptToken::generate();
-    let hash = token_hash(&state, &token);
+    let hash = token_hash(state, &token);
     let expires = now.plus_seconds(HANDOFF_TTL_SECS);
     let (_, attempt) = state
         .store
-        .hand_off(&id, &hash, expires, now)
+        .hand_off(id, &hash, expires, now)
         .await
         .map_err(store_error)?;
     let payload = URL_SAFE_NO_PAD.encode(
@@ -533,13 +545,13 @@ pub async fn handoff(
         })
         .to_string(),
     );
-    Ok(Data::new(HandoffOut {
+    Ok(HandoffOut {
         attempt_id: attempt.id.to_string(),
         token: token.expose().to_owned(),
         token_expires_at: expires,
         deep_link: format!("idgate://verify?d={payload}"),
         payload,
-    }))
+    })
 }
 
 /// The browser proves it holds the verification URL (its cancel token); an integrator may
