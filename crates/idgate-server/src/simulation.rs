@@ -148,7 +148,7 @@ pub enum SimulationError {
         policy: &'static str,
     },
     /// The outcome reaches the face step and the test photos are not usable.
-    #[error("`{outcome}` needs the test photos: {source}")]
+    #[error("`{outcome}` reaches the face step, which needs the test photos: {source}")]
     NoTestPhotos {
         outcome: Outcome,
         #[source]
