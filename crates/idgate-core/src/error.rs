@@ -65,6 +65,14 @@ pub enum ErrorCode {
     FieldNotRequested,
     /// The face engine failed (an external matcher down); the step consumed no try.
     FaceEngineUnavailable,
+    /// A simulated passport asked for a live-mode session: simulations are for test mode only
+    /// (docs/verify.md "Test passports and the simulator").
+    TestModeOnly,
+    /// A simulated passport asked for a session that already has one running.
+    SimulationInProgress,
+    /// This server cannot play the asked simulation: the test photos are missing, or its
+    /// clone-detection policy cannot produce the outcome.
+    SimulationUnavailable,
     /// A webhook endpoint URL that is not an acceptable absolute URL
     /// (docs/webhooks.md "SSRF guard").
     InvalidWebhookUrl,
@@ -136,6 +144,9 @@ impl ErrorCode {
         Self::RequiredFieldNotSelected,
         Self::FieldNotRequested,
         Self::FaceEngineUnavailable,
+        Self::TestModeOnly,
+        Self::SimulationInProgress,
+        Self::SimulationUnavailable,
         Self::InvalidWebhookUrl,
         Self::InsecureWebhookUrl,
         Self::InvalidEventTypes,
@@ -192,6 +203,9 @@ impl ErrorCode {
             Self::RequiredFieldNotSelected => "REQUIRED_FIELD_NOT_SELECTED",
             Self::FieldNotRequested => "FIELD_NOT_REQUESTED",
             Self::FaceEngineUnavailable => "FACE_ENGINE_UNAVAILABLE",
+            Self::TestModeOnly => "TEST_MODE_ONLY",
+            Self::SimulationInProgress => "SIMULATION_IN_PROGRESS",
+            Self::SimulationUnavailable => "SIMULATION_UNAVAILABLE",
             Self::InvalidWebhookUrl => "INVALID_WEBHOOK_URL",
             Self::InsecureWebhookUrl => "INSECURE_WEBHOOK_URL",
             Self::InvalidEventTypes => "INVALID_EVENT_TYPES",
@@ -234,10 +248,13 @@ impl ErrorCode {
                 400
             }
             Self::InvalidAttemptToken | Self::HandoffTokenExpired => 401,
-            Self::InvalidCancelToken => 403,
-            Self::AttemptClosed | Self::DeviceMismatch | Self::SessionAlreadyEnded => 409,
+            Self::InvalidCancelToken | Self::TestModeOnly => 403,
+            Self::AttemptClosed
+            | Self::DeviceMismatch
+            | Self::SessionAlreadyEnded
+            | Self::SimulationInProgress => 409,
             Self::SessionExpired => 410,
-            Self::FaceEngineUnavailable => 503,
+            Self::FaceEngineUnavailable | Self::SimulationUnavailable => 503,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::NotFound
@@ -300,6 +317,9 @@ impl ErrorCode {
             Self::RequiredFieldNotSelected => "A required field was not selected.",
             Self::FieldNotRequested => "A selected field was not requested.",
             Self::FaceEngineUnavailable => "The face check could not run.",
+            Self::TestModeOnly => "Simulated passports are for test-mode sessions only.",
+            Self::SimulationInProgress => "A simulation of this session is already running.",
+            Self::SimulationUnavailable => "This server cannot play that simulation.",
             Self::InvalidWebhookUrl => "Invalid webhook endpoint URL.",
             Self::InsecureWebhookUrl => "Invalid `url`: webhook endpoints must use https.",
             Self::InvalidEventTypes => "Invalid `subscribed_event_types`.",
@@ -377,6 +397,13 @@ impl ErrorCode {
             }
             Self::FieldNotRequested => "Select only fields of the share request.",
             Self::FaceEngineUnavailable => "Retry the step; no try was used.",
+            Self::TestModeOnly => "Create the session with a kk_test_ key to simulate a passport.",
+            Self::SimulationInProgress => {
+                "Wait for the running simulation to end; the page shows its progress."
+            }
+            Self::SimulationUnavailable => {
+                "The message names what is missing: the test photos (scripts/fetch-face-models.sh on the server) or clone_detection = required."
+            }
             Self::InvalidWebhookUrl => {
                 "Use an absolute https:// URL of at most 2048 characters, without credentials or fragment."
             }

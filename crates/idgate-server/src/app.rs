@@ -104,10 +104,14 @@ impl App {
             )),
             clock: Arc::new(SystemClock),
             public_url: public_url.into(),
+            self_url: self_url(local_addr).into(),
             docs_base: DocsBase(docs_base.into()),
             metrics: metrics_handle(),
             allow_private_webhooks: config.allow_private_webhooks,
             verification: Arc::new(verification(config)?),
+            simulations: Arc::new(crate::simulation::Simulations::new(
+                idgate_phone::device::photos_dir(config.test_faces_dir.clone()),
+            )),
         });
         Ok(Self {
             state,
@@ -188,6 +192,13 @@ impl App {
             tokio::spawn(async { Ok(()) })
         };
         let docs_base = self.state.docs_base.0.clone();
+        // The test-mode simulations stop when shutdown begins: their calls to this node would
+        // be refused from then on anyway.
+        let simulations = self.state.simulations.clone();
+        let shutdown = async move {
+            shutdown.await;
+            simulations.stop();
+        };
         let request_limits = RequestLimits::new(&self.limits, docs_base.clone());
         // Outermost first: the body is in before the request competes for a slot.
         let router = build_router(self.state)
@@ -217,6 +228,20 @@ pub async fn serve(
     tracing::info!(addr = %app.local_addr(), "listening");
     app.run(shutdown).await?;
     Ok(())
+}
+
+/// Where this node reaches its own API: the bound address, a wildcard one (`0.0.0.0`, `::`) as the
+/// loopback address of its family, which every host can connect to.
+fn self_url(bound: SocketAddr) -> String {
+    let mut addr = bound;
+    if addr.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = match bound {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        addr.set_ip(loopback);
+    }
+    format!("http://{addr}")
 }
 
 /// The end-user flow's services: the document policy from the configuration, and the face
@@ -307,6 +332,15 @@ mod tests {
             .permissions()
             .mode()
             & 0o777
+    }
+
+    #[test]
+    fn the_node_reaches_itself_on_loopback_when_bound_to_every_address() {
+        let url = |addr: &str| self_url(addr.parse().expect("address"));
+        assert_eq!(url("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(url("[::]:8080"), "http://[::1]:8080");
+        assert_eq!(url("10.1.2.3:9000"), "http://10.1.2.3:9000");
+        assert_eq!(url("[fd00::7]:9000"), "http://[fd00::7]:9000");
     }
 
     #[tokio::test]

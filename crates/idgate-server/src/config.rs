@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Environment variables read by [`Config::load`], each `IDGATE_` + the upper-cased key.
 /// Listed explicitly so unrelated `IDGATE_*` variables (for example `IDGATE_TEST_DATABASE_URL`)
 /// are not mistaken for configuration.
-const ENV_KEYS: [&str; 27] = [
+const ENV_KEYS: [&str; 28] = [
     "listen",
     "data_dir",
     "database_url",
@@ -43,6 +43,7 @@ const ENV_KEYS: [&str; 27] = [
     "clone_detection",
     "allow_expired_documents",
     "face_config",
+    "test_faces_dir",
 ];
 
 /// The effective configuration of one server process.
@@ -121,6 +122,11 @@ pub struct Config {
     /// policies; docs/face-engine.md). Unset: the built-in engine on its embedded weights with
     /// the default thresholds.
     pub face_config: Option<PathBuf>,
+    /// The test photos of `scripts/fetch-face-models.sh`, which the hosted page's simulated
+    /// passports of test-mode sessions show to the camera (docs/verify.md "Test passports and the
+    /// simulator"). Unset: `$IDGATE_FACE_MODELS/photos`, else `./.face-models/photos`. Read when a
+    /// simulation first needs them; without them only the document outcomes can be simulated.
+    pub test_faces_dir: Option<PathBuf>,
 }
 
 /// Log line format.
@@ -158,6 +164,7 @@ impl Default for Config {
             clone_detection: idgate_verify::document::CloneDetection::default(),
             allow_expired_documents: false,
             face_config: None,
+            test_faces_dir: None,
             max_connections: None,
             max_concurrent_requests: 256,
             request_queue_timeout_ms: 100,

@@ -136,6 +136,16 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         self.error.code
     }
+
+    /// The message the client is shown.
+    pub fn message(&self) -> &str {
+        &self.error.message
+    }
+
+    /// The hint the client is shown.
+    pub fn hint(&self) -> &str {
+        &self.error.hint
+    }
 }
 
 impl From<DomainError> for ApiError {

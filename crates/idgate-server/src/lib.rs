@@ -22,6 +22,7 @@ pub mod page;
 pub mod rate_limit;
 pub mod routes;
 pub mod secrets;
+pub mod simulation;
 pub mod state;
 pub mod sweeper;
 pub mod telemetry;

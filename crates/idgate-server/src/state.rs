@@ -47,6 +47,10 @@ pub struct AppServices {
     pub clock: Arc<dyn Clock>,
     /// Base of `verification_url` (no trailing slash).
     pub public_url: Arc<str>,
+    /// `http://<bound address>`, a wildcard address as loopback (no trailing slash): where this
+    /// node reaches its own API, which the test-mode simulation plays against
+    /// ([`crate::simulation`]). Not `public_url`, which may name a proxy the node cannot reach.
+    pub self_url: Arc<str>,
     pub docs_base: DocsBase,
     pub metrics: PrometheusHandle,
     /// The operator's `allow_private_webhooks` switch, checked when an endpoint URL is accepted
@@ -54,6 +58,8 @@ pub struct AppServices {
     pub allow_private_webhooks: bool,
     /// The end-user flow's policy, face engine and trust store.
     pub verification: Arc<crate::verification::Verification>,
+    /// The test-mode simulations this node runs, and the test faces they share.
+    pub simulations: Arc<crate::simulation::Simulations>,
 }
 
 impl axum::extract::FromRef<AppState> for DocsBase {

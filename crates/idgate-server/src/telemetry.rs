@@ -28,6 +28,9 @@ pub const SESSIONS_EXPIRED: &str = "idgate_sessions_expired_total";
 /// Client connections currently held open.
 /// Verifications that ended, by `outcome` (`succeeded`, `failed`) and `failure_code`.
 pub const VERIFICATIONS: &str = "idgate_verifications_total";
+/// Test-mode simulations started by the hosted page, by `outcome` (`succeeded`, a failure code,
+/// `cancel`; docs/verify.md "Test passports and the simulator").
+pub const SIMULATIONS: &str = "idgate_simulations_total";
 /// Seconds each step of the end-user flow took on the server, by `step`.
 pub const VERIFY_STEP_DURATION: &str = "idgate_verify_step_duration_seconds";
 pub const HTTP_CONNECTIONS_OPEN: &str = "idgate_http_connections_open";
@@ -144,6 +147,10 @@ fn describe() {
     metrics::describe_counter!(
         VERIFICATIONS,
         "Verifications that ended, by outcome and failure code."
+    );
+    metrics::describe_counter!(
+        SIMULATIONS,
+        "Test-mode simulations of a passport started, by outcome."
     );
     metrics::describe_histogram!(
         VERIFY_STEP_DURATION,

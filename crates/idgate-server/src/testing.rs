@@ -183,6 +183,7 @@ impl TestAppBuilder {
             sweep_interval_ms: self.sweep_interval_ms,
             allow_private_webhooks: self.allow_private_webhooks,
             clone_detection: self.clone_detection,
+            test_faces_dir: Some(test_photos_dir()),
             ..Config::default()
         };
         let clock = Arc::new(ShiftedClock::default());
@@ -212,6 +213,19 @@ impl TestAppBuilder {
             _dir: dir,
             _database: database,
         }
+    }
+}
+
+/// The test photos where the tests' `TestFaces::load_default` finds them, so the server's
+/// simulations use the same ones: `$IDGATE_FACE_MODELS/photos`, else the workspace's
+/// `.face-models/photos` (a test's working directory is its crate, not the workspace).
+fn test_photos_dir() -> std::path::PathBuf {
+    match std::env::var_os(idgate_face::models::MODELS_ENV) {
+        Some(dir) => std::path::PathBuf::from(dir).join("photos"),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(idgate_face::models::DEFAULT_MODELS_DIR)
+            .join("photos"),
     }
 }
 

@@ -13,13 +13,12 @@
 //!   JSON, the store, the document checks, decoding the frames and the portrait — without the
 //!   face networks. The face engine's share is the difference between the two.
 //!
-//! The phones are the project's own client (`src/mobile_client.rs`) with the passport, faces and
-//! chip answers of `idgate simulate` (`src/phone.rs`), both included by path: the binary has no
-//! library target. One factory passport serves every verification (same holder); each
-//! verification has its own session and attempt, and the chip signs each attempt's challenges
-//! (active authentication, the chip-authentication relay) — client CPU, reported apart. The
-//! sessions are created, and the bursts encoded, before the clock starts; a burst is re-stamped
-//! with the challenge's nonce and the current time for each attempt.
+//! The phones are the project's own client (`idgate_phone::client`) with the passport, faces and
+//! chip answers of `idgate simulate` (`idgate_phone::device`). One factory passport serves every
+//! verification (same holder); each verification has its own session and attempt, and the chip
+//! signs each attempt's challenges (active authentication, the chip-authentication relay) — client
+//! CPU, reported apart. The sessions are created, and the bursts encoded, before the clock starts;
+//! a burst is re-stamped with the challenge's nonce and the current time for each attempt.
 //!
 //! Also measured, on one thread with the real engine: the CPU time of one verification's face work
 //! (the DG2 portrait decoded, detected and embedded; one burst decoded and judged with
@@ -48,21 +47,6 @@
     reason = "benchmark code: a failed unwrap or index is the benchmark failing"
 )]
 
-#[path = "../src/mobile_client.rs"]
-#[allow(
-    dead_code,
-    unused_imports,
-    reason = "the benchmark calls only the routes of a successful verification; `cargo check` of \
-              a bench sets cfg(test) without running tests, so the file's test module is empty"
-)]
-mod mobile_client;
-#[path = "../src/phone.rs"]
-#[allow(
-    dead_code,
-    reason = "the benchmark plays only a successful verification"
-)]
-mod phone;
-
 use std::collections::BTreeMap;
 use std::hash::{Hash as _, Hasher as _};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -75,8 +59,9 @@ use idgate_face::challenge::{Action, Challenge, Nonce};
 use idgate_face::testkit::TestFaces;
 use idgate_face::upload::BurstUpload;
 use idgate_face::{BuiltinEngine, Embedding, Face, FaceEngine, FaceError, Image};
+use idgate_phone::client::{DocumentUpload, HandoffAuth, MobileClient, Phase};
+use idgate_phone::device as phone;
 use idgate_server::testing::{Backend, Node, TestApp, TestAppBuilder};
-use mobile_client::{DocumentUpload, HandoffAuth, MobileClient, Phase};
 use reqwest::Url;
 
 /// The claims each session asks for; the phone consents to all of them.

@@ -2,7 +2,7 @@
 //! liveness step left to the hosted page (or another client) on the same machine
 //! (docs/verify.md "Reading a real chip: the terminal side").
 //!
-//! It is a mobile client ([`crate::mobile_client`]) whose chip is read by `emrtd`'s terminal:
+//! It is a mobile client ([`idgate_phone::client`]) whose chip is read by `emrtd`'s terminal:
 //! hello (the active-authentication challenge), the read (BAC or PACE, secure messaging, every
 //! file the SOD lists), INTERNAL AUTHENTICATE over the server's challenge, chip authentication
 //! with the server as the terminal (the APDUs it returns relayed through the reader's secure
@@ -30,12 +30,13 @@ use reqwest::Url;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use crate::mobile_client::{
+use crate::passport_read::{explain, parse_access_key, read_with, reader_name};
+use crate::simulate::{Target, load_faces};
+use idgate_phone::Outcome;
+use idgate_phone::client::{
     DocumentUpload, Handoff, HandoffAuth, Hello, MobileClient, Phase, Verdict,
 };
-use crate::passport_read::{explain, parse_access_key, read_with, reader_name};
-use crate::phone::{load_faces, photos_dir};
-use crate::simulate::{Outcome, Target, build_passport};
+use idgate_phone::device::{photos_dir, placeholder_portrait};
 
 /// The reader a kiosk drives: PC/SC, or the test kit's virtual chip; sent to blocking threads.
 type KioskReader = Reader<Box<dyn Transport + Send>>;
@@ -115,7 +116,7 @@ pub fn run(args: KioskArgs) -> anyhow::Result<()> {
 fn open_chip(args: &KioskArgs) -> anyhow::Result<(KioskReader, AccessKey)> {
     if args.virtual_passport {
         let portrait = virtual_portrait(args.photos.clone());
-        let passport = build_passport(Outcome::Succeeded, &portrait)?;
+        let passport = Outcome::Succeeded.passport(&portrait)?;
         let key = AccessKey::Mrz(passport.mrz_key().map_err(|e| anyhow!("{e}"))?);
         // PACE (generic mapping, AES) so the kiosk path runs the protocol modern chips use.
         let behaviour = CardBehaviour {
@@ -151,11 +152,7 @@ fn virtual_portrait(photos: Option<PathBuf>) -> TestPortrait {
         Ok(faces) => faces.portrait_jpeg().clone(),
         Err(e) => {
             eprintln!("{e:#}; the virtual passport gets a placeholder portrait no face matches");
-            TestPortrait {
-                jpeg: emrtd::testkit::jpeg::placeholder_portrait(12, 16),
-                width: 96,
-                height: 128,
-            }
+            placeholder_portrait()
         }
     }
 }

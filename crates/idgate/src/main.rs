@@ -3,10 +3,8 @@
 
 mod admin;
 mod kiosk;
-mod mobile_client;
 mod passport;
 mod passport_read;
-mod phone;
 mod serve;
 mod simulate;
 mod trust;

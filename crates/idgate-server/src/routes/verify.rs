@@ -516,12 +516,13 @@ pub async fn handoff(
         .await
         .map_err(store_error)?;
     authorize_handoff(&state, &headers, &session, input.cancel_token.as_deref()).await?;
-    issue_handoff(&state, &id, now).await.map(Data::new)
+    Ok(Data::new(issue_handoff(&state, &id, now).await?))
 }
 
-/// Opens a new attempt of the session and issues its bearer token (the caller has authorized
-/// the handoff): the API's handoff, the hosted page and the test-mode simulation all hand off
-/// through here. An older open attempt is closed by the store (docs/verify.md "HTTP surface").
+/// A new attempt of the session and its bearer token, the older open attempt closed: the part of
+/// a handoff after its authorization, shared by the route, the hosted page and the server's
+/// test-mode simulation ([`crate::simulation`]), so an attempt is issued one way whoever asks.
+/// The store refuses a session that has ended (`410`).
 pub(crate) async fn issue_handoff(
     state: &AppState,
     id: &SessionId,

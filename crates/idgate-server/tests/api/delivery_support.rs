@@ -145,6 +145,18 @@ impl Endpoint {
 }
 
 pub async fn endpoint(app: &TestApp, url: &str, types: &str, with_key: bool) -> Endpoint {
+    endpoint_in(app, Environment::Live, url, types, with_key).await
+}
+
+/// An endpoint of the test organization in `environment` (test-mode sessions notify test-mode
+/// endpoints only).
+pub async fn endpoint_in(
+    app: &TestApp,
+    environment: Environment,
+    url: &str,
+    types: &str,
+    with_key: bool,
+) -> Endpoint {
     let id = EndpointId::generate();
     let secret = WebhookSecret::generate().unwrap();
     let sealed = app.state.secrets.seal_signing_secret(&id, &secret);
@@ -152,7 +164,7 @@ pub async fn endpoint(app: &TestApp, url: &str, types: &str, with_key: bool) -> 
         &app.state.store,
         "INSERT INTO webhook_endpoints (id, org_id, environment, url, description, enabled, subscribed_event_types, \
          secret_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, '', TRUE, $5, $6, 0, 0)",
-        &[id.as_str(), app.org.as_str(), Environment::Live.as_str(), url, types, &sealed],
+        &[id.as_str(), app.org.as_str(), environment.as_str(), url, types, &sealed],
     )
     .await;
     let endpoint = Endpoint { id, secret };

@@ -26,6 +26,7 @@ mod schemathesis;
 mod sessions_create;
 mod sessions_lifecycle;
 mod sessions_list;
+mod simulation;
 mod support;
 mod verify_flow;
 mod webhook_endpoints;

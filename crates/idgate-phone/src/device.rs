@@ -1,16 +1,11 @@
 //! The simulated phone's belongings: the test faces, the factory passport and its virtual chip's
 //! answers, the document upload and the selfie burst (docs/verify.md "Test passports and the
-//! simulator"). `idgate simulate` plays them against a server one step at a time; the verification
-//! benchmark (`benches/verify_flow.rs`) plays many at once.
-//!
-//! The benchmark reaches this file, and `mobile_client.rs` which it uses, by a `#[path]` include:
-//! the `idgate` package has no library target, and giving it one for two small modules would move
-//! every subcommand's visibility around. So this module depends on nothing of the binary but
-//! `crate::mobile_client`, which the benchmark includes under the same name.
+//! simulator"). `idgate simulate` and the server's test-mode simulation play them one step at a
+//! time ([`crate::simulation`]); the verification benchmark (`crates/idgate/benches/verify_flow.rs`)
+//! plays many at once.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail};
 use emrtd::chip_auth::ClientInstructions;
 use emrtd::chip_auth::sm::SmCipher;
 use emrtd::crypto::CurveId;
@@ -21,9 +16,34 @@ use idgate_face::challenge::Challenge;
 use idgate_face::testkit::{TestFaces, TestFacesError, TestPortrait};
 use idgate_face::upload::BurstUpload;
 
-use crate::mobile_client::{ChipAuthInstructions, DocumentUpload};
+use crate::client::{ChipAuthInstructions, DocumentUpload};
 
-/// `flag`, else `$IDGATE_FACE_MODELS/photos`, else `./.face-models/photos`.
+/// Why the simulated phone could not do its part. The messages name no personal data: the
+/// factory holder is fictitious, and none of them carries a file's bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The test photos' directory does not exist.
+    #[error("the test photos are not in {}: run scripts/fetch-face-models.sh", dir.display())]
+    NoPhotos { dir: PathBuf },
+    /// A photo the test faces need is missing.
+    #[error("test photo {} is missing: run scripts/fetch-face-models.sh", path.display())]
+    MissingPhoto { path: PathBuf },
+    /// A photo does not decode.
+    #[error("the test photos in {} are unusable: {reason}", dir.display())]
+    UnusablePhotos { dir: PathBuf, reason: String },
+    /// The factory refused the passport's combination.
+    #[error("building the test passport: {0}")]
+    Passport(String),
+    /// The virtual chip refused a command.
+    #[error("{0}")]
+    Chip(String),
+    /// The burst could not be built.
+    #[error("{0}")]
+    Burst(String),
+}
+
+/// `flag`, else `$IDGATE_FACE_MODELS/photos`, else `./.face-models/photos` (where
+/// `scripts/fetch-face-models.sh` puts them).
 pub fn photos_dir(flag: Option<PathBuf>) -> PathBuf {
     flag.unwrap_or_else(|| {
         std::env::var_os("IDGATE_FACE_MODELS")
@@ -32,28 +52,35 @@ pub fn photos_dir(flag: Option<PathBuf>) -> PathBuf {
     })
 }
 
-/// The test faces from `photos` (`scripts/fetch-face-models.sh` fills it).
+/// The test faces from `photos` (`scripts/fetch-face-models.sh` fills it). Decoding the photos
+/// and preparing the frames is CPU work (tenths of a second): async callers run it on a blocking
+/// thread.
 ///
 /// # Errors
 /// When the directory or a photo is missing, or a photo does not decode.
-pub fn load_faces(photos: &Path) -> anyhow::Result<TestFaces> {
+pub fn load_faces(photos: &Path) -> Result<TestFaces, DeviceError> {
     if !photos.is_dir() {
-        bail!(
-            "the test photos are not in {}: run scripts/fetch-face-models.sh (it fills \
-             .face-models/photos; or set IDGATE_FACE_MODELS, or pass --photos DIR)",
-            photos.display()
-        );
+        return Err(DeviceError::NoPhotos {
+            dir: photos.to_owned(),
+        });
     }
     TestFaces::load_photos(photos).map_err(|e| match e {
-        TestFacesError::Missing { path } => anyhow!(
-            "test photo {} is missing: run scripts/fetch-face-models.sh",
-            path.display()
-        ),
-        other => anyhow!(
-            "the test photos in {} are unusable: {other}",
-            photos.display()
-        ),
+        TestFacesError::Missing { path } => DeviceError::MissingPhoto { path },
+        other => DeviceError::UnusablePhotos {
+            dir: photos.to_owned(),
+            reason: other.to_string(),
+        },
     })
+}
+
+/// The factory's placeholder portrait (a light background with a darker oval, 96 × 128): the DG2
+/// of a passport whose run never reaches the face step, so document outcomes need no test photos.
+pub fn placeholder_portrait() -> TestPortrait {
+    TestPortrait {
+        jpeg: emrtd::testkit::jpeg::placeholder_portrait(12, 16),
+        width: 96,
+        height: 128,
+    }
 }
 
 /// A factory passport: RSA PKCS#1 v1.5 under the factory's fixed CSCA (the one test mode trusts),
@@ -66,7 +93,7 @@ pub fn passport(
     portrait: &TestPortrait,
     anti_cloning: bool,
     failure: Option<Failure>,
-) -> anyhow::Result<TestPassport> {
+) -> Result<TestPassport, DeviceError> {
     let mut builder = TestPassport::builder()
         .algorithm(Algo::RsaPkcs1v15)
         .portrait_jpeg(portrait.jpeg.clone(), portrait.width, portrait.height);
@@ -89,7 +116,7 @@ pub fn passport(
     }
     builder
         .build()
-        .map_err(|e| anyhow!("building the test passport: {e}"))
+        .map_err(|e| DeviceError::Passport(e.to_string()))
 }
 
 /// The chip files of `passport` as the phone uploads them, before the chip's answers to this
@@ -110,11 +137,14 @@ pub fn document_upload(passport: &TestPassport) -> DocumentUpload {
 ///
 /// # Errors
 /// When the chip has no active-authentication key or refuses the challenge.
-pub fn internal_authenticate(passport: &TestPassport, challenge: &[u8]) -> anyhow::Result<Vec<u8>> {
+pub fn internal_authenticate(
+    passport: &TestPassport,
+    challenge: &[u8],
+) -> Result<Vec<u8>, DeviceError> {
     passport
         .chip
         .internal_authenticate(challenge)
-        .map_err(|e| anyhow!("the virtual chip's INTERNAL AUTHENTICATE: {e}"))
+        .map_err(|e| DeviceError::Chip(format!("the virtual chip's INTERNAL AUTHENTICATE: {e}")))
 }
 
 /// The chip's response APDU to the chip-authentication relay the server sent.
@@ -124,7 +154,7 @@ pub fn internal_authenticate(passport: &TestPassport, challenge: &[u8]) -> anyho
 pub fn chip_authenticate(
     passport: &TestPassport,
     instructions: ChipAuthInstructions,
-) -> anyhow::Result<Vec<u8>> {
+) -> Result<Vec<u8>, DeviceError> {
     passport
         .chip
         .chip_authenticate(&ClientInstructions {
@@ -134,7 +164,7 @@ pub fn chip_authenticate(
             general_authenticate_apdu: instructions.general_authenticate_apdu,
             protected_command_apdu: instructions.protected_command_apdu,
         })
-        .map_err(|e| anyhow!("the virtual chip refused the relayed APDUs: {e}"))
+        .map_err(|e| DeviceError::Chip(format!("the virtual chip refused the relayed APDUs: {e}")))
 }
 
 /// Which burst the simulated person sends.
@@ -158,18 +188,18 @@ pub fn burst(
     challenge: &Challenge,
     face: Face,
     now_ms: u64,
-) -> anyhow::Result<BurstUpload> {
+) -> Result<BurstUpload, DeviceError> {
     let burst = match face {
         Face::Live => faces.live_upload(challenge, now_ms),
         Face::Still => faces.still_upload(challenge, now_ms),
         Face::OtherPerson => faces.other_person_upload(challenge, now_ms),
     };
     burst.map_err(|e| match e {
-        TestFacesError::UnsupportedAction(action) => anyhow!(
+        TestFacesError::UnsupportedAction(action) => DeviceError::Burst(format!(
             "the server's challenge asks for `{action:?}`, which the test photos cannot \
              perform; test-mode sessions draw turns only (idgate_face::testkit::turn_policy)"
-        ),
-        other => anyhow!("building the burst: {other}"),
+        )),
+        other => DeviceError::Burst(format!("building the burst: {other}")),
     })
 }
 

@@ -1,6 +1,7 @@
 //! A typed client of the mobile API (docs/verify.md "HTTP surface"): the routes a phone app calls
-//! between the handoff and consent. `idgate simulate` drives it with factory passports;
-//! `idgate kiosk` drives it with a chip on a PC/SC reader.
+//! between the handoff and consent. The simulation ([`crate::simulation`]: `idgate simulate` and
+//! the server's test-mode simulation) drives it with factory passports; `idgate kiosk` drives it
+//! with a chip on a PC/SC reader.
 //!
 //! The client only carries bytes and reports what the server answered: every call returns a
 //! [`Reply`] with the HTTP status, the time it took and either the decoded `data` or the server's
@@ -69,19 +70,26 @@ pub struct Reply<T> {
     pub result: Result<T, ApiError>,
 }
 
+/// The server answered a step with its error envelope ([`Reply::into_data`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{step}: the server answered {status} {}: {}", error.code, error.message)]
+pub struct StepRefused {
+    /// The step, as the simulation names it (`handoff`, `document`, …).
+    pub step: String,
+    pub status: u16,
+    pub error: ApiError,
+}
+
 impl<T> Reply<T> {
-    /// The data, or the server's error as an `anyhow` error naming `step`.
+    /// The data, or the server's error naming `step`.
     ///
     /// # Errors
     /// When the server answered with an error envelope.
-    pub fn into_data(self, step: &str) -> anyhow::Result<T> {
-        self.result.map_err(|e| {
-            anyhow::anyhow!(
-                "{step}: the server answered {} {}: {}",
-                self.status,
-                e.code,
-                e.message
-            )
+    pub fn into_data(self, step: &str) -> Result<T, StepRefused> {
+        self.result.map_err(|error| StepRefused {
+            step: step.to_owned(),
+            status: self.status,
+            error,
         })
     }
 }
