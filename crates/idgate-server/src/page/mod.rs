@@ -28,7 +28,9 @@ use serde::Deserialize;
 
 pub use i18n::{Locale, Messages};
 
+use crate::error::ApiError;
 use crate::routes::verify::{issue_handoff, rate_limit};
+use crate::simulation::{self, Outcome};
 use crate::state::AppState;
 use view::{Assets, Problem};
 
@@ -43,6 +45,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/verify/{id}", get(show))
         .route("/verify/{id}/cancel", post(cancel))
+        .route("/verify/{id}/simulate", post(simulate))
         .route("/verify/assets/{name}", get(asset))
 }
 
@@ -50,6 +53,13 @@ pub(crate) fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 struct CancelForm {
     cancel_token: String,
+}
+
+/// The test-mode form: which outcome the server's simulated phone plays.
+#[derive(Debug, Deserialize)]
+struct SimulateForm {
+    cancel_token: String,
+    outcome: String,
 }
 
 /// The page of a session: the flow while it is open, how it ended once it has.
@@ -79,7 +89,8 @@ async fn show(
     if !token.is_some_and(|token| cancel_token_matches(&status.session, token)) {
         return problem(t, Problem::Forbidden);
     }
-    let handoff = if needs_handoff(&status) {
+    // A simulation hands off its own attempt; a handoff for this view would close it.
+    let handoff = if needs_handoff(&status) && !state.simulations.is_running(&id) {
         match issue_handoff(&state, &id, now).await {
             Ok(handoff) => Some(handoff),
             Err(error) if error.code() == ErrorCode::RateLimited => {
@@ -91,7 +102,7 @@ async fn show(
     } else {
         None
     };
-    match view::open(t, &status, handoff.as_ref()) {
+    match view::open(&state, t, &status, handoff.as_ref()) {
         Ok(body) => page(t, body),
         Err(error) => internal(t, &error),
     }
@@ -140,6 +151,61 @@ async fn cancel(
     }
     // 303: the browser follows with a GET of the page, which shows the ended session.
     Redirect::to(&format!("../{id}")).into_response()
+}
+
+/// Test mode: the server plays a factory passport with the chosen outcome through its own API
+/// (`crate::simulation`), then the page follows it like any phone.
+async fn simulate(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let t = messages(&headers);
+    let Ok(id) = SessionId::parse(&raw_id) else {
+        return problem(t, Problem::NotFound);
+    };
+    if rate_limit(&state, id.as_str()).is_err() {
+        return problem(t, Problem::Busy);
+    }
+    let Ok(form) = serde_urlencoded::from_bytes::<SimulateForm>(&body) else {
+        return problem(t, Problem::Forbidden);
+    };
+    let session = match state
+        .store
+        .session_by_id_applying_expiry(&id, state.clock.now())
+        .await
+    {
+        Ok(session) => session,
+        Err(StoreError::NotFound) => return problem(t, Problem::NotFound),
+        Err(error) => return internal(t, &error),
+    };
+    if !cancel_token_matches(&session, &form.cancel_token) {
+        return problem(t, Problem::Forbidden);
+    }
+    let started = match Outcome::parse(&form.outcome) {
+        Some(outcome) => simulation::start(&state, &session, outcome)
+            .await
+            .map_err(ApiError::from),
+        None => Err(ApiError::invalid_request(format!(
+            "Unknown outcome `{}`.",
+            form.outcome.chars().take(64).collect::<String>()
+        ))),
+    };
+    match started {
+        // 303 back to the page, which follows the simulated phone like a real one.
+        Ok(()) => {
+            Redirect::to(&format!("../{id}?cancel_token={}", form.cancel_token)).into_response()
+        }
+        Err(error) => problem(
+            t,
+            Problem::Simulation {
+                status: StatusCode::from_u16(error.code().status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                message: error.message().to_owned(),
+            },
+        ),
+    }
 }
 
 /// The page's script and style, served from this origin so the CSP needs no other source.

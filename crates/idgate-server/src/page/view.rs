@@ -16,6 +16,8 @@ use serde_json::json;
 use super::i18n::Messages;
 use super::qr;
 use crate::routes::verify::{HandoffOut, redirect_with_id};
+use crate::simulation;
+use crate::state::AppServices;
 
 /// The page's script and style, built into the binary and linked with a digest of their bytes.
 pub(super) struct Assets {
@@ -69,6 +71,8 @@ pub(super) enum Problem {
     Busy,
     /// A failure of ours.
     Error,
+    /// Test mode: the simulation could not start, for the reason given.
+    Simulation { status: StatusCode, message: String },
 }
 
 #[derive(Template)]
@@ -81,21 +85,25 @@ struct ProblemPage<'a> {
 }
 
 pub(super) fn problem(t: &Messages, problem: Problem) -> (StatusCode, String) {
-    let (status, key) = match problem {
-        Problem::NotFound => (StatusCode::NOT_FOUND, "problem.not_found"),
-        Problem::Forbidden => (StatusCode::FORBIDDEN, "problem.forbidden"),
-        Problem::Busy => (StatusCode::TOO_MANY_REQUESTS, "problem.busy"),
-        Problem::Error => (StatusCode::INTERNAL_SERVER_ERROR, "problem.error"),
+    let (status, key, reason) = match problem {
+        Problem::NotFound => (StatusCode::NOT_FOUND, "problem.not_found", None),
+        Problem::Forbidden => (StatusCode::FORBIDDEN, "problem.forbidden", None),
+        Problem::Busy => (StatusCode::TOO_MANY_REQUESTS, "problem.busy", None),
+        Problem::Error => (StatusCode::INTERNAL_SERVER_ERROR, "problem.error", None),
+        Problem::Simulation { status, message } => (status, "problem.simulation", Some(message)),
     };
     let heading = format!("{key}.heading");
-    let text = format!("{key}.text");
+    let text = t.fmt(
+        &format!("{key}.text"),
+        &[("reason", reason.as_deref().unwrap_or_default())],
+    );
     render(
         status,
         &ProblemPage {
             t,
             assets: Assets::get(),
             heading: t.get(&heading),
-            text: t.get(&text),
+            text: &text,
         },
     )
 }
@@ -143,6 +151,13 @@ struct Field {
     reason: Option<String>,
 }
 
+/// A test-mode outcome the page offers; one this server cannot play is shown disabled.
+struct OutcomeChoice {
+    value: &'static str,
+    label: String,
+    playable: bool,
+}
+
 /// The QR code and app link of a fresh handoff.
 struct HandoffView {
     qr_svg: String,
@@ -162,12 +177,13 @@ struct OpenPage<'a> {
     status_text: String,
     tries_text: Option<String>,
     test_mode: bool,
-    outcomes: Vec<(&'static str, &'a str)>,
+    outcomes: Vec<OutcomeChoice>,
     config_json: String,
 }
 
 /// The flow of an open session. `handoff` is the attempt issued for this page view, if any.
 pub(super) fn open(
+    state: &AppServices,
     t: &Messages,
     status: &PublicStatus,
     handoff: Option<&HandoffOut>,
@@ -215,7 +231,20 @@ pub(super) fn open(
             .map(|(key, text)| (key.to_owned(), serde_json::Value::from(text)))
             .collect::<serde_json::Map<_, _>>(),
     });
-    let outcomes: Vec<(&'static str, &str)> = Vec::new();
+    let outcomes = if session.environment == Environment::Test {
+        simulation::outcomes(state)
+            .into_iter()
+            .map(|(outcome, playable)| OutcomeChoice {
+                value: outcome.as_str(),
+                label: t
+                    .get(&format!("test.outcome.{}", outcome.as_str()))
+                    .to_owned(),
+                playable,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(render(
         StatusCode::OK,
         &OpenPage {

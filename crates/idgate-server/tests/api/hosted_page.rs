@@ -367,3 +367,112 @@ async fn an_unknown_asset_is_not_found() {
     })
     .await;
 }
+
+/// A test-mode session (created with a `kk_test_` key), and that key.
+async fn test_mode_session(app: &TestApp) -> (Value, String) {
+    let key = app
+        .key_with(
+            &idgate_core::Scope::ALL,
+            idgate_core::api_key::Environment::Test,
+        )
+        .await;
+    let (status, body) = json_of(
+        app.request_as(&key, crate::support::Method::POST, "/v1/sessions")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (body["data"].clone(), key)
+}
+
+#[tokio::test]
+async fn a_test_mode_page_simulates_a_passport_through_the_real_pipeline() {
+    on_each_backend(|app| async move {
+        let (session, key) = test_mode_session(&app).await;
+        let id = session["id"].as_str().unwrap();
+        let (_, _, page) = get(&app, &verification_url(&session), "en").await;
+        assert!(
+            page.contains("<option value=\"succeeded\""),
+            "the outcomes are offered"
+        );
+        assert!(
+            page.contains("<option value=\"document_data_invalid\">Invalid passport data</option>")
+        );
+        let token = session["cancel_token"].as_str().unwrap();
+        let response = post_form(
+            &app,
+            &format!("/verify/{id}/simulate"),
+            &[
+                ("cancel_token", token),
+                ("outcome", "document_data_invalid"),
+            ],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            response.headers()[LOCATION],
+            format!("../{id}?cancel_token={token}")
+        );
+        // The page shown meanwhile leaves the simulated phone its attempt.
+        let (_, _, meanwhile) = get(&app, &verification_url(&session), "en").await;
+        assert!(
+            !meanwhile.contains("idgate://verify"),
+            "no handoff while a simulation runs"
+        );
+        let mut status = Value::Null;
+        for _ in 0..200 {
+            let (_, body) = json_of(
+                app.request_as(
+                    &key,
+                    crate::support::Method::GET,
+                    &format!("/v1/sessions/{id}"),
+                )
+                .send()
+                .await
+                .unwrap(),
+            )
+            .await;
+            status = body["data"].clone();
+            if status["status"] != "created" && status["status"] != "in_progress" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status["status"], "failed", "{status}");
+        assert_eq!(status["failure_code"], "document_data_invalid");
+        app.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_live_page_offers_no_simulation_and_refuses_one() {
+    on_each_backend(|app| async move {
+        let session = session(&app).await;
+        let id = session["id"].as_str().unwrap();
+        let (_, _, page) = get(&app, &verification_url(&session), "en").await;
+        assert!(
+            !page.contains("name=\"outcome\""),
+            "no test panel on a live session"
+        );
+        let response = post_form(
+            &app,
+            &format!("/verify/{id}/simulate"),
+            &[
+                ("cancel_token", session["cancel_token"].as_str().unwrap()),
+                ("outcome", "succeeded"),
+            ],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let page = response.text().await.unwrap();
+        assert!(page.contains("The simulation could not start"), "{page}");
+        let (_, body) = crate::support::get_session(&app, id).await;
+        assert_eq!(body["data"]["status"], "created", "nothing was simulated");
+        app.shutdown().await;
+    })
+    .await;
+}
