@@ -11,14 +11,17 @@
     reason = "test code: a failed unwrap or index is the test failing"
 )]
 
+use std::convert::Infallible;
 use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderMap, header};
+use axum::response::sse::{Event, Sse};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
+use futures_util::{StreamExt as _, stream};
 use idgate_testkit::browser::{
     Browser, BrowserError, BrowserOptions, PageOptions, ProblemKind, screenshot_dir,
 };
@@ -43,6 +46,14 @@ const CLEAN_PAGE: &str = r#"<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Clean</title></head>
 <body><main><h1>A clean page</h1><p>Some text in a paragraph.</p>
 <button id="more" type="button" onclick="this.dataset.clicks = (+this.dataset.clicks || 0) + 1">More</button>
+<p><a id="next" href="/img">Next page</a></p>
+</main></body></html>"#;
+
+/// A page with an open event stream (the hosted page's live status is one).
+const LIVE_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Live</title></head>
+<body><main><h1 id="status">Waiting</h1>
+<script>new EventSource('/events').onmessage = (e) => { document.querySelector('#status').textContent = e.data; };</script>
 </main></body></html>"#;
 
 /// An image without a text alternative (axe-core's `image-alt`, WCAG 1.1.1).
@@ -89,6 +100,15 @@ async fn site() -> String {
         )
         .route("/clean", get(|| async { Html(CLEAN_PAGE) }))
         .route("/img", get(|| async { Html(IMG_PAGE) }))
+        .route("/live", get(|| async { Html(LIVE_PAGE) }))
+        .route(
+            "/events",
+            get(|| async {
+                // One event, then the stream stays open until the browser leaves.
+                let first = Ok::<_, Infallible>(Event::default().data("Started"));
+                Sse::new(stream::once(async { first }).chain(stream::pending()))
+            }),
+        )
         .route(
             "/broken",
             get(|| async { Html(BROKEN_PAGE.replace("{refused}", &refused_url())) }),
@@ -103,11 +123,6 @@ async fn site() -> String {
                     .to_owned();
                 Html(format!("<!doctype html><title>{language}</title>")).into_response()
             }),
-        )
-        // No icon: a 404 here would be the browser's own problem, not the page's.
-        .route(
-            "/favicon.ico",
-            get(|| async { ([(header::CONTENT_TYPE, "image/gif")], "") }),
         );
     base_url(serve(router).await)
 }
@@ -208,6 +223,18 @@ async fn failed_requests_uncaught_exceptions_and_refused_navigations_are_reporte
         "{listed:#?}"
     );
 
+    // Leaving a page with an open event stream aborts the stream: not a problem.
+    let live = browser.new_page(PageOptions::desktop()).await.unwrap();
+    live.goto(&format!("{base}/live")).await.unwrap();
+    live.wait_for(
+        "document.querySelector('#status').textContent === 'Started'",
+        SECS_10,
+    )
+    .await
+    .unwrap();
+    live.goto(&format!("{base}/clean")).await.unwrap();
+    assert_eq!(live.problems().await.unwrap(), []);
+
     let refused = page.goto(&refused_url()).await.unwrap_err();
     assert!(
         matches!(&refused, BrowserError::Navigation { error, .. } if error.contains("CONNECTION_REFUSED")),
@@ -240,6 +267,15 @@ async fn clicks_language_and_a_phone_screenshot() {
     )
     .await
     .unwrap();
+    // A click that navigates: wait_for rides out the old document going away.
+    page.click_mouse("#next").await.unwrap();
+    page.wait_for(
+        "location.pathname === '/img' && document.readyState === 'complete'",
+        SECS_10,
+    )
+    .await
+    .unwrap();
+    page.goto(&format!("{base}/clean")).await.unwrap();
     let missing = page.click("#absent").await.unwrap_err();
     assert!(
         matches!(&missing, BrowserError::Js(m) if m.contains("#absent")),
