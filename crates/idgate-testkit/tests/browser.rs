@@ -199,12 +199,15 @@ async fn failed_requests_uncaught_exceptions_and_refused_navigations_are_reporte
     let base = site().await;
     let page = browser.new_page(PageOptions::desktop()).await.unwrap();
     page.goto(&format!("{base}/broken")).await.unwrap();
-    page.eval("setTimeout(() => { throw new Error('thrown later'); }, 0)")
+    page.eval("setTimeout(() => { window.later = true; throw new Error('thrown later'); }, 0)")
         .await
         .unwrap();
-    page.wait_for("new Promise((r) => setTimeout(() => r(true), 50))", SECS_10)
-        .await
-        .unwrap();
+    page.wait_for(
+        "new Promise((r) => setTimeout(() => r(window.later), 50))",
+        SECS_10,
+    )
+    .await
+    .unwrap();
 
     let problems = page.problems().await.unwrap();
     let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();

@@ -345,7 +345,8 @@ impl Page {
             .unwrap_or(Value::Null))
     }
 
-    /// Waits until the JavaScript expression `predicate` is truthy, evaluating it every 50 ms.
+    /// Waits until the JavaScript expression `predicate` is truthy (a promise is awaited first),
+    /// evaluating it every 50 ms.
     /// A predicate that throws counts as false (the element may not exist yet), and so does an
     /// evaluation the browser refuses because the document is being replaced (a click that
     /// navigates), so this also waits for the next page.
@@ -353,7 +354,7 @@ impl Page {
     /// # Errors
     /// [`BrowserError::Timeout`] after `timeout`, naming the predicate and its last exception.
     pub async fn wait_for(&self, predicate: &str, timeout: Duration) -> Result<(), BrowserError> {
-        let expression = format!("Boolean({predicate})");
+        let expression = format!("(async () => Boolean(await ({predicate})))()");
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last_error = None;
         loop {
@@ -493,7 +494,8 @@ impl Page {
     pub async fn axe(&self) -> Result<Vec<Violation>, BrowserError> {
         let source = self.axe.as_ref().ok_or(BrowserError::AxeNotLoaded)?;
         if self.eval("typeof axe").await? != json!("object") {
-            self.eval(source).await?;
+            // `;undefined`: the script's completion value is not worth copying back.
+            self.eval(&format!("{source}\n;undefined")).await?;
         }
         let violations = self.eval(RUN_AXE).await?;
         let list = violations
