@@ -13,7 +13,8 @@
 //! else { return }; // Chromium or axe-core missing: a counted skip, a failure under CI
 //! let page = browser.new_page(PageOptions::phone()).await?;
 //! page.goto(&url).await?;
-//! page.wait_for("document.querySelector('#status')?.textContent === 'Done'", secs(10)).await?;
+//! let done = "document.querySelector('#status')?.textContent === 'Done'";
+//! page.wait_for(done, Duration::from_secs(10)).await?;
 //! assert!(page.problems().await?.is_empty());
 //! assert!(page.axe().await?.is_empty());
 //! page.screenshot(&screenshot_dir().join("done-phone.png")).await?;
