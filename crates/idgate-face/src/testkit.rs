@@ -17,6 +17,11 @@
 //! into a photo barely moves the landmarks, and the registries ship no photo looking up or down.
 //! So the test faces answer only challenges drawn from [`turn_policy`], which the server uses for
 //! test-mode sessions.
+//!
+//! The same pictures also come as a camera video for a browser's fake capture device
+//! ([`TestFaces::write_camera_video`], timed for the hosted page's liveness step).
+
+mod camera;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +29,10 @@ use crate::challenge::{Action, Burst, Challenge, ChallengePolicy};
 use crate::image::{self, Region};
 use crate::upload::{BurstUpload, EncodedFrame};
 use crate::{FaceError, Image};
+
+pub use camera::{
+    CAMERA_CAPTURES_MS, CAMERA_FPS, CAMERA_SEGMENT_ENDS_MS, CAMERA_SIDE, CameraVideo,
+};
 
 /// Longest side of the person's burst frames: at 640 px the detector misses the mirrored
 /// `obama2.jpg` (`tests/liveness_real.rs`).
@@ -66,6 +75,14 @@ pub enum TestFacesError {
     /// A photo does not decode or encode.
     #[error(transparent)]
     Face(#[from] FaceError),
+    /// A camera video cannot be written.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A JPEG portrait for a test document's DG2.
@@ -98,11 +115,11 @@ struct Performer {
 
 impl Performer {
     /// Neutral, first action, neutral, second action, neutral.
-    fn frames(&self, challenge: &Challenge) -> Result<Vec<&[u8]>, TestFacesError> {
+    fn frames(&self, actions: &[Action]) -> Result<Vec<&[u8]>, TestFacesError> {
         let [n0, n1, n2] = &self.neutral;
         let mut neutral = [n1, n2].into_iter();
         let mut frames: Vec<&[u8]> = vec![n0.as_slice()];
-        for &action in &challenge.actions {
+        for &action in actions {
             let turn = match action {
                 Action::TurnLeft => &self.turn_left,
                 Action::TurnRight => &self.turn_right,
@@ -245,7 +262,11 @@ impl TestFaces {
         challenge: &Challenge,
         now_ms: u64,
     ) -> Result<BurstUpload, TestFacesError> {
-        Ok(upload(challenge, &self.person.frames(challenge)?, now_ms))
+        Ok(upload(
+            challenge,
+            &self.person.frames(&challenge.actions)?,
+            now_ms,
+        ))
     }
 
     /// [`TestFaces::live_upload`], decoded as the server receives it at `now_ms`.
@@ -266,7 +287,7 @@ impl TestFaces {
         challenge: &Challenge,
         now_ms: u64,
     ) -> Result<BurstUpload, TestFacesError> {
-        let count = self.person.frames(challenge)?.len();
+        let count = self.person.frames(&challenge.actions)?.len();
         let [frontal, ..] = &self.person.neutral;
         let frames = vec![frontal.as_slice(); count];
         Ok(upload(challenge, &frames, now_ms))
@@ -290,7 +311,11 @@ impl TestFaces {
         challenge: &Challenge,
         now_ms: u64,
     ) -> Result<BurstUpload, TestFacesError> {
-        Ok(upload(challenge, &self.other.frames(challenge)?, now_ms))
+        Ok(upload(
+            challenge,
+            &self.other.frames(&challenge.actions)?,
+            now_ms,
+        ))
     }
 
     /// [`TestFaces::other_person_upload`], decoded as the server receives it at `now_ms`.

@@ -18,7 +18,9 @@
 //!   ends; [`postgres::PrivatePostgres`], a cluster of one test's own, to kill;
 //! - `http`: [`http::serve`] a router on a free loopback port, [`http::client`], and
 //!   [`receiver::Sink`], a webhook receiver that records every request and answers from a script;
-//! - `keys`: [`keys::receiver_key`], a receiver's RSA key pair generated at test time.
+//! - `keys`: [`keys::receiver_key`], a receiver's RSA key pair generated at test time;
+//! - `browser`: [`browser::Browser`], headless Chromium over the DevTools protocol, for the
+//!   hosted verification page (navigation, JavaScript, screenshots, axe-core, problems).
 //!
 //! The application itself is started by each crate's own glue (idgate-server's `testing`
 //! module in-process, the `idgate` crate's tests as a process): this crate depends on no idgate
@@ -36,6 +38,8 @@ use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "browser")]
+pub mod browser;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "keys")]

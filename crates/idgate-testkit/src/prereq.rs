@@ -32,6 +32,10 @@ pub enum Prereq {
     /// The virtual smart card project's emulator (Debian's `vsmartcard-vpicc`) with
     /// PyCryptodome, the independent passport chip behind `scripts/vicc-passport.py`.
     PassportEmulator,
+    /// A Chromium to drive headless (Debian's `chromium`), for the hosted page's tests.
+    Chromium,
+    /// axe-core, the accessibility checker the page tests inject (`scripts/browser`).
+    AxeCore,
 }
 
 impl Prereq {
@@ -50,6 +54,8 @@ impl Prereq {
             Self::PcscLibrary => "libpcsclite-dev",
             Self::Pcscd => "pcscd-vpcd",
             Self::PassportEmulator => "vsmartcard-vpicc",
+            Self::Chromium => "chromium",
+            Self::AxeCore => "axe-core",
         }
     }
 
@@ -78,6 +84,10 @@ impl Prereq {
             Self::PassportEmulator => {
                 "install Debian's vsmartcard-vpicc and python3-pycryptodome (.ci/run does)"
             }
+            Self::Chromium => {
+                "install Debian's chromium and fonts-dejavu-core (.ci/run does), or set IDGATE_CHROMIUM to a Chromium or Chrome binary"
+            }
+            Self::AxeCore => "run `npm ci --prefix scripts/browser`",
         }
     }
 }
