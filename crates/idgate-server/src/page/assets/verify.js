@@ -260,13 +260,14 @@
       $('camera-start').disabled = false;
       return;
     }
+    // The camera's first frame comes with the stream: the instruction windows count from here.
+    const started = performance.now();
     const video = $('camera-video');
     const frames = [];
     try {
       video.srcObject = stream;
       video.hidden = false;
       await video.play();
-      const started = performance.now();
       const plan = steps();
       const items = $('camera-steps').children;
       for (let i = 0; i < plan.length; i++) {

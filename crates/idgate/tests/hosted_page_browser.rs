@@ -1,0 +1,351 @@
+//! The hosted page in a real browser (headless Chromium) against the built `idgate serve`
+//! (docs/verify.md "Hosted page"): it loads without a console error or a CSP violation, passes
+//! axe-core, follows a phone that runs in another process, cancels, takes the person back to the
+//! integrator, and finishes the selfie and consent steps with the browser's (fake) camera.
+//!
+//! Screenshots land in `<target>/screenshots/hosted-page-*.png`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap or index is the test failing"
+)]
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use idgate_face::challenge::Action;
+use idgate_face::testkit::TestFaces;
+use idgate_testkit::browser::{Browser, BrowserOptions, Page, PageOptions, screenshot_dir};
+use serde_json::{Value, json};
+
+use support::BIN;
+use support::flow::{Fixture, photos};
+
+/// Longest wait for something the page does on its own (a debug build on a busy machine).
+const WAIT: Duration = Duration::from_secs(30);
+/// Longest wait for the face engine's verdict on a debug build.
+const FACE_WAIT: Duration = Duration::from_secs(180);
+
+/// A test-mode session with a share request and a redirect back to a page of the server itself
+/// (loopback `http://` is a valid `redirect_url`), so the browser can follow it.
+async fn session(fixture: &Fixture) -> (Value, String) {
+    let back = format!("http://{}/docs/errors", fixture.node.addr);
+    let (status, body) = fixture
+        .api
+        .call(
+            reqwest::Method::POST,
+            "/v1/sessions",
+            Some(json!({
+                "redirect_url": back,
+                "share_fields": {
+                    "family_name": {"required": true, "reason": "To address the parcel"},
+                    "date_of_birth": {"required": false, "reason": "A birthday discount"},
+                    "age_over_18": {"required": false}
+                }
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let session = body["data"].clone();
+    let back = format!("{back}?session_id={}", session["id"].as_str().unwrap());
+    (session, back)
+}
+
+fn url_of(session: &Value) -> String {
+    session["verification_url"].as_str().unwrap().to_owned()
+}
+
+/// Opens the session's page and waits until its status stream is connected.
+async fn open(browser: &Browser, options: PageOptions, session: &Value) -> Page {
+    let page = browser.new_page(options).await.expect("page");
+    page.goto(&url_of(session)).await.expect("goto");
+    page.wait_for("document.documentElement.dataset.live === 'open'", WAIT)
+        .await
+        .expect("the status stream connects");
+    page
+}
+
+async fn assert_clean(page: &Page, what: &str) {
+    let problems = page.problems().await.expect("problems");
+    assert!(
+        problems.is_empty(),
+        "{what}: {}",
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    );
+}
+
+async fn assert_accessible(page: &Page, what: &str) {
+    let serious: Vec<String> = page
+        .axe()
+        .await
+        .expect("axe")
+        .into_iter()
+        .filter(|v| matches!(v.impact.as_deref(), Some("serious" | "critical")))
+        .map(|v| v.to_string())
+        .collect();
+    assert!(serious.is_empty(), "{what}: {}", serious.join("\n"));
+}
+
+async fn text(page: &Page, id: &str) -> String {
+    page.eval(&format!("document.getElementById('{id}').textContent"))
+        .await
+        .expect("eval")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+fn run(command: &mut Command) -> Output {
+    command.env_remove("RUST_BACKTRACE").output().expect("run idgate")
+}
+
+#[tokio::test]
+async fn the_page_loads_clean_and_accessible_in_english_and_german_on_a_phone_and_a_desktop() {
+    let Some(browser) = Browser::launch(BrowserOptions {
+        axe: true,
+        ..BrowserOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let fixture = Fixture::start();
+    let (session, _) = session(&fixture).await;
+    for (language, accept, title) in [
+        ("en", "en-US,en", "Verify your identity"),
+        ("de", "de-DE,de", "Identität bestätigen"),
+    ] {
+        for (width, options) in [("360", PageOptions::phone()), ("1280", PageOptions::desktop())] {
+            let what = format!("{language} at {width} px");
+            let page = open(&browser, options.language(accept), &session).await;
+            assert_eq!(text(&page, "main").await.contains(title), true, "{what}");
+            // The share request, the QR code and the app link are there.
+            let shown = page
+                .eval("[document.querySelectorAll('#share-request li').length, !!document.querySelector('#phone svg.qr'), document.getElementById('app-link').getAttribute('href').startsWith('idgate://verify?d=')]")
+                .await
+                .unwrap();
+            assert_eq!(shown, json!([4, true, true]), "{what}");
+            // Nothing is wider than the screen.
+            let overflow = page
+                .eval("document.documentElement.scrollWidth > window.innerWidth")
+                .await
+                .unwrap();
+            assert_eq!(overflow, json!(false), "{what}: horizontal scrolling");
+            assert_clean(&page, &what).await;
+            assert_accessible(&page, &what).await;
+            page.screenshot(&screenshot_dir().join(format!("hosted-page-{language}-{width}.png")))
+                .await
+                .expect("screenshot");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_page_follows_a_phone_in_another_process_and_takes_the_person_back() {
+    let Some(photos) = photos() else { return };
+    let Some(browser) = Browser::launch(BrowserOptions::default()).await else {
+        return;
+    };
+    let fixture = Fixture::start();
+    let (session, back) = session(&fixture).await;
+    let page = open(&browser, PageOptions::desktop(), &session).await;
+    // Every status the page announces, with the time it did.
+    page.eval(
+        "window.seen = []; new MutationObserver(() => window.seen.push([document.getElementById('status').textContent, Date.now()])).observe(document.getElementById('status'), {childList: true, characterData: true, subtree: true}); true",
+    )
+    .await
+    .unwrap();
+    let url = url_of(&session);
+    let server = format!("http://{}", fixture.node.addr);
+    let output = tokio::task::spawn_blocking(move || {
+        run(Command::new(BIN)
+            .args(["simulate", "--json", "--session", &url, "--server", &server])
+            .arg("--photos")
+            .arg(&photos))
+    })
+    .await
+    .unwrap();
+    let finished = now_ms();
+    assert!(
+        output.status.success(),
+        "simulate: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    page.wait_for(
+        "document.getElementById('status').textContent.startsWith('Your identity is verified.')",
+        WAIT,
+    )
+    .await
+    .expect("the page shows the success");
+    let seen = page.eval("window.seen").await.unwrap();
+    let texts: Vec<&str> = seen.as_array().unwrap().iter().filter_map(|s| s[0].as_str()).collect();
+    let steps = [
+        "Phone connected: reading the passport.",
+        "Your phone is reading the passport's chip.",
+        "Passport checked. Next: a short selfie.",
+        "Your phone is taking the selfie.",
+        "All checks passed. Next: choose what to share.",
+        "You are reviewing what to share on your phone.",
+    ];
+    assert!(
+        texts.iter().any(|t| steps.contains(t)),
+        "the page announced the phone's steps as they happened: {texts:?}"
+    );
+    let shown_at = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s[0].as_str().is_some_and(|t| t.starts_with("Your identity is verified.")))
+        .and_then(|s| s[1].as_i64())
+        .unwrap();
+    eprintln!(
+        "the page showed the success {} ms after the simulator's process ended",
+        shown_at - finished
+    );
+    page.wait_for(&format!("location.href === {back:?}"), WAIT)
+        .await
+        .expect("the page takes the person back to the integrator");
+    let stored = fixture.stored(session["id"].as_str().unwrap()).await;
+    assert_eq!(stored["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn the_cancel_button_ends_the_session_and_the_page_takes_the_person_back() {
+    let Some(browser) = Browser::launch(BrowserOptions {
+        axe: true,
+        ..BrowserOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let fixture = Fixture::start();
+    let (session, back) = session(&fixture).await;
+    let page = open(&browser, PageOptions::phone().language("de-DE,de"), &session).await;
+    page.click_mouse("#cancel-button").await.unwrap();
+    page.wait_for(
+        "!!document.getElementById('outcome') && document.getElementById('outcome').textContent === 'Diese Verifizierung wurde abgebrochen.'",
+        WAIT,
+    )
+    .await
+    .expect("the ended page");
+    let stored = fixture.stored(session["id"].as_str().unwrap()).await;
+    assert_eq!(stored["status"], "cancelled");
+    assert_clean(&page, "the ended page").await;
+    assert_accessible(&page, "the ended page").await;
+    page.screenshot(&screenshot_dir().join("hosted-page-de-360-cancelled.png"))
+        .await
+        .unwrap();
+    // Without script too: the ended page refreshes to the integrator after a few seconds.
+    page.wait_for(&format!("location.href === {back:?}"), WAIT)
+        .await
+        .expect("back to the integrator");
+}
+
+/// The video the fake camera plays: the test person answering `actions`.
+fn camera_video(photos: &Path, actions: &[Action], dir: &Path) -> std::path::PathBuf {
+    let faces = TestFaces::load_photos(photos).expect("test faces");
+    let path = dir.join("camera.y4m");
+    faces.write_camera_video(actions, &path).expect("video");
+    path
+}
+
+#[tokio::test]
+async fn the_page_takes_the_selfie_with_the_camera_and_the_person_consents_there() {
+    let Some(photos) = photos() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let order = [Action::TurnLeft, Action::TurnRight];
+    let video = camera_video(&photos, &order, dir.path());
+    let Some(browser) = Browser::launch(BrowserOptions {
+        fake_video: Some(video),
+        ..BrowserOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let fixture = Fixture::start();
+    let (session, back) = session(&fixture).await;
+    let page = open(&browser, PageOptions::desktop(), &session).await;
+    // A kiosk with a USB reader reads the chip with the page's code; the page does the rest.
+    let link = page
+        .eval("document.getElementById('app-link').getAttribute('href')")
+        .await
+        .unwrap();
+    let link = link.as_str().unwrap().to_owned();
+    let kiosk_photos = photos.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        run(Command::new(BIN)
+            .args(["kiosk", "--virtual-passport", "--json", "--photos"])
+            .arg(&kiosk_photos)
+            .arg(&link))
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "kiosk: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    page.wait_for("!document.getElementById('camera').hidden", WAIT)
+        .await
+        .expect("the page offers the camera once the document is accepted");
+    // The fake camera plays one order of turns; ask for challenges until the server draws it
+    // (each is random: two turns in either order).
+    let wanted = order.map(Action::code).join(",");
+    let mut drawn = String::new();
+    for _ in 0..40 {
+        page.eval("delete document.getElementById('camera-steps').dataset.actions; true")
+            .await
+            .unwrap();
+        page.click("#camera-open").await.unwrap();
+        page.wait_for("!!document.getElementById('camera-steps').dataset.actions", WAIT)
+            .await
+            .expect("a challenge");
+        drawn = page
+            .eval("document.getElementById('camera-steps').dataset.actions")
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if drawn == wanted {
+            break;
+        }
+    }
+    assert_eq!(drawn, wanted, "the server never drew the video's order");
+    page.click_mouse("#camera-start").await.unwrap();
+    if let Err(error) = page
+        .wait_for("!document.getElementById('consent').hidden", FACE_WAIT)
+        .await
+    {
+        let said = text(&page, "camera-message").await;
+        panic!("no consent step ({error}); the page says {said:?}");
+    }
+    assert_eq!(text(&page, "camera-message").await, "Selfie accepted.");
+    // Share the required name, decline the optional date of birth.
+    page.click_mouse("#share-date_of_birth").await.unwrap();
+    page.click_mouse("#consent-submit").await.unwrap();
+    page.wait_for(&format!("location.href === {back:?}"), WAIT)
+        .await
+        .expect("back to the integrator");
+    assert_clean(&page, "after the camera step").await;
+    let stored = fixture.stored(session["id"].as_str().unwrap()).await;
+    assert_eq!(stored["status"], "succeeded", "{stored}");
+}
