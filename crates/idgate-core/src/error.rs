@@ -65,6 +65,9 @@ pub enum ErrorCode {
     FieldNotRequested,
     /// The face engine failed (an external matcher down); the step consumed no try.
     FaceEngineUnavailable,
+    /// A session's status stream refused: the session, or this node, already has as many open
+    /// as it allows (docs/verify.md "Status stream"); answered with `Retry-After`.
+    TooManyStreams,
     /// A webhook endpoint URL that is not an acceptable absolute URL
     /// (docs/webhooks.md "SSRF guard").
     InvalidWebhookUrl,
@@ -136,6 +139,7 @@ impl ErrorCode {
         Self::RequiredFieldNotSelected,
         Self::FieldNotRequested,
         Self::FaceEngineUnavailable,
+        Self::TooManyStreams,
         Self::InvalidWebhookUrl,
         Self::InsecureWebhookUrl,
         Self::InvalidEventTypes,
@@ -163,6 +167,7 @@ impl ErrorCode {
             Self::Unauthorized => "UNAUTHORIZED",
             Self::Forbidden => "FORBIDDEN",
             Self::RateLimited => "RATE_LIMITED",
+            Self::TooManyStreams => "TOO_MANY_STREAMS",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -256,7 +261,7 @@ impl ErrorCode {
             Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::TooManyStreams => 429,
             Self::InternalServerError => 500,
             Self::ServiceUnavailable | Self::Overloaded | Self::HandlerTimeout => 503,
         }
@@ -300,6 +305,7 @@ impl ErrorCode {
             Self::RequiredFieldNotSelected => "A required field was not selected.",
             Self::FieldNotRequested => "A selected field was not requested.",
             Self::FaceEngineUnavailable => "The face check could not run.",
+            Self::TooManyStreams => "Too many open status streams.",
             Self::InvalidWebhookUrl => "Invalid webhook endpoint URL.",
             Self::InsecureWebhookUrl => "Invalid `url`: webhook endpoints must use https.",
             Self::InvalidEventTypes => "Invalid `subscribed_event_types`.",
@@ -377,6 +383,9 @@ impl ErrorCode {
             }
             Self::FieldNotRequested => "Select only fields of the share request.",
             Self::FaceEngineUnavailable => "Retry the step; no try was used.",
+            Self::TooManyStreams => {
+                "Close another page of this session, or poll `GET /v1/verify/session/{id}/status` until `Retry-After` has passed."
+            }
             Self::InvalidWebhookUrl => {
                 "Use an absolute https:// URL of at most 2048 characters, without credentials or fragment."
             }
@@ -592,6 +601,7 @@ mod tests {
         assert_eq!(ErrorCode::PayloadTooLarge.status(), 413);
         assert_eq!(ErrorCode::UnsupportedMediaType.status(), 415);
         assert_eq!(ErrorCode::RateLimited.status(), 429);
+        assert_eq!(ErrorCode::TooManyStreams.status(), 429);
         assert_eq!(ErrorCode::WebhookEndpointNotFound.status(), 400);
         assert_eq!(ErrorCode::SessionCancelled.status(), 410);
     }
