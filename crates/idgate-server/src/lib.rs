@@ -1,6 +1,6 @@
 //! idgate-server: the axum application around the domain (idgate-core) and the store
 //! (idgate-store): the integrator API, authentication and rate limits, configuration and
-//! secrets, telemetry, the expiry sweeper and the OpenAPI document.
+//! secrets, telemetry, the expiry sweeper, the session status streams and the OpenAPI document.
 //!
 //! Start with [`App::build`] and [`App::run`], or [`serve`]; [`build_router`] gives the bare
 //! router for a prepared [`AppState`].
@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod secrets;
 pub mod state;
+pub mod status_hub;
 pub mod sweeper;
 pub mod telemetry;
 #[cfg(feature = "testing")]

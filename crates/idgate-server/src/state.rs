@@ -54,6 +54,8 @@ pub struct AppServices {
     pub allow_private_webhooks: bool,
     /// The end-user flow's policy, face engine and trust store.
     pub verification: Arc<crate::verification::Verification>,
+    /// The session status streams open on this node, woken by the store's announcements.
+    pub status_hub: crate::status_hub::StatusHub,
 }
 
 impl axum::extract::FromRef<AppState> for DocsBase {

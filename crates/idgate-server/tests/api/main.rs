@@ -25,6 +25,7 @@ mod schemathesis;
 mod sessions_create;
 mod sessions_lifecycle;
 mod sessions_list;
+mod status_stream;
 mod support;
 mod verify_flow;
 mod webhook_endpoints;
