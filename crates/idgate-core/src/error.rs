@@ -73,6 +73,9 @@ pub enum ErrorCode {
     /// This server cannot play the asked simulation: the test photos are missing, or its
     /// clone-detection policy cannot produce the outcome.
     SimulationUnavailable,
+    /// A session's status stream refused: the session, or this node, already has as many open
+    /// as it allows (docs/verify.md "Status stream"); answered with `Retry-After`.
+    TooManyStreams,
     /// A webhook endpoint URL that is not an acceptable absolute URL
     /// (docs/webhooks.md "SSRF guard").
     InvalidWebhookUrl,
@@ -147,6 +150,7 @@ impl ErrorCode {
         Self::TestModeOnly,
         Self::SimulationInProgress,
         Self::SimulationUnavailable,
+        Self::TooManyStreams,
         Self::InvalidWebhookUrl,
         Self::InsecureWebhookUrl,
         Self::InvalidEventTypes,
@@ -174,6 +178,7 @@ impl ErrorCode {
             Self::Unauthorized => "UNAUTHORIZED",
             Self::Forbidden => "FORBIDDEN",
             Self::RateLimited => "RATE_LIMITED",
+            Self::TooManyStreams => "TOO_MANY_STREAMS",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -273,7 +278,7 @@ impl ErrorCode {
             Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::TooManyStreams => 429,
             Self::InternalServerError => 500,
             Self::ServiceUnavailable | Self::Overloaded | Self::HandlerTimeout => 503,
         }
@@ -320,6 +325,7 @@ impl ErrorCode {
             Self::TestModeOnly => "Simulated passports are for test-mode sessions only.",
             Self::SimulationInProgress => "A simulation of this session is already running.",
             Self::SimulationUnavailable => "This server cannot play that simulation.",
+            Self::TooManyStreams => "Too many open status streams.",
             Self::InvalidWebhookUrl => "Invalid webhook endpoint URL.",
             Self::InsecureWebhookUrl => "Invalid `url`: webhook endpoints must use https.",
             Self::InvalidEventTypes => "Invalid `subscribed_event_types`.",
@@ -403,6 +409,9 @@ impl ErrorCode {
             }
             Self::SimulationUnavailable => {
                 "The message names what is missing: the test photos (scripts/fetch-face-models.sh on the server) or clone_detection = required."
+            }
+            Self::TooManyStreams => {
+                "Close another page of this session, or poll `GET /v1/verify/session/{id}/status` until `Retry-After` has passed."
             }
             Self::InvalidWebhookUrl => {
                 "Use an absolute https:// URL of at most 2048 characters, without credentials or fragment."
@@ -619,6 +628,7 @@ mod tests {
         assert_eq!(ErrorCode::PayloadTooLarge.status(), 413);
         assert_eq!(ErrorCode::UnsupportedMediaType.status(), 415);
         assert_eq!(ErrorCode::RateLimited.status(), 429);
+        assert_eq!(ErrorCode::TooManyStreams.status(), 429);
         assert_eq!(ErrorCode::WebhookEndpointNotFound.status(), 400);
         assert_eq!(ErrorCode::SessionCancelled.status(), 410);
     }

@@ -112,6 +112,7 @@ impl App {
             simulations: Arc::new(crate::simulation::Simulations::new(
                 idgate_phone::device::photos_dir(config.test_faces_dir.clone()),
             )),
+            status_hub: crate::status_hub::StatusHub::new(config.stream_settings()),
         });
         Ok(Self {
             state,
@@ -168,8 +169,8 @@ impl App {
         &self.limits
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
-    /// and stops the sweeper before returning.
+    /// Serves until `shutdown` completes, then ends the status streams, stops accepting, lets
+    /// in-flight requests finish and stops the sweeper before returning.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -182,6 +183,25 @@ impl App {
             self.sweep_interval,
             stop_rx.clone(),
         ));
+        // The status streams' one subscription, taken before serving so that no stream opened
+        // afterwards misses an announcement. Without it streams still see every change, at
+        // their next heartbeat.
+        let status_hub = self.state.status_hub.clone();
+        match self.state.store.subscribe().await {
+            Ok(changes) => {
+                tokio::spawn(status_hub.clone().run(changes, stop_rx.clone()));
+            }
+            Err(error) => tracing::error!(
+                %error,
+                "cannot subscribe to committed changes; status streams fall back to their heartbeat re-read"
+            ),
+        }
+        // Streams end when shutdown starts, not at the drain timeout: an open stream is a
+        // request in flight that would otherwise never finish.
+        let shutdown = async move {
+            shutdown.await;
+            status_hub.close();
+        };
         let delivery = if self.run_delivery_worker {
             tokio::spawn(crate::delivery::run(
                 self.state.clone(),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Environment variables read by [`Config::load`], each `IDGATE_` + the upper-cased key.
 /// Listed explicitly so unrelated `IDGATE_*` variables (for example `IDGATE_TEST_DATABASE_URL`)
 /// are not mistaken for configuration.
-const ENV_KEYS: [&str; 28] = [
+const ENV_KEYS: [&str; 31] = [
     "listen",
     "data_dir",
     "database_url",
@@ -44,6 +44,9 @@ const ENV_KEYS: [&str; 28] = [
     "allow_expired_documents",
     "face_config",
     "test_faces_dir",
+    "sse_heartbeat_secs",
+    "sse_max_streams_per_session",
+    "sse_max_streams",
 ];
 
 /// The effective configuration of one server process.
@@ -127,6 +130,17 @@ pub struct Config {
     /// simulator"). Unset: `$IDGATE_FACE_MODELS/photos`, else `./.face-models/photos`. Read when a
     /// simulation first needs them; without them only the document outcomes can be simulated.
     pub test_faces_dir: Option<PathBuf>,
+    /// Seconds between two heartbeat comments of a session's status stream (docs/verify.md
+    /// "Status stream"). Each heartbeat also re-reads the status, the fallback for a change whose
+    /// announcement this node missed (another process on SQLite, a dropped `LISTEN`), and keeps
+    /// proxies from closing a quiet stream.
+    pub sse_heartbeat_secs: u64,
+    /// Status streams one session may have open on this node; more are refused with
+    /// `429 TOO_MANY_STREAMS`. A person has one page open, perhaps a few tabs.
+    pub sse_max_streams_per_session: u32,
+    /// Status streams this node keeps open at once (each holds a connection, a task and a few
+    /// KiB); more are refused with `429 TOO_MANY_STREAMS`.
+    pub sse_max_streams: u32,
 }
 
 /// Log line format.
@@ -168,6 +182,9 @@ impl Default for Config {
             max_connections: None,
             max_concurrent_requests: 256,
             request_queue_timeout_ms: 100,
+            sse_heartbeat_secs: 15,
+            sse_max_streams_per_session: 8,
+            sse_max_streams: 10_000,
         }
     }
 }
@@ -303,6 +320,28 @@ impl Config {
                 return Err(ConfigError::Rule { field, reason });
             }
         }
+        let stream_rules: [(&'static str, bool, &'static str); 3] = [
+            (
+                "sse_heartbeat_secs",
+                (1..=300).contains(&self.sse_heartbeat_secs),
+                "must be between 1 and 300",
+            ),
+            (
+                "sse_max_streams_per_session",
+                (1..=1000).contains(&self.sse_max_streams_per_session),
+                "must be between 1 and 1000",
+            ),
+            (
+                "sse_max_streams",
+                (1..=1_000_000).contains(&self.sse_max_streams),
+                "must be between 1 and 1000000",
+            ),
+        ];
+        for (field, ok, reason) in stream_rules {
+            if !ok {
+                return Err(ConfigError::Rule { field, reason });
+            }
+        }
         for (field, value) in [
             ("public_url", &self.public_url),
             ("docs_base_url", &self.docs_base_url),
@@ -353,6 +392,15 @@ impl Config {
             ),
             max_concurrent_requests: self.max_concurrent_requests as usize,
             request_queue_timeout: Duration::from_millis(self.request_queue_timeout_ms),
+        }
+    }
+
+    /// The bounds and heartbeat of the session status streams (docs/verify.md "Status stream").
+    pub fn stream_settings(&self) -> crate::status_hub::StreamSettings {
+        crate::status_hub::StreamSettings {
+            heartbeat: std::time::Duration::from_secs(self.sse_heartbeat_secs),
+            max_per_session: self.sse_max_streams_per_session as usize,
+            max_streams: self.sse_max_streams as usize,
         }
     }
 

@@ -121,6 +121,13 @@ impl ApiError {
         Self::from(domain)
     }
 
+    /// Tells the client when to come back (`Retry-After`, RFC 9110 §10.2.3), for refusals that
+    /// are not the rate limiter's (a full set of status streams).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
     /// Marks the error as coming from a list endpoint, so its body carries `pagination`.
     pub fn with_pagination(mut self, limit: u32) -> Self {
         self.pagination_limit = Some(limit);

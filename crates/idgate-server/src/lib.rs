@@ -1,7 +1,7 @@
 //! idgate-server: the axum application around the domain (idgate-core) and the store
 //! (idgate-store): the integrator API, authentication and rate limits, configuration and
-//! secrets, telemetry, the expiry sweeper, the OpenAPI document and the hosted verification
-//! page.
+//! secrets, telemetry, the expiry sweeper, the session status streams, the OpenAPI document and
+//! the hosted verification page.
 //!
 //! Start with [`App::build`] and [`App::run`], or [`serve`]; [`build_router`] gives the bare
 //! router for a prepared [`AppState`].
@@ -24,6 +24,7 @@ pub mod routes;
 pub mod secrets;
 pub mod simulation;
 pub mod state;
+pub mod status_hub;
 pub mod sweeper;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -60,6 +60,8 @@ pub struct AppServices {
     pub verification: Arc<crate::verification::Verification>,
     /// The test-mode simulations this node runs, and the test faces they share.
     pub simulations: Arc<crate::simulation::Simulations>,
+    /// The session status streams open on this node, woken by the store's announcements.
+    pub status_hub: crate::status_hub::StatusHub,
 }
 
 impl axum::extract::FromRef<AppState> for DocsBase {

@@ -25,7 +25,6 @@ pub const SESSIONS_CANCELLED: &str = "idgate_sessions_cancelled_total";
 /// Sessions moved to `expired` (by the sweeper or on read).
 pub const SESSIONS_EXPIRED: &str = "idgate_sessions_expired_total";
 
-/// Client connections currently held open.
 /// Verifications that ended, by `outcome` (`succeeded`, `failed`) and `failure_code`.
 pub const VERIFICATIONS: &str = "idgate_verifications_total";
 /// Test-mode simulations started by the hosted page, by `outcome` (`succeeded`, a failure code,
@@ -33,7 +32,10 @@ pub const VERIFICATIONS: &str = "idgate_verifications_total";
 pub const SIMULATIONS: &str = "idgate_simulations_total";
 /// Seconds each step of the end-user flow took on the server, by `step`.
 pub const VERIFY_STEP_DURATION: &str = "idgate_verify_step_duration_seconds";
+/// Client connections currently held open.
 pub const HTTP_CONNECTIONS_OPEN: &str = "idgate_http_connections_open";
+/// Session status streams (`GET /v1/verify/session/{id}/events`) currently open on this node.
+pub const EVENT_STREAMS_OPEN: &str = "idgate_event_streams_open";
 /// Connections answered `503` and closed because `max_connections` were already open.
 pub const HTTP_CONNECTIONS_REFUSED: &str = "idgate_http_connections_refused_total";
 /// Deadlines that expired, labelled by [`TimeoutKind`].
@@ -131,6 +133,10 @@ fn describe() {
         "Session creates committed together by one SQLite transaction (group commit)."
     );
     metrics::describe_gauge!(HTTP_CONNECTIONS_OPEN, "Client connections currently open.");
+    metrics::describe_gauge!(
+        EVENT_STREAMS_OPEN,
+        "Session status streams currently open on this node."
+    );
     metrics::describe_counter!(
         HTTP_CONNECTIONS_REFUSED,
         "Connections refused with 503 because max_connections were open."

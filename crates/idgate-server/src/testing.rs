@@ -101,6 +101,8 @@ pub struct TestAppBuilder {
     delivery: Option<crate::delivery::DeliverySettings>,
     clone_detection: idgate_verify::document::CloneDetection,
     face_engine: Option<Arc<dyn idgate_face::FaceEngine>>,
+    sse_heartbeat_secs: u64,
+    sse_max_streams_per_session: u32,
 }
 
 impl Default for TestAppBuilder {
@@ -114,6 +116,8 @@ impl Default for TestAppBuilder {
             delivery: None,
             clone_detection: idgate_verify::document::CloneDetection::default(),
             face_engine: None,
+            sse_heartbeat_secs: Config::default().sse_heartbeat_secs,
+            sse_max_streams_per_session: Config::default().sse_max_streams_per_session,
         }
     }
 }
@@ -154,6 +158,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// The status streams' heartbeat (`sse_heartbeat_secs`) and per-session bound
+    /// (`sse_max_streams_per_session`).
+    pub fn status_streams(mut self, heartbeat_secs: u64, max_per_session: u32) -> Self {
+        self.sse_heartbeat_secs = heartbeat_secs;
+        self.sse_max_streams_per_session = max_per_session;
+        self
+    }
+
     pub async fn spawn(self, backend: Backend) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let database = match backend {
@@ -184,6 +196,8 @@ impl TestAppBuilder {
             allow_private_webhooks: self.allow_private_webhooks,
             clone_detection: self.clone_detection,
             test_faces_dir: Some(test_photos_dir()),
+            sse_heartbeat_secs: self.sse_heartbeat_secs,
+            sse_max_streams_per_session: self.sse_max_streams_per_session,
             ..Config::default()
         };
         let clock = Arc::new(ShiftedClock::default());

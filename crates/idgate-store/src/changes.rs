@@ -27,7 +27,9 @@ use tokio::sync::broadcast;
 /// What a committed transaction changed, as far as waiting readers care.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Change {
-    /// Events of this session were committed (its status or attempts changed).
+    /// This session's public status may have changed: its state, one of its attempts or the
+    /// phone's progress was written, or its events (announced by the statements that write those
+    /// rows, `sessions.rs` and `flow.rs`, so every transition announces itself).
     Session(SessionId),
     /// Webhook deliveries became due (new events routed, a replay, a retry, an endpoint that
     /// got a key or was enabled again).

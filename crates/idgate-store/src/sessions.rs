@@ -1,7 +1,8 @@
 //! Sessions and their attempts: create (with idempotency), read, list, cancel, erase, expiry,
 //! and the verify flow's transitions. Every state change runs the state machine of `idgate-core`
 //! on the locked row and writes the new state, the attempt and the events it returned in one
-//! transaction, guarded by the status it read (`save_session_state`).
+//! transaction, guarded by the status it read (`save_session_state`); the writers of session
+//! state and attempts announce the session's change with the commit (`changes.rs`).
 
 use std::sync::LazyLock;
 
@@ -11,6 +12,7 @@ use idgate_core::{
     SessionStatus, Tenant, Timestamp, TransitionError,
 };
 
+use crate::changes::Change;
 use crate::db::{Tx, query};
 use crate::events::insert_events;
 use crate::page::{TenantPage, cursor_or_error};
@@ -73,6 +75,11 @@ pub(crate) async fn fetch_attempt(
 
 /// Writes the mutable columns of `session`, only if the stored status is still `expected`: the
 /// guard that keeps a racing writer from overwriting a state it did not see.
+///
+/// This helper and the three attempt writers below announce [`Change::Session`] with the
+/// transaction: they are the only statements that change what the public status shows (besides
+/// the phone's progress, `flow.rs`), so no transition can forget to wake the session's status
+/// streams (docs/verify.md "Status stream").
 pub(crate) async fn save_session_state(
     tx: &mut Tx,
     session: &Session,
@@ -93,6 +100,7 @@ pub(crate) async fn save_session_state(
     .execute(&mut *tx)
     .await?;
     if done == 1 {
+        tx.note(Change::Session(session.id.clone()));
         Ok(())
     } else {
         Err(StoreError::Conflict("session changed concurrently"))
@@ -115,6 +123,7 @@ pub(crate) async fn save_attempt(tx: &mut Tx, attempt: &Attempt) -> StoreResult<
     .bind(attempt.id.as_str())
     .execute(&mut *tx)
     .await?;
+    tx.note(Change::Session(attempt.session_id.clone()));
     Ok(())
 }
 
@@ -133,6 +142,7 @@ pub(crate) async fn insert_attempt(tx: &mut Tx, attempt: &Attempt) -> StoreResul
     .bind(attempt.completed_at.map(Timestamp::unix_ms))
     .execute(&mut *tx)
     .await?;
+    tx.note(Change::Session(attempt.session_id.clone()));
     Ok(())
 }
 
@@ -151,6 +161,7 @@ pub(crate) async fn close_open_attempts(
     .bind(session_id.as_str())
     .execute(&mut *tx)
     .await?;
+    tx.note(Change::Session(session_id.clone()));
     Ok(())
 }
 

@@ -16,8 +16,9 @@
 //!
 //! - `postgres`: [`postgres::FreshDatabase`], an empty database per test, dropped when the test
 //!   ends; [`postgres::PrivatePostgres`], a cluster of one test's own, to kill;
-//! - `http`: [`http::serve`] a router on a free loopback port, [`http::client`], and
-//!   [`receiver::Sink`], a webhook receiver that records every request and answers from a script;
+//! - `http`: [`http::serve`] a router on a free loopback port, [`http::client`],
+//!   [`receiver::Sink`], a webhook receiver that records every request and answers from a script,
+//!   and [`sse::SseReader`], a client of Server-Sent Events streams;
 //! - `keys`: [`keys::receiver_key`], a receiver's RSA key pair generated at test time;
 //! - `browser`: [`browser::Browser`], headless Chromium over the DevTools protocol, for the
 //!   hosted verification page (navigation, JavaScript, screenshots, axe-core, problems).
@@ -49,6 +50,8 @@ pub mod postgres;
 pub mod prereq;
 #[cfg(feature = "http")]
 pub mod receiver;
+#[cfg(feature = "http")]
+pub mod sse;
 
 pub use prereq::Prereq;
 

@@ -14,6 +14,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -24,7 +25,7 @@ use idgate_core::{
 };
 use idgate_face::Challenge;
 use idgate_face::upload::BurstUpload;
-use idgate_store::{MobileAttempt, StepOutcome, StepRecord, StoreError};
+use idgate_store::{MobileAttempt, PublicStatus, StepOutcome, StepRecord, StoreError};
 use idgate_verify::document::{DocumentUpload, Freshness, PendingChipAuth};
 use idgate_verify::vault::{AttemptToken, Vault, VaultKey};
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,7 @@ use crate::extract::{
 };
 use crate::routes::sessions::session_id;
 use crate::state::AppState;
+use crate::status_hub::{RECONNECT_HINT, RenderedStatus, StatusStream};
 use crate::telemetry::{VERIFICATIONS, VERIFY_STEP_DURATION};
 use idgate_core::Error as DomainError;
 use idgate_core::session::MAX_TRIES;
@@ -50,6 +52,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(handoff))
         .routes(routes!(status))
+        .routes(routes!(events))
         .routes(routes!(end_user_cancel))
         .routes(routes!(hello))
         .routes(routes!(phase))
@@ -607,6 +610,11 @@ pub async fn status(
         .public_status(&id, state.clock.now())
         .await
         .map_err(store_error)?;
+    Ok(Data::new(status_out(&status)))
+}
+
+/// The public status as the page sees it, from `status` and in every event of `events`.
+pub fn status_out(status: &PublicStatus) -> StatusOut {
     let session = &status.session;
     let redirect_url = session
         .status
@@ -618,14 +626,93 @@ pub async fn status(
                 .map(|url| redirect_with_id(url, &session.id))
         })
         .flatten();
-    Ok(Data::new(StatusOut {
+    StatusOut {
         status: session.status,
         phase: status.attempt.as_ref().map(|a| a.phase),
         progress: status.progress,
         nfc_tries_left: tries_left(session.nfc_tries_used),
         liveness_tries_left: tries_left(session.liveness_tries_used),
         redirect_url,
-    }))
+    }
+}
+
+/// [`status_out`] as an event of the stream: its JSON, and as its version (the event `id`) a
+/// SHA-256 of that JSON, truncated to 128 bits. A plain digest is enough: the status carries no
+/// personal data and the client sees all of it anyway, so the id reveals nothing and needs no
+/// key; and being a function of the status alone, equal statuses get equal ids on every node,
+/// which is what lets a browser resume on any node with `Last-Event-ID`.
+pub fn render_status(status: &PublicStatus) -> Result<RenderedStatus, serde_json::Error> {
+    use sha2::Digest as _;
+    let json = serde_json::to_string(&status_out(status))?;
+    let digest = sha2::Sha256::digest(json.as_bytes());
+    Ok(RenderedStatus {
+        version: hex::encode(digest.get(..16).unwrap_or_default()),
+        terminal: status.session.status.is_terminal(),
+        json,
+    })
+}
+
+/// The public status as a Server-Sent Events stream, for the hosted page's `EventSource`
+/// (docs/verify.md "Status stream"): the current status first, then one `status` event per
+/// change, heartbeat comments every `sse_heartbeat_secs`, and the end of the stream after the
+/// terminal status. `Last-Event-ID` resumes: the status is sent again only if it changed.
+#[utoipa::path(get, path = "/v1/verify/session/{id}/events", operation_id = "verificationEvents", tag = "Verification", security(()),
+    summary = "Stream the public status of a session",
+    params(
+        ("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The session."),
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received (sent by `EventSource` when it reconnects): the current status is sent only if it differs.")),
+    responses(
+        (status = 200, description = "`text/event-stream`: `status` events (`id` = the status's version, `data` = the status object of `GET …/status`, bare), heartbeat comments, a `retry` hint. Ends after the terminal status.", body = String, content_type = "text/event-stream"),
+        (status = 204, description = "The session has ended and `Last-Event-ID` is its final status: nothing more will come."),
+        (status = 429, description = "Too many requests for this session (`RATE_LIMITED`), or too many open streams for it or on this server (`TOO_MANY_STREAMS`)."),
+        (status = 400, description = "Malformed session ID."),
+        (status = 404, description = "Session not found.")))]
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = session_id(&id)?;
+    rate_limit(&state, id.as_str())?;
+    // The slot before the read: a change committed after the read wakes the stream.
+    let slot = state
+        .status_hub
+        .open(&id)
+        .map_err(|refusal| refusal.to_api_error(state.status_hub.settings()))?;
+    let status = state
+        .store
+        .public_status(&id, state.clock.now())
+        .await
+        .map_err(store_error)?;
+    let current = render_status(&status).map_err(|e| ApiError::internal(&e))?;
+    let resumed = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|known| known.trim() == current.version);
+    if resumed && current.terminal {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let first = if resumed {
+        Event::default()
+    } else {
+        current.event()
+    }
+    .retry(RECONNECT_HINT);
+    let stream = StatusStream::new(
+        state.clone(),
+        id,
+        slot,
+        render_status,
+        first,
+        Some(current.version),
+        current.terminal,
+    );
+    Ok((
+        // Proxies that buffer responses (nginx) would hold the events back.
+        [(header::HeaderName::from_static("x-accel-buffering"), "no")],
+        Sse::new(stream.into_stream()),
+    )
+        .into_response())
 }
 
 /// `redirect_url?session_id=…` (or `&session_id=…` when the URL has a query already).

@@ -27,6 +27,7 @@ mod sessions_create;
 mod sessions_lifecycle;
 mod sessions_list;
 mod simulation;
+mod status_stream;
 mod support;
 mod verify_flow;
 mod webhook_endpoints;
