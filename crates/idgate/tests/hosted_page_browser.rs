@@ -46,7 +46,7 @@ async fn session(fixture: &Fixture) -> (Value, String) {
                 "share_fields": {
                     "family_name": {"required": true, "reason": "To address the parcel"},
                     "date_of_birth": {"required": false, "reason": "A birthday discount"},
-                    "age_over_18": {"required": false}
+                    "nationality_code": {"required": false, "reason": "Some goods ship to some countries only"}
                 }
             })),
         )
@@ -76,7 +76,11 @@ async fn assert_clean(page: &Page, what: &str) {
     assert!(
         problems.is_empty(),
         "{what}: {}",
-        problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -112,7 +116,10 @@ fn now_ms() -> i64 {
 }
 
 fn run(command: &mut Command) -> Output {
-    command.env_remove("RUST_BACKTRACE").output().expect("run idgate")
+    command
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run idgate")
 }
 
 #[tokio::test]
@@ -131,7 +138,10 @@ async fn the_page_loads_clean_and_accessible_in_english_and_german_on_a_phone_an
         ("en", "en-US,en", "Verify your identity"),
         ("de", "de-DE,de", "Identität bestätigen"),
     ] {
-        for (width, options) in [("360", PageOptions::phone()), ("1280", PageOptions::desktop())] {
+        for (width, options) in [
+            ("360", PageOptions::phone()),
+            ("1280", PageOptions::desktop()),
+        ] {
             let what = format!("{language} at {width} px");
             let page = open(&browser, options.language(accept), &session).await;
             assert_eq!(text(&page, "main").await.contains(title), true, "{what}");
@@ -194,7 +204,12 @@ async fn the_page_follows_a_phone_in_another_process_and_takes_the_person_back()
     .await
     .expect("the page shows the success");
     let seen = page.eval("window.seen").await.unwrap();
-    let texts: Vec<&str> = seen.as_array().unwrap().iter().filter_map(|s| s[0].as_str()).collect();
+    let texts: Vec<&str> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s[0].as_str())
+        .collect();
     let steps = [
         "Phone connected: reading the passport.",
         "Your phone is reading the passport's chip.",
@@ -211,7 +226,10 @@ async fn the_page_follows_a_phone_in_another_process_and_takes_the_person_back()
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s[0].as_str().is_some_and(|t| t.starts_with("Your identity is verified.")))
+        .find(|s| {
+            s[0].as_str()
+                .is_some_and(|t| t.starts_with("Your identity is verified."))
+        })
         .and_then(|s| s[1].as_i64())
         .unwrap();
     eprintln!(
@@ -237,7 +255,12 @@ async fn the_cancel_button_ends_the_session_and_the_page_takes_the_person_back()
     };
     let fixture = Fixture::start();
     let (session, back) = session(&fixture).await;
-    let page = open(&browser, PageOptions::phone().language("de-DE,de"), &session).await;
+    let page = open(
+        &browser,
+        PageOptions::phone().language("de-DE,de"),
+        &session,
+    )
+    .await;
     page.click_mouse("#cancel-button").await.unwrap();
     page.wait_for(
         "!!document.getElementById('outcome') && document.getElementById('outcome').textContent === 'Diese Verifizierung wurde abgebrochen.'",
@@ -315,9 +338,12 @@ async fn the_page_takes_the_selfie_with_the_camera_and_the_person_consents_there
             .await
             .unwrap();
         page.click("#camera-open").await.unwrap();
-        page.wait_for("!!document.getElementById('camera-steps').dataset.actions", WAIT)
-            .await
-            .expect("a challenge");
+        page.wait_for(
+            "!!document.getElementById('camera-steps').dataset.actions",
+            WAIT,
+        )
+        .await
+        .expect("a challenge");
         drawn = page
             .eval("document.getElementById('camera-steps').dataset.actions")
             .await

@@ -116,10 +116,13 @@ struct EndedPage<'a> {
     heading: &'a str,
     detail: Option<&'a str>,
     redirect: Option<String>,
+    /// For the script, which takes the person back after a moment.
+    config_json: Option<String>,
 }
 
-/// How the session ended, and the way back to the integrator: a link, followed after a few
-/// seconds by a `<meta>` refresh so a browser without script gets back too.
+/// How the session ended, and the way back to the integrator: a link, which the page's script
+/// follows after a moment. Not a `<meta>` refresh: a timed refresh the person cannot stop or
+/// extend fails WCAG 2.2 SC 2.2.1 (axe's `meta-refresh`), so without script the link is the way.
 pub(super) fn ended(t: &Messages, session: &Session) -> (StatusCode, String) {
     let heading = format!("status.{}", session.status.as_str());
     let detail = session
@@ -129,6 +132,9 @@ pub(super) fn ended(t: &Messages, session: &Session) -> (StatusCode, String) {
         .redirect_url
         .as_deref()
         .map(|url| redirect_with_id(url, &session.id));
+    let config_json = redirect
+        .as_ref()
+        .map(|url| script_json(&json!({"ended": true, "redirect_url": url})));
     render(
         StatusCode::OK,
         &EndedPage {
@@ -137,6 +143,7 @@ pub(super) fn ended(t: &Messages, session: &Session) -> (StatusCode, String) {
             heading: t.get(&heading),
             detail: detail.as_deref().map(|key| t.get(key)),
             redirect,
+            config_json,
         },
     )
 }

@@ -14,6 +14,14 @@
   if (!configElement) return;
   const config = JSON.parse(configElement.textContent);
   const $ = (id) => document.getElementById(id);
+  // The time a person reads a final status before being taken back.
+  const REDIRECT_DELAY_MS = 1200;
+
+  // The page of an ended session: only the way back to the integrator.
+  if (config.ended) {
+    setTimeout(() => window.location.assign(config.redirect_url), REDIRECT_DELAY_MS);
+    return;
+  }
 
   // One window per instruction; the frame is taken near its end, once the pose is held. The
   // fake-camera video of the browser tests (idgate-face testkit) is cut to this schedule.
@@ -22,8 +30,6 @@
   // Longest side of an uploaded frame: the face engine works on a few hundred pixels.
   const FRAME_SIDE = 480;
   const JPEG_QUALITY = 0.92;
-  // The time a person reads a final status before being taken back.
-  const REDIRECT_DELAY_MS = 1200;
   const TERMINAL = ['succeeded', 'failed', 'expired', 'cancelled'];
 
   function message(key, args) {
