@@ -375,3 +375,25 @@ async fn the_page_takes_the_selfie_with_the_camera_and_the_person_consents_there
     let stored = fixture.stored(session["id"].as_str().unwrap()).await;
     assert_eq!(stored["status"], "succeeded", "{stored}");
 }
+
+#[tokio::test]
+async fn the_test_mode_panel_simulates_a_passport_and_the_page_follows_it_to_the_end() {
+    let Some(browser) = Browser::launch(BrowserOptions::default()).await else {
+        return;
+    };
+    let fixture = Fixture::start();
+    let (session, back) = session(&fixture).await;
+    let page = open(&browser, PageOptions::phone(), &session).await;
+    page.eval("document.getElementById('outcome').value = 'document_authenticity_failed'; true")
+        .await
+        .unwrap();
+    page.click_mouse("#simulate").await.unwrap();
+    // The server's simulated phone fails three documents; the page follows and takes the person
+    // back once the session has failed.
+    page.wait_for(&format!("location.href === {back:?}"), WAIT)
+        .await
+        .expect("back to the integrator");
+    let stored = fixture.stored(session["id"].as_str().unwrap()).await;
+    assert_eq!(stored["status"], "failed", "{stored}");
+    assert_eq!(stored["failure_code"], "document_authenticity_failed");
+}

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::i18n::Messages;
 use super::qr;
-use crate::routes::verify::{HandoffOut, redirect_with_id};
+use crate::routes::verify::{HandoffOut, redirect_with_id, status_out};
 use crate::simulation;
 use crate::state::AppServices;
 
@@ -222,7 +222,8 @@ pub(super) fn open(
         .transpose()?;
     let config = json!({
         "session_id": session.id.as_str(),
-        "status": status_json(status),
+        // As the event stream sends it, so the script starts from what the page shows.
+        "status": status_out(status),
         "attempt_id": handoff.map(|h| h.attempt_id.as_str())
             .or(status.attempt.as_ref().map(|a| a.id.as_str())),
         "token": handoff.map(|h| h.token.as_str()),
@@ -291,19 +292,6 @@ fn clock_time(handoff: &HandoffOut) -> String {
 
 fn tries_left(used: u8) -> u8 {
     MAX_TRIES.saturating_sub(used)
-}
-
-/// The status as the event stream sends it, so the script starts from what the page shows.
-fn status_json(status: &PublicStatus) -> serde_json::Value {
-    let session = &status.session;
-    json!({
-        "status": session.status.as_str(),
-        "phase": status.attempt.as_ref().map(|a| a.phase.as_str()),
-        "progress": status.progress.map(ClientProgress::as_str),
-        "nfc_tries_left": tries_left(session.nfc_tries_used),
-        "liveness_tries_left": tries_left(session.liveness_tries_used),
-        "redirect_url": null,
-    })
 }
 
 /// What the person reads as the status. The phone's progress report is shown while it belongs
