@@ -17,7 +17,7 @@ mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use idgate_face::challenge::Action;
 use idgate_face::testkit::TestFaces;
@@ -105,14 +105,10 @@ async fn text(page: &Page, id: &str) -> String {
         .to_owned()
 }
 
+/// Unix milliseconds, on the clock the browser's `Date.now()` also reads.
 fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
+    use idgate_core::Clock as _;
+    idgate_core::SystemClock.now().unix_ms()
 }
 
 fn run(command: &mut Command) -> Output {
@@ -144,7 +140,7 @@ async fn the_page_loads_clean_and_accessible_in_english_and_german_on_a_phone_an
         ] {
             let what = format!("{language} at {width} px");
             let page = open(&browser, options.language(accept), &session).await;
-            assert_eq!(text(&page, "main").await.contains(title), true, "{what}");
+            assert!(text(&page, "main").await.contains(title), "{what}");
             // The share request, the QR code and the app link are there.
             let shown = page
                 .eval("[document.querySelectorAll('#share-request li').length, !!document.querySelector('#phone svg.qr'), document.getElementById('app-link').getAttribute('href').startsWith('idgate://verify?d=')]")
