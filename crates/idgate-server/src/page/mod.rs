@@ -70,12 +70,10 @@ async fn show(
     headers: HeaderMap,
 ) -> Response {
     let t = messages(&headers);
-    let Ok(id) = SessionId::parse(&raw_id) else {
-        return problem(t, Problem::NotFound);
+    let id = match page_session_id(&state, t, &raw_id) {
+        Ok(id) => id,
+        Err(response) => return *response,
     };
-    if rate_limit(&state, id.as_str()).is_err() {
-        return problem(t, Problem::Busy);
-    }
     let now = state.clock.now();
     let status = match state.store.public_status(&id, now).await {
         Ok(status) => status,
@@ -126,12 +124,10 @@ async fn cancel(
     body: Bytes,
 ) -> Response {
     let t = messages(&headers);
-    let Ok(id) = SessionId::parse(&raw_id) else {
-        return problem(t, Problem::NotFound);
+    let id = match page_session_id(&state, t, &raw_id) {
+        Ok(id) => id,
+        Err(response) => return *response,
     };
-    if rate_limit(&state, id.as_str()).is_err() {
-        return problem(t, Problem::Busy);
-    }
     let Ok(form) = serde_urlencoded::from_bytes::<CancelForm>(&body) else {
         return problem(t, Problem::Forbidden);
     };
@@ -162,12 +158,10 @@ async fn simulate(
     body: Bytes,
 ) -> Response {
     let t = messages(&headers);
-    let Ok(id) = SessionId::parse(&raw_id) else {
-        return problem(t, Problem::NotFound);
+    let id = match page_session_id(&state, t, &raw_id) {
+        Ok(id) => id,
+        Err(response) => return *response,
     };
-    if rate_limit(&state, id.as_str()).is_err() {
-        return problem(t, Problem::Busy);
-    }
     let Ok(form) = serde_urlencoded::from_bytes::<SimulateForm>(&body) else {
         return problem(t, Problem::Forbidden);
     };
@@ -224,6 +218,17 @@ async fn asset(Path(name): Path<String>) -> Response {
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// The session a page request names, within the session's rate limit; else the page to show.
+fn page_session_id(
+    state: &AppState,
+    t: &Messages,
+    raw_id: &str,
+) -> Result<SessionId, Box<Response>> {
+    let id = SessionId::parse(raw_id).map_err(|_| Box::new(problem(t, Problem::NotFound)))?;
+    rate_limit(state, id.as_str()).map_err(|_| Box::new(problem(t, Problem::Busy)))?;
+    Ok(id)
 }
 
 fn messages(headers: &HeaderMap) -> &'static Messages {

@@ -36,15 +36,8 @@ pub fn svg(text: &str, title: &str) -> Result<String, QrError> {
          <title>{label}</title>\
          <rect width=\"{side}\" height=\"{side}\" fill=\"#fff\"/>\
          <path fill=\"#000\" d=\"{path}\"/></svg>",
-        label = escape_attribute(title),
+        label = crate::routes::docs::escape(title),
     ))
-}
-
-fn escape_attribute(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -46,7 +46,9 @@ Match on <code>code</code>; messages may be more specific than shown here. The A
     )
 }
 
-fn escape(text: &str) -> String {
+/// `text` safe inside HTML text and double-quoted attributes (the errors page, the QR code's
+/// label).
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
