@@ -79,8 +79,11 @@ impl Refusal {
                 settings.max_streams
             ),
         };
-        ApiError::from(DomainError::with_message(ErrorCode::TooManyStreams, message))
-            .with_retry_after(REFUSED_RETRY_AFTER_SECS)
+        ApiError::from(DomainError::with_message(
+            ErrorCode::TooManyStreams,
+            message,
+        ))
+        .with_retry_after(REFUSED_RETRY_AFTER_SECS)
     }
 }
 

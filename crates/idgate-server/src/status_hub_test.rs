@@ -52,7 +52,10 @@ fn a_change_wakes_only_the_streams_of_its_session_and_resync_wakes_all() {
     hub.wake(&Change::Deliveries);
     assert!(a.wake.has_changed().expect("open"));
     assert!(b.wake.has_changed().expect("open"));
-    assert!(!c.wake.has_changed().expect("open"), "another session's change");
+    assert!(
+        !c.wake.has_changed().expect("open"),
+        "another session's change"
+    );
 
     for slot in [&mut a, &mut b] {
         slot.wake.mark_unchanged();

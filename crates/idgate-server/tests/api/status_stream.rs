@@ -250,7 +250,10 @@ async fn a_terminal_status_ends_the_stream_and_a_reconnect_that_has_it_gets_204(
         let mut events = stream(&app, &session, None).await;
         let (terminal, status) = next_status(&mut events).await;
         assert_eq!(status["status"], "cancelled");
-        assert!(events.ends_within(WAIT).await, "ends after the terminal status");
+        assert!(
+            events.ends_within(WAIT).await,
+            "ends after the terminal status"
+        );
 
         let again = connect(&app, &app.base_url, &session, Some(&terminal)).await;
         assert_eq!(again.status(), StatusCode::NO_CONTENT);
@@ -266,50 +269,53 @@ async fn a_terminal_status_ends_the_stream_and_a_reconnect_that_has_it_gets_204(
 
 #[tokio::test]
 async fn a_session_gets_a_bounded_number_of_streams_and_a_closed_one_frees_its_slot() {
-    on_each_backend_with(TestAppBuilder::default().status_streams(1, 2), async |app| {
-        let (session, _) = session(&app).await;
-        let mut first = stream(&app, &session, None).await;
-        next_status(&mut first).await;
-        let mut second = stream(&app, &session, None).await;
-        next_status(&mut second).await;
+    on_each_backend_with(
+        TestAppBuilder::default().status_streams(1, 2),
+        async |app| {
+            let (session, _) = session(&app).await;
+            let mut first = stream(&app, &session, None).await;
+            next_status(&mut first).await;
+            let mut second = stream(&app, &session, None).await;
+            next_status(&mut second).await;
 
-        let refused = connect(&app, &app.base_url, &session, None).await;
-        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-        let retry_after: u64 = refused.headers()[reqwest::header::RETRY_AFTER]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(retry_after >= 1);
-        let (_, body) = json_of(refused).await;
-        assert_eq!(error_code(&body), "TOO_MANY_STREAMS");
-        assert!(
-            body["error"]["message"].as_str().unwrap().contains('2'),
-            "names the bound: {body}"
-        );
+            let refused = connect(&app, &app.base_url, &session, None).await;
+            assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+            let retry_after: u64 = refused.headers()[reqwest::header::RETRY_AFTER]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry_after >= 1);
+            let (_, body) = json_of(refused).await;
+            assert_eq!(error_code(&body), "TOO_MANY_STREAMS");
+            assert!(
+                body["error"]["message"].as_str().unwrap().contains('2'),
+                "names the bound: {body}"
+            );
 
-        // Another session is not affected by this one's bound.
-        let (other, _) = crate::status_stream::session(&app).await;
-        next_status(&mut stream(&app, &other, None).await).await;
+            // Another session is not affected by this one's bound.
+            let (other, _) = crate::status_stream::session(&app).await;
+            next_status(&mut stream(&app, &other, None).await).await;
 
-        // The client goes away: the server notices and frees the slot.
-        drop(first);
-        let reopened = tokio::time::timeout(WAIT, async {
-            loop {
-                let response = connect(&app, &app.base_url, &session, None).await;
-                if response.status() == StatusCode::OK {
-                    return SseReader::new(response);
+            // The client goes away: the server notices and frees the slot.
+            drop(first);
+            let reopened = tokio::time::timeout(WAIT, async {
+                loop {
+                    let response = connect(&app, &app.base_url, &session, None).await;
+                    if response.status() == StatusCode::OK {
+                        return SseReader::new(response);
+                    }
+                    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await
-        .expect("the dropped stream's slot is freed");
-        let mut reopened = reopened;
-        next_status(&mut reopened).await;
-        drop(second);
-    })
+            })
+            .await
+            .expect("the dropped stream's slot is freed");
+            let mut reopened = reopened;
+            next_status(&mut reopened).await;
+            drop(second);
+        },
+    )
     .await;
 }
 
@@ -346,7 +352,14 @@ async fn shutdown_ends_open_streams_instead_of_waiting_for_them() {
 #[tokio::test]
 async fn the_route_is_documented_as_an_event_stream() {
     let app = builder().spawn(Backend::Sqlite).await;
-    let (_, document) = json_of(app.client.get(app.url("/openapi.json")).send().await.unwrap()).await;
+    let (_, document) = json_of(
+        app.client
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let operation = &document["paths"]["/v1/verify/session/{id}/events"]["get"];
     assert_eq!(operation["tags"], json!(["Verification"]), "{operation}");
     assert!(
