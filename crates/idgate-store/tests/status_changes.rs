@@ -120,7 +120,11 @@ async fn each_step_of_the_mobile_flow_announces_the_session() {
         l.expect(id, b.name, "record_step (a failed try)").await;
 
         for (from, at) in [(AttemptPhase::Document, 5), (AttemptPhase::Liveness, 6)] {
-            let version = s.attempt_by_token("token-hash").await.unwrap().vault_version;
+            let version = s
+                .attempt_by_token("token-hash")
+                .await
+                .unwrap()
+                .vault_version;
             l.settle().await;
             s.record_step(
                 &attempt.id,
@@ -136,7 +140,11 @@ async fn each_step_of_the_mobile_flow_announces_the_session() {
                 .await;
         }
 
-        let version = s.attempt_by_token("token-hash").await.unwrap().vault_version;
+        let version = s
+            .attempt_by_token("token-hash")
+            .await
+            .unwrap()
+            .vault_version;
         l.settle().await;
         s.consent(&attempt.id, version, &[], |_| "sealed".to_owned(), t(7))
             .await
@@ -169,8 +177,12 @@ async fn the_last_try_and_a_replacing_handoff_announce_the_session() {
             s.record_attempt_failure(&attempt.id, FailureCode::DocumentDataInvalid, t(5 + round))
                 .await
                 .unwrap();
-            l.expect(id, b.name, &format!("record_attempt_failure #{}", round + 1))
-                .await;
+            l.expect(
+                id,
+                b.name,
+                &format!("record_attempt_failure #{}", round + 1),
+            )
+            .await;
         }
     })
     .await;
@@ -213,8 +225,12 @@ async fn cancels_and_expiries_announce_the_session() {
             Some(attempt.id),
             "the newest attempt is shown"
         );
-        l.expect(&read.id, b.name, "public_status expiring an overdue session")
-            .await;
+        l.expect(
+            &read.id,
+            b.name,
+            "public_status expiring an overdue session",
+        )
+        .await;
     })
     .await;
 }

@@ -121,6 +121,24 @@ pub struct StatusOut {
     pub redirect_url: Option<String>,
 }
 
+/// One event of `GET /v1/verify/session/{id}/events` as the stream's fields (the shape OpenAPI
+/// 3.2 and Schemathesis give an item of a `text/event-stream`). Documentation only: the stream
+/// is written by axum's SSE encoder (`crate::status_hub`).
+#[derive(Debug, ToSchema)]
+pub struct StatusEventOut {
+    /// `status`; absent in a block that carries only the `retry` hint.
+    #[schema(pattern = "^status$")]
+    pub event: Option<String>,
+    /// The status's version: what `Last-Event-ID` sends back on reconnect.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub id: Option<String>,
+    /// The status object of `GET /v1/verify/session/{id}/status` (`StatusOut`) as JSON text,
+    /// without the envelope.
+    pub data: Option<String>,
+    /// Milliseconds a client should wait before reconnecting.
+    pub retry: Option<u64>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HelloIn {
@@ -662,7 +680,7 @@ pub fn render_status(status: &PublicStatus) -> Result<RenderedStatus, serde_json
         ("id" = String, Path, pattern = r"^vs_[A-Za-z0-9]{64}$", description = "The session."),
         ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received (sent by `EventSource` when it reconnects): the current status is sent only if it differs.")),
     responses(
-        (status = 200, description = "`text/event-stream`: `status` events (`id` = the status's version, `data` = the status object of `GET …/status`, bare), heartbeat comments, a `retry` hint. Ends after the terminal status.", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "`text/event-stream`: `status` events (`id` = the status's version, `data` = the status object of `GET …/status`, bare), heartbeat comments, a `retry` hint. Ends after the terminal status.", body = StatusEventOut, content_type = "text/event-stream"),
         (status = 204, description = "The session has ended and `Last-Event-ID` is its final status: nothing more will come."),
         (status = 429, description = "Too many requests for this session (`RATE_LIMITED`), or too many open streams for it or on this server (`TOO_MANY_STREAMS`)."),
         (status = 400, description = "Malformed session ID."),

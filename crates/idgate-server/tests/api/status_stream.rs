@@ -293,6 +293,23 @@ async fn a_session_gets_a_bounded_number_of_streams_and_a_closed_one_frees_its_s
                 "names the bound: {body}"
             );
 
+            // The gauge of open streams is exported (its value is shared by every app of the test
+            // process, so only its presence is checked).
+            let metrics = app
+                .client
+                .get(app.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                metrics.contains("idgate_event_streams_open"),
+                "no stream gauge in /metrics"
+            );
+            assert_eq!(app.state.status_hub.open_streams(), 2);
+
             // Another session is not affected by this one's bound.
             let (other, _) = crate::status_stream::session(&app).await;
             next_status(&mut stream(&app, &other, None).await).await;
