@@ -84,7 +84,7 @@ async fn show(
         return page(t, view::ended(t, &status.session));
     }
     let token = query_cancel_token(query.as_deref());
-    if !token.is_some_and(|token| cancel_token_matches(&status.session, token)) {
+    if !token.is_some_and(|token| cancel_token_matches(&status.session, &token)) {
         return problem(t, Problem::Forbidden);
     }
     // A simulation hands off its own attempt; a handoff for this view would close it.
@@ -239,11 +239,12 @@ fn messages(headers: &HeaderMap) -> &'static Messages {
 }
 
 /// The `cancel_token` of the page's query string (`?cancel_token=…`, as `verification_url`
-/// carries it).
-fn query_cancel_token(query: Option<&str>) -> Option<&str> {
-    query?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("cancel_token="))
+/// carries it), percent-decoded like any query value.
+fn query_cancel_token(query: Option<&str>) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query?)
+        .ok()?
+        .into_iter()
+        .find_map(|(name, value)| (name == "cancel_token").then_some(value))
 }
 
 fn cancel_token_matches(session: &Session, token: &str) -> bool {
@@ -291,4 +292,24 @@ fn problem(t: &Messages, problem: Problem) -> Response {
 fn internal(t: &Messages, error: &dyn std::fmt::Display) -> Response {
     tracing::error!(%error, "hosted page failed");
     problem(t, Problem::Error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_cancel_token;
+
+    #[test]
+    fn the_cancel_token_is_read_from_the_query_percent_decoded() {
+        assert_eq!(
+            query_cancel_token(Some("cancel_token=abc")).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            query_cancel_token(Some("x=1&cancel_token=a%42c")).as_deref(),
+            Some("aBc")
+        );
+        assert_eq!(query_cancel_token(Some("cancel_tokens=abc")), None);
+        assert_eq!(query_cancel_token(Some("%zz")), None);
+        assert_eq!(query_cancel_token(None), None);
+    }
 }
