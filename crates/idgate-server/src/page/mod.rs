@@ -94,8 +94,12 @@ async fn show(
             Err(error) if error.code() == ErrorCode::RateLimited => {
                 return problem(t, Problem::Busy);
             }
-            // The session ended (an expiry, a cancel) between the read and the handoff.
-            Err(_) => return Redirect::to(&format!("./{id}")).into_response(),
+            // The session ended (an expiry, a cancel) between the read and the handoff: the page
+            // of the ended session says how.
+            Err(error) if error.code().status() == 410 => {
+                return Redirect::to(&format!("./{id}")).into_response();
+            }
+            Err(error) => return internal(t, &error.message()),
         }
     } else {
         None
