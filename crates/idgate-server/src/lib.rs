@@ -18,7 +18,7 @@ pub mod limits;
 mod listener;
 pub mod middleware;
 pub mod openapi;
-pub mod page;
+mod page;
 pub mod rate_limit;
 pub mod routes;
 pub mod secrets;

@@ -26,7 +26,7 @@ use idgate_core::{AttemptPhase, AttemptStatus, ErrorCode, Session, SessionId};
 use idgate_store::{PublicStatus, StoreError};
 use serde::Deserialize;
 
-pub use i18n::{Locale, Messages};
+use i18n::{Locale, Messages};
 
 use crate::error::ApiError;
 use crate::routes::verify::{issue_handoff, rate_limit};
