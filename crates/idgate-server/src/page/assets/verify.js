@@ -242,6 +242,7 @@
   }
 
   async function grab(video, sequence) {
+    if (!video.videoWidth || !video.videoHeight) throw new Error('no camera picture');
     const scale = Math.min(1, FRAME_SIDE / Math.max(video.videoWidth, video.videoHeight));
     const canvas = document.createElement('canvas');
     canvas.width = Math.round(video.videoWidth * scale);
@@ -249,6 +250,7 @@
     canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
     const capturedAt = Date.now();
     const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', JPEG_QUALITY));
+    if (!blob) throw new Error('the frame could not be encoded');
     return { image_base64: await toBase64(blob), captured_at_ms: capturedAt, sequence };
   }
 
@@ -287,6 +289,12 @@
         await sleepUntil(started + i * WINDOW_MS + CAPTURE_AT_MS);
         frames.push(await grab(video, i));
       }
+    } catch (_) {
+      // No frame could be drawn (the camera stopped, no picture yet): nothing is sent.
+      $('camera-instruction').textContent = '';
+      say('camera-message', message('camera.unavailable'));
+      $('camera-start').disabled = false;
+      return;
     } finally {
       stream.getTracks().forEach((track) => track.stop());
       video.srcObject = null;
