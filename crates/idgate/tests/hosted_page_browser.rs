@@ -15,7 +15,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -277,42 +276,57 @@ async fn the_cancel_button_ends_the_session_and_the_page_takes_the_person_back()
         .expect("back to the integrator");
 }
 
-/// The video the fake camera plays: the test person answering `actions`.
-fn camera_video(photos: &Path, actions: &[Action], dir: &Path) -> std::path::PathBuf {
-    let faces = TestFaces::load_photos(photos).expect("test faces");
-    let path = dir.join("camera.y4m");
-    faces.write_camera_video(actions, &path).expect("video");
-    path
+/// Who the fake camera shows.
+#[derive(Clone, Copy)]
+enum Performer {
+    /// The passport's holder, performing the challenge.
+    Holder,
+    /// Someone else, performing it live.
+    SomeoneElse,
 }
 
-#[tokio::test]
-async fn the_page_takes_the_selfie_with_the_camera_and_the_person_consents_there() {
-    let Some(photos) = photos() else { return };
-    let dir = tempfile::tempdir().unwrap();
+/// A page whose document step a kiosk has done, recording the selfie with the fake camera.
+struct CameraStep {
+    page: Page,
+    fixture: Fixture,
+    session: Value,
+    back: String,
+    _browser: Browser,
+    _video: tempfile::TempDir,
+}
+
+/// Opens a session's page in a browser whose camera plays `performer` turning left then right,
+/// lets `idgate kiosk` read the chip with the page's code (a desktop with a USB reader), asks for
+/// challenges until the server draws that order of turns (each draw is random), and starts the
+/// recording. `None`: a prerequisite is missing (recorded).
+async fn record_selfie(performer: Performer) -> Option<CameraStep> {
+    let photos = photos()?;
+    let video_dir = tempfile::tempdir().unwrap();
     let order = [Action::TurnLeft, Action::TurnRight];
-    let video = camera_video(&photos, &order, dir.path());
-    let Some(browser) = Browser::launch(BrowserOptions {
+    let faces = TestFaces::load_photos(&photos).expect("test faces");
+    let video = video_dir.path().join("camera.y4m");
+    match performer {
+        Performer::Holder => faces.write_camera_video(&order, &video),
+        Performer::SomeoneElse => faces.write_other_person_camera_video(&order, &video),
+    }
+    .expect("camera video");
+    let browser = Browser::launch(BrowserOptions {
         fake_video: Some(video),
         ..BrowserOptions::default()
     })
-    .await
-    else {
-        return;
-    };
+    .await?;
     let fixture = Fixture::start();
     let (session, back) = session(&fixture).await;
     let page = open(&browser, PageOptions::desktop(), &session).await;
-    // A kiosk with a USB reader reads the chip with the page's code; the page does the rest.
     let link = page
         .eval("document.getElementById('app-link').getAttribute('href')")
         .await
         .unwrap();
     let link = link.as_str().unwrap().to_owned();
-    let kiosk_photos = photos.clone();
     let output = tokio::task::spawn_blocking(move || {
         run(Command::new(BIN)
             .args(["kiosk", "--virtual-passport", "--json", "--photos"])
-            .arg(&kiosk_photos)
+            .arg(&photos)
             .arg(&link))
     })
     .await
@@ -325,8 +339,6 @@ async fn the_page_takes_the_selfie_with_the_camera_and_the_person_consents_there
     page.wait_for("!document.getElementById('camera').hidden", WAIT)
         .await
         .expect("the page offers the camera once the document is accepted");
-    // The fake camera plays one order of turns; ask for challenges until the server draws it
-    // (each is random: two turns in either order).
     let wanted = order.map(Action::code).join(",");
     let mut drawn = String::new();
     for _ in 0..40 {
@@ -353,23 +365,87 @@ async fn the_page_takes_the_selfie_with_the_camera_and_the_person_consents_there
     }
     assert_eq!(drawn, wanted, "the server never drew the video's order");
     page.click_mouse("#camera-start").await.unwrap();
+    Some(CameraStep {
+        page,
+        fixture,
+        session,
+        back,
+        _browser: browser,
+        _video: video_dir,
+    })
+}
+
+#[tokio::test]
+async fn the_page_takes_the_selfie_with_the_camera_and_the_person_consents_there() {
+    let Some(step) = record_selfie(Performer::Holder).await else {
+        return;
+    };
+    let page = &step.page;
     if let Err(error) = page
         .wait_for("!document.getElementById('consent').hidden", FACE_WAIT)
         .await
     {
-        let said = text(&page, "camera-message").await;
+        let said = text(page, "camera-message").await;
         panic!("no consent step ({error}); the page says {said:?}");
     }
-    assert_eq!(text(&page, "camera-message").await, "Selfie accepted.");
+    assert_eq!(text(page, "camera-message").await, "Selfie accepted.");
     // Share the required name, decline the optional date of birth.
     page.click_mouse("#share-date_of_birth").await.unwrap();
     page.click_mouse("#consent-submit").await.unwrap();
-    page.wait_for(&format!("location.href === {back:?}"), WAIT)
+    page.wait_for(&format!("location.href === {:?}", step.back), WAIT)
         .await
         .expect("back to the integrator");
-    assert_clean(&page, "after the camera step").await;
-    let stored = fixture.stored(session["id"].as_str().unwrap()).await;
+    assert_clean(page, "after the camera step").await;
+    let stored = step
+        .fixture
+        .stored(step.session["id"].as_str().unwrap())
+        .await;
     assert_eq!(stored["status"], "succeeded", "{stored}");
+}
+
+#[tokio::test]
+async fn a_refused_selfie_says_why_uses_one_try_and_can_be_taken_again() {
+    let Some(step) = record_selfie(Performer::SomeoneElse).await else {
+        return;
+    };
+    let page = &step.page;
+    page.wait_for(
+        "document.getElementById('camera-message').textContent.startsWith('That did not work')",
+        FACE_WAIT,
+    )
+    .await
+    .expect("the refusal");
+    // Someone else's burst is refused at the liveness step: by the match, or already by the
+    // liveness check on these re-encoded frames; either way the page names the reason.
+    let said = text(page, "camera-message").await;
+    assert!(
+        [
+            "That did not work: The face in the selfie does not match the passport photo. Tries left: 2.",
+            "That did not work: The selfie did not show a live person following the instructions. Tries left: 2.",
+        ]
+        .contains(&said.as_str()),
+        "{said}"
+    );
+    // The try is counted, the step stays open, and the person can take it again.
+    assert_eq!(text(page, "camera-open").await, "Try again");
+    assert_eq!(
+        page.eval("document.getElementById('camera').hidden")
+            .await
+            .unwrap(),
+        json!(false)
+    );
+    page.wait_for(
+        "document.getElementById('tries').textContent === 'Tries left: passport chip 3, selfie 2.'",
+        WAIT,
+    )
+    .await
+    .expect("the tries left, from the status stream");
+    let stored = step
+        .fixture
+        .stored(step.session["id"].as_str().unwrap())
+        .await;
+    assert_eq!(stored["status"], "in_progress", "{stored}");
+    assert_eq!(stored["liveness_tries_used"], 1, "{stored}");
 }
 
 #[tokio::test]
