@@ -15,6 +15,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -276,6 +277,25 @@ async fn the_cancel_button_ends_the_session_and_the_page_takes_the_person_back()
         .expect("back to the integrator");
 }
 
+/// `idgate kiosk` reads the virtual passport's chip with the code of `link` (a desktop with a USB
+/// reader), leaving the selfie to the page.
+async fn kiosk(photos: &Path, link: &str) {
+    let (photos, link) = (photos.to_owned(), link.to_owned());
+    let output = tokio::task::spawn_blocking(move || {
+        run(Command::new(BIN)
+            .args(["kiosk", "--virtual-passport", "--json", "--photos"])
+            .arg(&photos)
+            .arg(&link))
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "kiosk: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Who the fake camera shows.
 #[derive(Clone, Copy)]
 enum Performer {
@@ -322,20 +342,7 @@ async fn record_selfie(performer: Performer) -> Option<CameraStep> {
         .eval("document.getElementById('app-link').getAttribute('href')")
         .await
         .unwrap();
-    let link = link.as_str().unwrap().to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        run(Command::new(BIN)
-            .args(["kiosk", "--virtual-passport", "--json", "--photos"])
-            .arg(&photos)
-            .arg(&link))
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "kiosk: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    kiosk(&photos, link.as_str().unwrap()).await;
     page.wait_for("!document.getElementById('camera').hidden", WAIT)
         .await
         .expect("the page offers the camera once the document is accepted");
@@ -468,4 +475,44 @@ async fn the_test_mode_panel_simulates_a_passport_and_the_page_follows_it_to_the
     let stored = fixture.stored(session["id"].as_str().unwrap()).await;
     assert_eq!(stored["status"], "failed", "{stored}");
     assert_eq!(stored["failure_code"], "document_authenticity_failed");
+}
+
+#[tokio::test]
+async fn a_page_whose_code_another_device_replaced_stops_offering_its_steps() {
+    let Some(photos) = photos() else { return };
+    let Some(browser) = Browser::launch(BrowserOptions::default()).await else {
+        return;
+    };
+    let fixture = Fixture::start();
+    let (session, _) = session(&fixture).await;
+    let id = session["id"].as_str().unwrap();
+    let page = open(&browser, PageOptions::desktop(), &session).await;
+    // Another device hands off anew (closing the page's attempt) and gets to the selfie step.
+    let (status, handoff) = fixture
+        .api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/verify/session/{id}/handoff"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{handoff}");
+    kiosk(&photos, handoff["data"]["deep_link"].as_str().unwrap()).await;
+    // The page sees the selfie step and still holds its own, now closed, attempt's token.
+    page.wait_for("!document.getElementById('camera').hidden", WAIT)
+        .await
+        .expect("the camera step is offered");
+    page.click("#camera-open").await.unwrap();
+    page.wait_for("document.getElementById('camera').hidden", WAIT)
+        .await
+        .expect("the page withdraws the step once its token is refused");
+    assert_eq!(
+        text(&page, "status").await,
+        "Another device has taken over this verification; continue there."
+    );
+    assert_eq!(
+        page.eval("sessionStorage.length").await.unwrap(),
+        json!(0),
+        "the dead token is forgotten"
+    );
 }

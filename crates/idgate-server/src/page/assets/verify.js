@@ -164,6 +164,23 @@
 
   // ---- calls with the attempt's token ------------------------------------------------------
 
+  // This page's attempt was replaced by a newer handoff (another device took over): its token
+  // is dead, so the steps it would take are no longer offered here.
+  function release(reply) {
+    if (!reply.ok && reply.error && reply.error.code === 'ATTEMPT_CLOSED') {
+      held = null;
+      try {
+        sessionStorage.removeItem(storageKey);
+      } catch (_) {
+        // Storage disabled: nothing was kept.
+      }
+      render(current);
+      $('status').textContent = message('camera.replaced');
+      return true;
+    }
+    return false;
+  }
+
   async function call(path, body) {
     const response = await fetch(api('attempts/' + encodeURIComponent(held.attempt_id) + '/' + path), {
       method: 'POST',
@@ -205,6 +222,7 @@
     $('camera-open').disabled = true;
     try {
       const reply = await call('liveness/challenge');
+      if (release(reply)) return;
       if (!reply.ok) {
         say('camera-message', (reply.error && reply.error.message) || message('camera.error'));
         return;
@@ -304,6 +322,7 @@
     try {
       const reply = await call('liveness', { nonce: challenge.nonce, frames });
       $('camera-instruction').textContent = '';
+      if (release(reply)) return;
       $('camera-run').hidden = true;
       if (reply.ok && reply.data.verdict === 'accepted') {
         say('camera-message', message('camera.accepted'), true);
@@ -331,6 +350,7 @@
       .map((input) => input.value);
     try {
       const reply = await call('consent', { selected_field_keys: keys });
+      if (release(reply)) return;
       if (!reply.ok) {
         say('consent-message', (reply.error && reply.error.message) || message('consent.error'));
         $('consent-submit').disabled = false;
