@@ -270,6 +270,19 @@ pub struct Session {
 }
 
 impl Session {
+    /// Whether `token` is this session's cancel token, the secret of its verification URL that
+    /// authorizes the end user's cancel, a handoff from the page and the page itself. Compared in
+    /// constant time, so the comparison does not leak how much of a guess was right.
+    pub fn cancel_token_matches(&self, token: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        bool::from(
+            self.cancel_token
+                .expose()
+                .as_bytes()
+                .ct_eq(token.as_bytes()),
+        )
+    }
+
     /// A new session in `created`, from a validated request.
     pub fn create(tenant: &Tenant, spec: SessionSpec, now: Timestamp) -> Self {
         Self {

@@ -430,3 +430,13 @@ fn the_end_user_api_reports_each_ending_by_its_own_code() {
         ErrorCode::AttemptClosed
     );
 }
+
+#[test]
+fn only_the_exact_cancel_token_matches() {
+    let session = new_session();
+    let token = session.cancel_token.expose().clone();
+    assert!(session.cancel_token_matches(&token));
+    assert!(!session.cancel_token_matches(&token[..token.len() - 1]));
+    assert!(!session.cancel_token_matches(&format!("{token}x")));
+    assert!(!session.cancel_token_matches(""));
+}

@@ -483,8 +483,7 @@ impl Store {
         let mut session = fetch_session_for_update(&mut tx, None, session_id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let token = session.cancel_token.expose().as_bytes();
-        if !bool::from(token.ct_eq(cancel_token.as_bytes())) {
+        if !session.cancel_token_matches(cancel_token) {
             return Err(StoreError::CancelTokenMismatch);
         }
         if expire_if_overdue(&mut tx, &mut session, now).await? {

@@ -583,10 +583,8 @@ async fn authorize_handoff(
     session: &Session,
     cancel_token: Option<&str>,
 ) -> Result<(), ApiError> {
-    use subtle::ConstantTimeEq as _;
     if let Some(token) = cancel_token {
-        let expected = session.cancel_token.expose().as_bytes();
-        return if bool::from(expected.ct_eq(token.as_bytes())) {
+        return if session.cancel_token_matches(token) {
             Ok(())
         } else {
             Err(ApiError::new(ErrorCode::InvalidCancelToken))
