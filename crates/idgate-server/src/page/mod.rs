@@ -22,7 +22,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use idgate_core::{AttemptPhase, AttemptStatus, ErrorCode, Session, SessionId};
+use idgate_core::{AttemptPhase, AttemptStatus, ErrorCode, SessionId};
 use idgate_store::{PublicStatus, StoreError};
 use serde::Deserialize;
 
@@ -84,7 +84,7 @@ async fn show(
         return page(t, view::ended(t, &status.session));
     }
     let token = query_cancel_token(query.as_deref());
-    if !token.is_some_and(|token| cancel_token_matches(&status.session, &token)) {
+    if !token.is_some_and(|token| status.session.cancel_token_matches(&token)) {
         return problem(t, Problem::Forbidden);
     }
     // A simulation hands off its own attempt; a handoff for this view would close it.
@@ -128,12 +128,9 @@ async fn cancel(
     body: Bytes,
 ) -> Response {
     let t = messages(&headers);
-    let id = match page_session_id(&state, t, &raw_id) {
-        Ok(id) => id,
+    let (id, form) = match page_form::<CancelForm>(&state, t, &raw_id, &body) {
+        Ok(parsed) => parsed,
         Err(response) => return *response,
-    };
-    let Ok(form) = serde_urlencoded::from_bytes::<CancelForm>(&body) else {
-        return problem(t, Problem::Forbidden);
     };
     match state
         .store
@@ -162,12 +159,9 @@ async fn simulate(
     body: Bytes,
 ) -> Response {
     let t = messages(&headers);
-    let id = match page_session_id(&state, t, &raw_id) {
-        Ok(id) => id,
+    let (id, form) = match page_form::<SimulateForm>(&state, t, &raw_id, &body) {
+        Ok(parsed) => parsed,
         Err(response) => return *response,
-    };
-    let Ok(form) = serde_urlencoded::from_bytes::<SimulateForm>(&body) else {
-        return problem(t, Problem::Forbidden);
     };
     let session = match state
         .store
@@ -178,7 +172,7 @@ async fn simulate(
         Err(StoreError::NotFound) => return problem(t, Problem::NotFound),
         Err(error) => return internal(t, &error),
     };
-    if !cancel_token_matches(&session, &form.cancel_token) {
+    if !session.cancel_token_matches(&form.cancel_token) {
         return problem(t, Problem::Forbidden);
     }
     let started = match Outcome::parse(&form.outcome) {
@@ -235,6 +229,20 @@ fn page_session_id(
     Ok(id)
 }
 
+/// The session and the URL-encoded form of a page's POST; a form that does not parse carries no
+/// valid cancel token, so it is refused as one.
+fn page_form<F: serde::de::DeserializeOwned>(
+    state: &AppState,
+    t: &Messages,
+    raw_id: &str,
+    body: &[u8],
+) -> Result<(SessionId, F), Box<Response>> {
+    let id = page_session_id(state, t, raw_id)?;
+    let form =
+        serde_urlencoded::from_bytes(body).map_err(|_| Box::new(problem(t, Problem::Forbidden)))?;
+    Ok((id, form))
+}
+
 fn messages(headers: &HeaderMap) -> &'static Messages {
     let header = headers
         .get(header::ACCEPT_LANGUAGE)
@@ -249,17 +257,6 @@ fn query_cancel_token(query: Option<&str>) -> Option<String> {
         .ok()?
         .into_iter()
         .find_map(|(name, value)| (name == "cancel_token").then_some(value))
-}
-
-fn cancel_token_matches(session: &Session, token: &str) -> bool {
-    use subtle::ConstantTimeEq as _;
-    bool::from(
-        session
-            .cancel_token
-            .expose()
-            .as_bytes()
-            .ct_eq(token.as_bytes()),
-    )
 }
 
 /// A rendered page with the headers every page carries.
