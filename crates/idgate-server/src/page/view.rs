@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::i18n::Messages;
 use super::qr;
-use crate::routes::verify::{HandoffOut, redirect_with_id, status_out};
+use crate::routes::verify::{HandoffOut, StatusOut, redirect_with_id, status_out};
 use crate::simulation;
 use crate::state::AppServices;
 
@@ -196,7 +196,8 @@ pub(super) fn open(
     handoff: Option<&HandoffOut>,
 ) -> Result<(StatusCode, String), qr::QrError> {
     let session = &status.session;
-    let phase = status.attempt.as_ref().map(|a| a.phase);
+    // The status as the stream sends it: the page's first rendering and the script's start.
+    let public = status_out(status);
     let mut fields: Vec<Field> = session
         .share_fields
         .0
@@ -222,8 +223,7 @@ pub(super) fn open(
         .transpose()?;
     let config = json!({
         "session_id": session.id.as_str(),
-        // As the event stream sends it, so the script starts from what the page shows.
-        "status": status_out(status),
+        "status": &public,
         "attempt_id": handoff.map(|h| h.attempt_id.as_str())
             .or(status.attempt.as_ref().map(|a| a.id.as_str())),
         "token": handoff.map(|h| h.token.as_str()),
@@ -262,21 +262,8 @@ pub(super) fn open(
             cancel_token: session.cancel_token.expose(),
             fields,
             handoff: handoff_view,
-            status_text: status_text(t, session.status, phase, status.progress),
-            tries_text: (session.nfc_tries_used > 0 || session.liveness_tries_used > 0).then(
-                || {
-                    t.fmt(
-                        "status.tries",
-                        &[
-                            ("nfc", &tries_left(session.nfc_tries_used).to_string()),
-                            (
-                                "liveness",
-                                &tries_left(session.liveness_tries_used).to_string(),
-                            ),
-                        ],
-                    )
-                },
-            ),
+            status_text: status_text(t, public.status, public.phase, public.progress),
+            tries_text: tries_text(t, &public),
             test_mode: session.environment == Environment::Test,
             outcomes,
             config_json: script_json(&config),
@@ -290,8 +277,18 @@ fn clock_time(handoff: &HandoffOut) -> String {
     format!("{:02}:{:02}", time.hour(), time.minute())
 }
 
-fn tries_left(used: u8) -> u8 {
-    MAX_TRIES.saturating_sub(used)
+/// The tries left, once any was used (the same line `verify.js` writes on updates).
+fn tries_text(t: &Messages, status: &StatusOut) -> Option<String> {
+    let untouched = status.nfc_tries_left == MAX_TRIES && status.liveness_tries_left == MAX_TRIES;
+    (!untouched).then(|| {
+        t.fmt(
+            "status.tries",
+            &[
+                ("nfc", &status.nfc_tries_left.to_string()),
+                ("liveness", &status.liveness_tries_left.to_string()),
+            ],
+        )
+    })
 }
 
 /// What the person reads as the status. The phone's progress report is shown while it belongs
