@@ -361,6 +361,22 @@ impl TestApp {
         self._dir.path()
     }
 
+    /// The Prometheus text this app serves at `/metrics`.
+    ///
+    /// # Panics
+    /// When the app does not answer: the test fails.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     /// A request with the default key.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client

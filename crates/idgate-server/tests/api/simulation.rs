@@ -155,15 +155,7 @@ async fn a_simulated_success_verifies_the_factory_passport_and_sends_the_claims(
         assert_eq!(stored["status"], "succeeded");
         assert_eq!(stored["nfc_tries_used"], 0);
         assert_eq!(stored["liveness_tries_used"], 0);
-        let metrics = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics_text().await;
         assert!(
             metrics.contains("idgate_simulations_total{outcome=\"succeeded\"}"),
             "{metrics}"

@@ -295,15 +295,7 @@ async fn a_session_gets_a_bounded_number_of_streams_and_a_closed_one_frees_its_s
 
             // The gauge of open streams is exported (its value is shared by every app of the test
             // process, so only its presence is checked).
-            let metrics = app
-                .client
-                .get(app.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let metrics = app.metrics_text().await;
             assert!(
                 metrics.contains("idgate_event_streams_open"),
                 "no stream gauge in /metrics"

@@ -327,15 +327,7 @@ async fn a_verified_person_who_consents_succeeds_and_the_webhook_carries_exactly
             let stored = session_json(&app, &session).await;
             assert_eq!(stored["status"], "succeeded");
             assert!(stored["completed_at"].is_string());
-            let metrics = app
-                .client
-                .get(app.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let metrics = app.metrics_text().await;
             assert!(
                 metrics.contains("idgate_verifications_total{outcome=\"succeeded\""),
                 "{metrics}"
