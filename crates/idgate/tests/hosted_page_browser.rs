@@ -71,6 +71,15 @@ async fn open(browser: &Browser, options: PageOptions, session: &Value) -> Page 
     page
 }
 
+/// A browser that can run axe-core; `None`: a prerequisite is missing (recorded).
+async fn browser_with_axe() -> Option<Browser> {
+    Browser::launch(BrowserOptions {
+        axe: true,
+        ..BrowserOptions::default()
+    })
+    .await
+}
+
 async fn assert_clean(page: &Page, what: &str) {
     let problems = page.problems().await.expect("problems");
     assert!(
@@ -120,12 +129,7 @@ fn run(command: &mut Command) -> Output {
 
 #[tokio::test]
 async fn the_page_loads_clean_and_accessible_in_english_and_german_on_a_phone_and_a_desktop() {
-    let Some(browser) = Browser::launch(BrowserOptions {
-        axe: true,
-        ..BrowserOptions::default()
-    })
-    .await
-    else {
+    let Some(browser) = browser_with_axe().await else {
         return;
     };
     let fixture = Fixture::start();
@@ -241,12 +245,7 @@ async fn the_page_follows_a_phone_in_another_process_and_takes_the_person_back()
 
 #[tokio::test]
 async fn the_cancel_button_ends_the_session_and_the_page_takes_the_person_back() {
-    let Some(browser) = Browser::launch(BrowserOptions {
-        axe: true,
-        ..BrowserOptions::default()
-    })
-    .await
-    else {
+    let Some(browser) = browser_with_axe().await else {
         return;
     };
     let fixture = Fixture::start();
